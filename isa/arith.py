@@ -1,0 +1,54 @@
+"""The NPU's integer arithmetic, once: rounding shifts, saturation, int32 wrap.
+
+Used by the numpy emulator of the ISA and by the compiler's quantized
+reference model, so both read the same definition (ISA.md, `vrq`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .table import Rounding
+
+ROUNDING_BY_NAME: dict[str, Rounding] = {
+    "half_even": Rounding.HALF_EVEN,
+    "half_up": Rounding.HALF_UP,
+    "truncate": Rounding.TRUNCATE,
+}
+
+
+def round_shift(t: np.ndarray, s: np.ndarray | int, rnd: Rounding | str) -> np.ndarray:
+    """Arithmetic right shift of int64 `t` by `s` (0..62, broadcast) with rounding `rnd`."""
+    if isinstance(rnd, str):
+        rnd = ROUNDING_BY_NAME[rnd]
+    t = np.asarray(t, dtype=np.int64)
+    s = np.broadcast_to(np.asarray(s, dtype=np.int64), t.shape)
+    if np.any((s < 0) | (s > 62)):
+        raise ValueError("shift out of [0, 62]")
+    q = t >> s
+    if rnd == Rounding.TRUNCATE:
+        return q
+    pos = s > 0
+    half = np.where(pos, np.int64(1) << np.maximum(s - 1, 0), 0)
+    if rnd == Rounding.HALF_UP:
+        return np.where(pos, (t + half) >> s, t)
+    rem = t - (q << s)
+    up = pos & ((rem > half) | ((rem == half) & ((q & 1) == 1)))
+    return q + up.astype(np.int64)
+
+
+def wrap_int32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap to int32, as the accumulator adder does."""
+    return np.asarray(x, dtype=np.int64).astype(np.uint32).astype(np.int32)
+
+
+def saturate(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.clip(np.asarray(x, dtype=np.int64), lo, hi)
+
+
+def requantize(acc: np.ndarray, mul: np.ndarray, shift: np.ndarray, zp: int, lo: int, hi: int,
+               rnd: Rounding | str) -> np.ndarray:
+    """`vrq` on an int32 array whose last axis is the channel: returns int8."""
+    t = np.asarray(acc, dtype=np.int64) * np.asarray(mul, dtype=np.int64)
+    r = round_shift(t, shift, rnd)
+    return saturate(r + zp, lo, hi).astype(np.int8)

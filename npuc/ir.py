@@ -1,0 +1,164 @@
+"""The one IR: a networkx DiGraph of ops, wrapped in a small typed class.
+
+Nodes are ops, keyed by a unique name (the ONNX node name, or its first
+output's name). Each node's data:
+
+* ``op``     — the op type, ONNX spelling ("Conv", "Gemm", "Relu", ...), or
+  "Input" for a graph input;
+* ``attrs``  — dict of attributes, normalized by the frontend (see
+  `npuc/frontend/`); fused activations live in ``attrs["act"]``;
+* ``consts`` — dict of numpy constants owned by this node (``W``, ``B``, ...);
+* ``shape``  — the output tensor's shape in ONNX order (NCHW for images);
+* ``dtype``  — "float32" before quantization;
+* ``value``  — the ONNX value name of the output (for graph outputs);
+* ``act_q``  — after quantization: `ActQ` of the output tensor;
+* ``qop``    — after quantization: `QOp`, the integer op parameters.
+
+Edges are data dependencies ``producer -> consumer`` carrying ``slot``, the
+consumer's input index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+import numpy as np
+
+
+class IRError(ValueError):
+    """The IR violates an invariant; the message names the node."""
+
+
+@dataclass(frozen=True)
+class ActQ:
+    """Quantization of an activation tensor: real = (q - zp) * scale.
+
+    ``exp`` is set when the scale is a power of two: scale = 2**-exp.
+    """
+
+    scale: float
+    zp: int = 0
+    exp: int | None = None
+    bits: int = 8
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1))
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+
+@dataclass
+class QOp:
+    """Integer parameters of a quantized compute op (Conv, Gemm, GlobalAveragePool).
+
+    out = clamp(round_shift((acc + bias) * mul, shift, rounding) + zp_out, lo, hi)
+    per output channel, with acc the int32 sum of int8 products (or of int8
+    inputs for pooling); all arithmetic as in `npuc.reference`.
+    """
+
+    mul: np.ndarray  # int32 per output channel
+    shift: np.ndarray  # int32 per output channel, in [0, 62]
+    bias: np.ndarray  # int32 per output channel (input zero point folded in)
+    zp_out: int
+    lo: int
+    hi: int
+    rounding: str
+    weight: np.ndarray | None = None  # int8, same layout as consts["W"]
+    w_scale: np.ndarray | None = None  # float per output channel
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class IR:
+    """A dataflow graph plus its ordered graph inputs and outputs."""
+
+    def __init__(self, name: str = "model", opset: int = 13) -> None:
+        self.g: nx.DiGraph = nx.DiGraph()
+        self.name = name
+        self.opset = opset
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+
+    # -- building -----------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        op: str,
+        inputs: list[str] = (),  # type: ignore[assignment]
+        *,
+        attrs: dict[str, Any] | None = None,
+        consts: dict[str, np.ndarray] | None = None,
+        shape: tuple[int, ...] = (),
+        value: str | None = None,
+    ) -> str:
+        if name in self.g:
+            raise IRError(f"duplicate node name {name!r}")
+        self.g.add_node(
+            name,
+            op=op,
+            attrs=dict(attrs or {}),
+            consts=dict(consts or {}),
+            shape=tuple(int(d) for d in shape),
+            dtype="float32",
+            value=value or name,
+        )
+        for slot, src in enumerate(inputs):
+            if src not in self.g:
+                raise IRError(f"node {name!r}: input {src!r} is not in the graph")
+            self.g.add_edge(src, name, slot=slot)
+        return name
+
+    # -- reading ------------------------------------------------------------
+    def node(self, name: str) -> dict[str, Any]:
+        return self.g.nodes[name]
+
+    def op(self, name: str) -> str:
+        return self.g.nodes[name]["op"]
+
+    def preds(self, name: str) -> list[str]:
+        """Producers of `name`'s inputs, in slot order."""
+        edges = sorted(self.g.in_edges(name, data="slot"), key=lambda e: e[2])
+        return [src for src, _, _ in edges]
+
+    def succs(self, name: str) -> list[str]:
+        return list(self.g.successors(name))
+
+    def topo(self) -> list[str]:
+        """Nodes in a deterministic topological order."""
+        return list(nx.lexicographical_topological_sort(self.g, key=self._order_key))
+
+    def _order_key(self, name: str) -> tuple[int, str]:
+        return (self.g.nodes[name].get("order", 0), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.topo())
+
+    def __len__(self) -> int:
+        return self.g.number_of_nodes()
+
+    # -- rewriting ----------------------------------------------------------
+    def remove_passthrough(self, name: str) -> None:
+        """Delete a one-input node, wiring its consumers to its producer."""
+        (src,) = self.preds(name)
+        for _, dst, slot in list(self.g.out_edges(name, data="slot")):
+            self.g.add_edge(src, dst, slot=slot)
+        if name in self.outputs:
+            # the surviving node now carries the graph output's ONNX name
+            self.g.nodes[src]["value"] = self.g.nodes[name]["value"]
+            self.outputs = [src if o == name else o for o in self.outputs]
+        self.g.remove_node(name)
+
+    def copy(self) -> IR:
+        other = IR(self.name, self.opset)
+        other.g = self.g.copy()
+        for n in other.g.nodes:
+            d = other.g.nodes[n]
+            d["attrs"] = dict(d["attrs"])
+            d["consts"] = dict(d["consts"])
+        other.inputs = list(self.inputs)
+        other.outputs = list(self.outputs)
+        return other
