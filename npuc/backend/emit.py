@@ -1,0 +1,123 @@
+"""The code generator's workbench: the growing instruction list, DRAM image and SRAM arenas."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Hashable
+
+import numpy as np
+
+from ..hw import HwConfig
+from ..isa.program import Insn, make_insn
+
+
+class BackendError(ValueError):
+    """The backend cannot map a node onto the NPU; the message names the node."""
+
+
+def align_up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+DRAM_ALIGN = 64
+SPAD_ALIGN = 32  # matches the dependency tracker's SPAD page
+ACC_ALIGN = 8
+
+
+@dataclass(frozen=True)
+class Buf:
+    """An int8 activation in DRAM, stored NHWC (batch 1): pixel (y, x) at addr + (y*w + x)*c.
+
+    A 2-D tensor (1, K) is a Buf with h = w = 1 and c = K. `flat_of` records the
+    (C, H, W) it was flattened from, in which case its bytes are in H, W, C order.
+    """
+
+    addr: int
+    c: int
+    h: int = 1
+    w: int = 1
+    flat_of: tuple[int, int, int] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.c * self.h * self.w
+
+
+class Arena:
+    """A bump allocator over one on-chip memory, reset for every layer."""
+
+    def __init__(self, name: str, size: int, align: int) -> None:
+        self.name, self.size, self.align = name, size, align
+        self.top = 0
+
+    def reset(self) -> None:
+        self.top = 0
+
+    def take(self, n: int, what: str) -> int:
+        addr = align_up(self.top, self.align)
+        if addr + n > self.size:
+            raise BackendError(f"{what}: needs {n} more {self.name} units at {addr}, only {self.size} exist")
+        self.top = addr + n
+        return addr
+
+
+class SlotCache:
+    """A few equal buffers in SRAM holding tiles by key, least recently used evicted.
+
+    `get(key)` returns (address, hit). On a miss the caller loads the tile; the
+    dependency pass later orders the load after the last reader of the slot.
+    """
+
+    def __init__(self, addrs: list[int]) -> None:
+        self.free = list(addrs)
+        self.held: OrderedDict[Hashable, int] = OrderedDict()
+
+    def get(self, key: Hashable) -> tuple[int, bool]:
+        if key in self.held:
+            self.held.move_to_end(key)
+            return self.held[key], True
+        if self.free:
+            addr = self.free.pop(0)
+        else:
+            _, addr = self.held.popitem(last=False)
+        self.held[key] = addr
+        return addr, False
+
+
+class Emitter:
+    """Collects instructions (tagged with their layer), DRAM data and allocations."""
+
+    def __init__(self, hw: HwConfig) -> None:
+        self.hw = hw
+        self.insns: list[Insn] = []
+        self.layers: list[str] = []
+        self.data: list[tuple[int, bytes]] = []
+        self.dram_top = 0
+        self.spad = Arena("SPAD byte", hw.spad_bytes, SPAD_ALIGN)
+        self.acc = Arena("ACC word", hw.acc_words, ACC_ALIGN)
+        self._layer = 0
+
+    def begin_layer(self, name: str) -> None:
+        self._layer = len(self.layers)
+        self.layers.append(name)
+        self.spad.reset()
+        self.acc.reset()
+
+    def emit(self, op: str, **fields: int) -> None:
+        self.insns.append(make_insn(op, layer=self._layer, **fields))
+
+    def alloc_dram(self, nbytes: int) -> int:
+        addr = align_up(self.dram_top, DRAM_ALIGN)
+        self.dram_top = addr + max(nbytes, 1)
+        return addr
+
+    def add_data(self, array: np.ndarray) -> int:
+        payload = np.ascontiguousarray(array).tobytes()
+        addr = self.alloc_dram(len(payload))
+        self.data.append((addr, payload))
+        return addr
+
+    @property
+    def dram_size(self) -> int:
+        return align_up(self.dram_top, DRAM_ALIGN)

@@ -1,0 +1,267 @@
+"""`npuc` command line: compile, sim, run, demo, hw.
+
+Every user error ends in one line `npuc: error: ...` naming the file, node or
+line, and exit code 1; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+EXIT_USER_ERROR = 1
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input, not a bug in npuc."""
+    from .backend import BackendError
+    from .calib import CalibrationError
+    from .frontend import FrontendError
+    from .hw import HwConfigError
+    from .ir import IRError
+    from .isa.asm import AsmError
+    from .sim.core import SimError
+    from .passes import PassError
+    from .sim.driver import InputError
+
+    return (PassError, BackendError, CalibrationError, FrontendError, HwConfigError, IRError, AsmError, SimError, InputError,
+            OSError)
+
+
+def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """`name:1,3,224,224` -> {"name": (1, 3, 224, 224)}."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition(":")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--input-shape {spec!r}: expected NAME:D0,D1,...") from None
+    return shapes
+
+
+def load_inputs(path: str | None) -> dict[str, np.ndarray] | None:
+    """A .npy (the single input) or a .npz keyed by input name."""
+    if path is None:
+        return None
+    p = Path(path)
+    from .sim.driver import InputError
+
+    try:
+        data = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise InputError(f"{p}: cannot read as .npy/.npz: {e}") from None
+    if isinstance(data, np.ndarray):
+        return {"": data}
+    return {k: data[k] for k in data.files}
+
+
+def _hw_from_args(args: argparse.Namespace):
+    from .hw import load_hw
+
+    hw = load_hw(args.hw)
+    changes = {}
+    if getattr(args, "per_tensor", False):
+        changes["weight_granularity"] = "per_tensor"
+    if getattr(args, "asymmetric", False):
+        changes["act_mode"] = "asymmetric"
+    if getattr(args, "rounding", None):
+        changes["rounding"] = args.rounding
+    if getattr(args, "scale_rule", None):
+        changes["scale_rule"] = args.scale_rule
+    return hw.replace(**changes) if changes else hw
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .compiler import compile_model
+    from .isa.asm import write_program
+
+    hw = _hw_from_args(args)
+    result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
+                           input_shapes=parse_input_shapes(args.input_shape), dump_ir=args.dump_ir,
+                           verify=args.verify)
+    out = Path(args.output or Path(args.model).with_suffix(".s").name)
+    write_program(result.program, out)
+    prog = result.program
+    print(f"wrote {out}: {len(prog.insns)} instructions, {len(prog.layers)} layers, "
+          f"{sum(len(d) for _, d in prog.data)} bytes of constants, DRAM {prog.dram_size} bytes; "
+          f"calibrated on {result.calib_samples} samples from {result.calib_source}")
+    return 0
+
+
+def _bind_inputs(prog, inputs: dict[str, np.ndarray] | None, source: str) -> dict[str, np.ndarray] | None:
+    if inputs is not None and "" in inputs:
+        names = [t.name for t in prog.inputs()]
+        from .sim.driver import InputError
+
+        if len(names) != 1:
+            raise InputError(f"{source}: a .npy holds one array but the program has inputs {names}; use .npz")
+        inputs = {names[0]: inputs[""]}
+    return inputs
+
+
+def _write_outputs(path: str, result) -> None:
+    import io
+
+    from .fsutil import atomic_write_bytes
+
+    arrays = dict(result.outputs)
+    arrays.update({f"{k}:int8": v for k, v in result.raw.items()})
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from .hw import HwConfig
+    from .isa.asm import read_program
+    from .report import format_stats
+    from .sim.driver import random_inputs, run_program, write_trace
+
+    prog = read_program(args.program)
+    inputs = _bind_inputs(prog, load_inputs(args.input), args.input or "")
+    if inputs is None:
+        inputs = random_inputs(prog, seed=args.seed)
+    result = run_program(prog, inputs, trace=bool(args.trace), source=args.input or "random input",
+                         program_name=args.program)
+    hw = HwConfig.from_flat(prog.hw, source=args.program)
+    print(format_stats(result.stats[0], hw, result.layers if args.stats else None, samples=len(result.stats)))
+    for name, q in result.raw.items():
+        print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]")
+    if args.output:
+        _write_outputs(args.output, result)
+        print(f"wrote {args.output}")
+    if args.trace:
+        write_trace(prog, result, Path(args.trace))
+        print(f"wrote {args.trace}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Compile and simulate in one go, comparing with the fp32 model."""
+    from .compiler import compile_model
+    from .evaluate import compare_with_float
+    from .report import format_stats
+    from .sim.driver import run_program
+
+    hw = _hw_from_args(args)
+    result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
+                           input_shapes=parse_input_shapes(args.input_shape))
+    inputs = _bind_inputs(result.program, load_inputs(args.input), args.input or "")
+    if inputs is None:
+        from .calib import random_calibration
+
+        inputs = _stack(random_calibration(result.float_ir, n=4, seed=1))
+    run = run_program(result.program, inputs)
+    print(format_stats(run.stats[0], hw, run.layers if args.stats else None, samples=len(run.stats)))
+    print(compare_with_float(args.model, result, inputs, run))
+    return 0
+
+
+def _stack(samples: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(hw_spec=args.hw, show_layers=args.stats)
+
+
+def cmd_hw(args: argparse.Namespace) -> int:
+    from .hw import load_hw, presets
+
+    if args.list:
+        print("\n".join(presets()))
+        return 0
+    print(load_hw(args.preset).to_toml(), end="")
+    return 0
+
+
+def _add_compile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--hw", default=None, help="hardware preset name or TOML file (default: default)")
+    p.add_argument("--calib", default=None,
+                   help="calibration data: .npy (samples on axis 0), .npz keyed by input, or a directory of .npy")
+    p.add_argument("--calib-method", default="minmax", help="minmax | percentile | entropy | mse")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales")
+    p.add_argument("--asymmetric", action="store_true", help="asymmetric activations (zero points)")
+    p.add_argument("--rounding", choices=("half_even", "half_up", "truncate"), default=None)
+    p.add_argument("--scale-rule", choices=("pow2", "fixed_point", "float"), default=None)
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,..",
+                   help="fix an input's dynamic dimensions")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="npuc", description="int8 NPU compiler and cycle-accurate simulator")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="ONNX -> NPU assembly")
+    _add_compile_options(p)
+    p.add_argument("-o", "--output", default=None, help="assembly file to write (default: MODEL.s)")
+    p.add_argument("--dump-ir", default=None, metavar="DIR", help="write the IR after each pass into DIR")
+    p.add_argument("--verify", action="store_true", help="verify IR invariants between passes")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("sim", help="simulate an NPU assembly program")
+    p.add_argument("program", help="prog.s")
+    p.add_argument("--input", default=None, help="x.npy or x.npz, batch first (default: seeded random)")
+    p.add_argument("-o", "--output", default=None, help="write outputs (float and :int8) to this .npz")
+    p.add_argument("--trace", default=None, metavar="FILE.json", help="write a Chrome/Perfetto trace")
+    p.add_argument("--stats", action="store_true", help="per-layer breakdown")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("run", help="compile and simulate, compare with fp32")
+    _add_compile_options(p)
+    p.add_argument("--input", default=None)
+    p.add_argument("--stats", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="compile and simulate the bundled CNN")
+    p.add_argument("--hw", default=None)
+    p.add_argument("--stats", action="store_true", help="per-layer breakdown")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("hw", help="print a hardware preset as TOML")
+    p.add_argument("preset", nargs="?", default="default")
+    p.add_argument("--list", action="store_true", help="list the presets")
+    p.set_defaults(func=cmd_hw)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except argparse.ArgumentTypeError as e:
+        parser.error(str(e))
+    run: Callable[[argparse.Namespace], int] = args.func
+    if args.debug:
+        return run(args)
+    try:
+        return run(args)
+    except argparse.ArgumentTypeError as e:
+        print(f"npuc: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("npuc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs below
+        if isinstance(e, _user_errors()):
+            print(f"npuc: error: {e}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        print(f"npuc: internal error ({type(e).__name__}): {e}\n"
+              f"  this is a bug in npuc; rerun with --debug for the traceback", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Human-readable reports of a simulation: cycles first, then units, memory and layers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .hw import HwConfig
+from .sim.core import SimStats
+from .sim.driver import UNITS, LayerStats
+
+
+def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio of `test` against `reference`, in dB."""
+    ref = np.asarray(reference, dtype=np.float64)
+    err = ref - np.asarray(test, dtype=np.float64)
+    noise = float(np.sum(err * err))
+    signal = float(np.sum(ref * ref))
+    if noise == 0.0:
+        return float("inf")
+    return 10.0 * np.log10(signal / noise) if signal > 0 else float("-inf")
+
+
+def format_stats(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None = None,
+                 samples: int = 1) -> str:
+    """The report `npuc sim` prints; its first line gives the total cycles."""
+    cyc = stats.cycles
+    util = stats.macs / (hw.rows * hw.cols * cyc) if cyc else 0.0
+    lines = [
+        f"cycles: {cyc}" + (f" per sample ({samples} samples, {cyc * samples} in all)" if samples > 1 else ""),
+        f"time: {cyc / hw.clock_mhz:.2f} us at {hw.clock_mhz:g} MHz",
+        f"array: {hw.rows}x{hw.cols} {hw.dataflow}, MACs {stats.macs}, utilization {100 * util:.2f}%",
+        "unit       insns      busy  token-stall  dram-stall",
+    ]
+    for u, name in enumerate(UNITS):
+        lines.append(f"{name:<8} {stats.insns[u]:>7} {stats.busy[u]:>9} {stats.token_stall[u]:>12} "
+                     f"{stats.dram_stall[u]:>11}")
+    lines.append(f"DRAM: read {stats.dram_rd} B, written {stats.dram_wr} B")
+    lines.append(f"SPAD: read {stats.spad_rd} B, written {stats.spad_wr} B")
+    lines.append(f"ACC:  read {stats.acc_rd} B, written {stats.acc_wr} B")
+    if layers:
+        width = max(12, max(len(ls.name) for ls in layers))
+        lines.append("")
+        lines.append(f"{'layer':<{width}} {'cycles':>10} {'MACs':>11} {'util%':>6} {'DRAM B':>9} "
+                     f"{'load':>9} {'compute':>9} {'store':>9}")
+        for ls in layers:
+            u = ls.macs / (hw.rows * hw.cols * ls.cycles) if ls.cycles else 0.0
+            lines.append(f"{ls.name:<{width}} {ls.cycles:>10} {ls.macs:>11} {100 * u:>6.1f} {ls.dram_bytes:>9} "
+                         f"{ls.busy['load']:>9} {ls.busy['compute']:>9} {ls.busy['store']:>9}")
+    return "\n".join(lines)
