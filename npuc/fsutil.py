@@ -14,6 +14,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside `path`; on success fsync it and rename it over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a normal file gets the usual mode
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -24,6 +25,12 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

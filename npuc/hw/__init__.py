@@ -84,7 +84,7 @@ class HwConfig:
     vec_latency: int = 4
     clock_mhz: float = 1000.0
     weight_granularity: str = "per_channel"
-    act_mode: str = "symmetric"
+    act_mode: str = "asymmetric"
     scale_rule: str = "pow2"
     rounding: str = "half_even"
     acc_bits: int = 32

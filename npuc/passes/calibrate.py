@@ -1,0 +1,70 @@
+"""Record every tensor's real range by running the float reference over calibration samples.
+
+Pre: prepared IR (BN folded, activations fused — ranges must be those of the
+tensors the NPU will hold). Post: every node, inputs included, has
+``range = (lo, hi)`` with lo <= hi, finite.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+import numpy as np
+
+from ..hw import HwConfig
+from ..ir import IR
+from ..quant.calibrators import Calibrator, make_calibrator
+from ..quant.scales import SCALE_RULES
+from ..reference import run_float
+from .errors import PassError
+
+Sample = dict[str, np.ndarray]
+
+
+def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwConfig | None = None,
+              batch_size: int = 16) -> IR:
+    """`samples` are dicts input name -> one sample (the input without its batch axis).
+
+    `hw` tells error-minimizing methods (mse) which scales the hardware's
+    rules allow, so they choose among those.
+    """
+    ir = ir.copy()
+    act_rule = None
+    if hw is not None:
+        act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode)
+    cals: dict[str, Calibrator] = {n: make_calibrator(method, act_rule) for n in ir.g.nodes}
+    seen = 0
+    for batch in _batches(ir, samples, batch_size):
+        for name, value in run_float(ir, batch, intermediates=True).items():
+            cals[name].observe(value)
+        seen += 1
+    if not seen:
+        raise PassError("calibration got no samples")
+    for name, cal in cals.items():
+        lo, hi = cal.range()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise PassError(f"node {name!r} (op {ir.op(name)}): calibration saw non-finite values")
+        ir.node(name)["range"] = (float(lo), float(hi))
+    return ir
+
+
+def _batches(ir: IR, samples: Iterable[Sample], size: int) -> Iterator[Sample]:
+    """Stack up to `size` samples along a new leading batch axis."""
+    it = iter(samples)
+    while chunk := list(islice(it, size)):
+        yield {name: _stack(ir, name, chunk) for name in ir.inputs}
+
+
+def _stack(ir: IR, name: str, chunk: list[Sample]) -> np.ndarray:
+    want = tuple(ir.node(name)["shape"][1:])
+    arrays = []
+    for sample in chunk:
+        if name not in sample:
+            raise PassError(f"a calibration sample has no value for input {name!r}")
+        a = np.asarray(sample[name], dtype=np.float32)
+        if a.shape != want:
+            raise PassError(f"calibration sample for input {name!r} has shape {a.shape}, expected {want}")
+        arrays.append(a)
+    return np.stack(arrays)

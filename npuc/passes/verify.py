@@ -1,0 +1,143 @@
+"""Stage invariants of the IR, checked between passes (tests, `--verify`).
+
+Stages, in pipeline order; each includes the checks of the ones before it:
+
+* ``frontend``   — acyclic; inputs/outputs exist; every op known to the float
+  reference; every shape static and positive; edge slots 0..n-1; consts of
+  Conv/Gemm shaped as the backend expects;
+* ``prepared``   — no BatchNormalization, Relu or Clip left (folded / fused);
+* ``calibrated`` — every node has a finite ``range`` with lo <= hi;
+* ``quantized``  — every node has ``act_q`` (zp = 0 when symmetric, even in
+  [-128, 126] when asymmetric; scale = 2^-exp exactly under pow2); every
+  compute node a ``qop`` with int8 weights, int32 bias, shift in [0, 62],
+  0 <= mul < 2^31, -128 <= lo <= hi <= 127; pass-through ops share their
+  input's act_q.
+
+`verify` raises `IRError` naming the node and the broken invariant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import networkx as nx
+import numpy as np
+
+from ..hw import HwConfig
+from ..ir import IR, IRError
+from ..reference import FLOAT_OPS
+
+STAGES = ("frontend", "prepared", "calibrated", "quantized")
+COMPUTE_OPS = ("Conv", "Gemm", "GlobalAveragePool")
+PASSTHROUGH_OPS = ("MaxPool", "Flatten", "Reshape")
+
+Check = Callable[[IR, str, HwConfig | None], None]
+
+
+def verify(ir: IR, stage: str, hw: HwConfig | None = None) -> None:
+    """Check every invariant up to `stage`; `hw` (the quant rules) sharpens the `quantized` checks."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    _graph(ir)
+    for check_stage, checks in CHECKS.items():
+        for name in ir.topo():
+            for check in checks:
+                check(ir, name, hw)
+        if check_stage == stage:
+            return
+
+
+def _fail(ir: IR, name: str, msg: str) -> IRError:
+    return IRError(f"node {name!r} (op {ir.op(name)}): {msg}")
+
+
+def _graph(ir: IR) -> None:
+    if not nx.is_directed_acyclic_graph(ir.g):
+        raise IRError("the graph has a cycle")
+    for kind, names in (("input", ir.inputs), ("output", ir.outputs)):
+        for n in names:
+            if n not in ir.g:
+                raise IRError(f"graph {kind} {n!r} is not a node")
+    for n in ir.inputs:
+        if ir.op(n) != "Input":
+            raise IRError(f"graph input {n!r} is a {ir.op(n)} node")
+
+
+def _known_and_shaped(ir: IR, name: str, hw: HwConfig | None) -> None:
+    node = ir.node(name)
+    if node["op"] != "Input" and node["op"] not in FLOAT_OPS:
+        raise _fail(ir, name, "unknown op")
+    shape = node["shape"]
+    if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
+        raise _fail(ir, name, f"shape {shape} is not static and positive")
+    slots = sorted(s for _, _, s in ir.g.in_edges(name, data="slot"))
+    if slots != list(range(len(slots))):
+        raise _fail(ir, name, f"input slots {slots} are not 0..n-1")
+    if node["op"] in ("Conv", "Gemm"):
+        w, b = node["consts"].get("W"), node["consts"].get("B")
+        cout = shape[1]
+        if w is None or b is None or w.shape[0] != cout or b.shape != (cout,):
+            raise _fail(ir, name, f"consts W/B missing or not shaped ({cout}, ...)/({cout},)")
+
+
+def _prepared(ir: IR, name: str, hw: HwConfig | None) -> None:
+    if ir.op(name) in ("BatchNormalization", "Relu", "Clip"):
+        raise _fail(ir, name, "should have been folded or fused by now")
+
+
+def _calibrated(ir: IR, name: str, hw: HwConfig | None) -> None:
+    rng = ir.node(name).get("range")
+    if rng is None:
+        raise _fail(ir, name, "no calibrated range")
+    lo, hi = rng
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        raise _fail(ir, name, f"range {rng} is not finite with lo <= hi")
+
+
+def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
+    node = ir.node(name)
+    q = node.get("act_q")
+    if q is None:
+        raise _fail(ir, name, "no act_q")
+    if not -128 <= q.zp <= 126 or q.zp % 2:
+        raise _fail(ir, name, f"zero point {q.zp} is not even in [-128, 126]")
+    if hw is not None and hw.act_mode == "symmetric" and q.zp != 0:
+        raise _fail(ir, name, f"zero point {q.zp} under symmetric activations")
+    if hw is not None and hw.scale_rule == "pow2" and (q.exp is None or q.scale != 2.0 ** -q.exp):
+        raise _fail(ir, name, f"scale {q.scale} is not 2^-exp (exp={q.exp})")
+    if node["op"] in PASSTHROUGH_OPS and q != ir.node(ir.preds(name)[0])["act_q"]:
+        raise _fail(ir, name, "a pass-through op must keep its input's act_q")
+    if node["op"] in COMPUTE_OPS:
+        _qop(ir, name, node)
+
+
+def _qop(ir: IR, name: str, node: dict) -> None:
+    q = node.get("qop")
+    if q is None:
+        raise _fail(ir, name, "no qop")
+    cout = node["shape"][1]
+    for field in ("mul", "shift", "bias"):
+        arr = getattr(q, field)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.int32 or arr.shape != (cout,):
+            raise _fail(ir, name, f"qop.{field} must be an int32 array of shape ({cout},)")
+    if np.any((q.shift < 0) | (q.shift > 62)):
+        raise _fail(ir, name, f"shift {q.shift.min()}..{q.shift.max()} outside [0, 62]")
+    if np.any(q.mul < 0):
+        raise _fail(ir, name, "negative multiplier")
+    if not -128 <= q.lo <= q.hi <= 127:
+        raise _fail(ir, name, f"bounds lo={q.lo} hi={q.hi} not within int8 with lo <= hi")
+    if q.zp_out != node["act_q"].zp:
+        raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
+    if node["op"] in ("Conv", "Gemm"):
+        w = node["consts"]["W"]
+        if q.weight is None or q.weight.dtype != np.int8 or q.weight.shape != w.shape:
+            raise _fail(ir, name, f"qop.weight must be int8 of shape {w.shape}")
+
+
+CHECKS: dict[str, list[Check]] = {
+    "frontend": [_known_and_shaped],
+    "prepared": [_prepared],
+    "calibrated": [_calibrated],
+    "quantized": [_quantized],
+}

@@ -1,0 +1,103 @@
+"""fold_batchnorm and fuse_activation: structure and float equivalence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from npuc.passes import PassError, fold_batchnorm, fuse_activation, prepare, verify
+from npuc.reference import run_float
+
+RNG = np.random.default_rng(3)
+W = RNG.standard_normal((4, 2, 3, 3)).astype(np.float32)
+BN = {"s": RNG.uniform(0.5, 2, 4), "b": RNG.standard_normal(4), "m": RNG.standard_normal(4),
+      "v": RNG.uniform(0.5, 2, 4)}
+
+
+def conv(out="c", inp="x", name=None):
+    return helper.make_node("Conv", [inp, "W"], [out], name=name or out, pads=[1, 1, 1, 1])
+
+
+def bn(inp="c", out="y"):
+    return helper.make_node("BatchNormalization", [inp, "s", "b", "m", "v"], [out], name=out)
+
+
+def test_prepare_keeps_the_float_function(small_cnn, images):
+    from npuc.frontend import load_onnx
+
+    ir = load_onnx(small_cnn)
+    prepared = prepare(ir, check=True)
+    assert {prepared.op(n) for n in prepared.g} == {"Input", "Conv", "MaxPool", "Flatten", "Gemm"}
+    before = run_float(ir, {"x": images})[ir.outputs[0]]
+    after = run_float(prepared, {"x": images})[prepared.outputs[0]]
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)
+
+
+def test_fold_batchnorm_into_conv(tiny):
+    ir = tiny([conv(), bn()], [1, 2, 6, 6], {"W": W, **BN})
+    folded = fold_batchnorm(ir)
+    assert "y" not in folded.g and folded.outputs == ["c"] and folded.node("c")["value"] == "y"
+    x = RNG.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(run_float(folded, {"x": x})["c"], run_float(ir, {"x": x})["y"], rtol=1e-4,
+                               atol=1e-5)
+    assert "BatchNormalization" in {ir.op(n) for n in ir.g}  # the input IR is untouched
+
+
+def test_fold_batchnorm_into_gemm(tiny):
+    nodes = [helper.make_node("Gemm", ["x", "G"], ["g"], name="g", transB=1), bn("g", "y")]
+    ir = tiny(nodes, [3, 5], {"G": RNG.standard_normal((4, 5)), **BN})
+    x = RNG.standard_normal((3, 5)).astype(np.float32)
+    np.testing.assert_allclose(run_float(fold_batchnorm(ir), {"x": x})["g"], run_float(ir, {"x": x})["y"],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_standalone_batchnorm_is_an_error(tiny):
+    ir = tiny([bn("x", "y")], [1, 4, 3, 3], BN)
+    with pytest.raises(PassError, match=r"node 'y' \(op BatchNormalization\).*not supported yet"):
+        fold_batchnorm(ir)
+
+
+def test_batchnorm_after_a_shared_conv_is_an_error(tiny):
+    nodes = [conv(), bn("c", "y"), helper.make_node("Relu", ["c"], ["z"], name="z")]
+    with pytest.raises(PassError, match="sole consumer"):
+        fold_batchnorm(tiny(nodes, [1, 2, 4, 4], {"W": W, **BN}, outputs=("y", "z")))
+
+
+def test_relu_fuses_into_conv(tiny):
+    ir = fuse_activation(tiny([conv(), helper.make_node("Relu", ["c"], ["y"])], [1, 2, 4, 4], {"W": W}))
+    assert ir.outputs == ["c"] and ir.node("c")["attrs"]["act"] == ("relu", 0.0, math.inf)
+    verify(ir, "prepared")
+
+
+def test_clip_fuses_through_maxpool_and_flatten(tiny):
+    nodes = [conv(), helper.make_node("MaxPool", ["c"], ["p"], name="p", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"], name="f"),
+             helper.make_node("Clip", ["f", "lo", "hi"], ["y"], name="y")]
+    ir = tiny(nodes, [1, 2, 4, 4], {"W": W, "lo": np.float32(-0.5), "hi": np.float32(1.5)})
+    fused = fuse_activation(ir)
+    assert fused.node("c")["attrs"]["act"] == ("clip", -0.5, 1.5)
+    assert fused.outputs == ["f"] and fused.node("f")["value"] == "y"
+    x = RNG.standard_normal((4, 2, 4, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_float(fused, {"x": x})["f"], run_float(ir, {"x": x})["y"], rtol=1e-5)
+
+
+def test_two_activations_intersect(tiny):
+    nodes = [conv(), helper.make_node("Clip", ["c", "lo", "hi"], ["k"], name="k"),
+             helper.make_node("Relu", ["k"], ["y"], name="y")]
+    fused = fuse_activation(tiny(nodes, [1, 2, 4, 4], {"W": W, "lo": np.float32(-1), "hi": np.float32(6)}))
+    assert fused.node("c")["attrs"]["act"] == ("clip", 0.0, 6.0)
+
+
+def test_standalone_relu_is_an_error(tiny):
+    with pytest.raises(PassError, match=r"node 'y' \(op Relu\): no Conv or Gemm.*Input 'x'"):
+        fuse_activation(tiny([helper.make_node("Relu", ["x"], ["y"], name="y")], [1, 4], {}))
+
+
+def test_relu_after_a_shared_conv_is_an_error(tiny):
+    nodes = [conv(), helper.make_node("Relu", ["c"], ["y"], name="y"),
+             helper.make_node("GlobalAveragePool", ["c"], ["z"], name="z")]
+    with pytest.raises(PassError, match="node 'y'"):
+        fuse_activation(tiny(nodes, [1, 2, 4, 4], {"W": W}, outputs=("y", "z")))
