@@ -14,7 +14,7 @@ from .frontend import load_onnx
 from .hw import HwConfig
 from .ir import IR
 from .isa.program import Program
-from .passes import prepare, quantize_ir
+from .passes import Watch, prepare, quantize_ir
 
 
 @dataclass
@@ -37,8 +37,9 @@ def compile_model(
     verify: bool = False,
 ) -> Compiled:
     """ONNX file -> quantized IR -> NPU program."""
+    watch = Watch(check=verify, dump_dir=dump_ir)
     ir = load_onnx(model, input_shapes)  # ONNX -> IR, shapes resolved
-    float_ir = prepare(ir, check=verify)  # fold BN, fuse activations: the float graph the NPU runs
+    float_ir = prepare(ir, watch=watch)  # fold BN, fuse activations: the float graph the NPU runs
     if calib is None:
         samples = calib_data.random_calibration(float_ir, n=32, seed=0)
         source = "random (no --calib given)"
@@ -48,6 +49,6 @@ def compile_model(
     else:
         samples = list(calib)
         source = "<iterable>"
-    qir = quantize_ir(float_ir, hw, samples, method=method, check=verify)  # calibrate, quantize, legalize
+    qir = quantize_ir(float_ir, hw, samples, method=method, watch=watch)  # calibrate, quantize, legalize
     program = generate(qir, hw)  # tile, emit instructions, insert tokens
     return Compiled(float_ir, qir, program, len(samples), source)

@@ -8,11 +8,13 @@ in a module of its own, whose docstring states its pre- and postconditions.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
 from ..hw import HwConfig
 from ..ir import IR
+from ..ir_dump import write_ir
 from .calibrate import calibrate
 from .errors import PassError
 from .fold_batchnorm import fold_batchnorm
@@ -22,32 +24,52 @@ from .quantize import quantize
 from .verify import STAGES, verify
 
 
-def prepare(ir: IR, check: bool = False) -> IR:
+class Watch:
+    """What happens between passes: `--verify` checks the stage invariants, `--dump-ir DIR`
+    writes the IR after every pass as `DIR/NN-pass.txt`."""
+
+    def __init__(self, check: bool = False, dump_dir: str | Path | None = None) -> None:
+        self.check = check
+        self.dump_dir = Path(dump_dir) if dump_dir is not None else None
+        self.steps = 0
+        if self.dump_dir is not None:
+            self.dump_dir.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, step: str, ir: IR, stage: str | None = None, hw: HwConfig | None = None) -> IR:
+        if self.check and stage is not None:
+            verify(ir, stage, hw)
+        if self.dump_dir is not None:
+            write_ir(ir, self.dump_dir / f"{self.steps:02d}-{step}.txt")
+        self.steps += 1
+        return ir
+
+
+def prepare(ir: IR, check: bool = False, watch: Watch | None = None) -> IR:
     """Float graph clean-up: the graph whose tensors the NPU will hold."""
-    if check:
-        verify(ir, "frontend")
+    watch = watch or Watch(check)
+    ir = watch("frontend", ir, "frontend")
     ir = fold_batchnorm(ir)  # BN into conv weights first: a fused activation must follow the BN, not precede it
+    ir = watch("fold_batchnorm", ir)
     ir = fuse_activation(ir)  # then Relu/Clip into the conv: after this, no standalone elementwise op
-    if check:
-        verify(ir, "prepared")
-    return ir
+    return watch("fuse_activation", ir, "prepared")
 
 
 def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], method: str = "minmax",
-                check: bool = False) -> IR:
-    """Frontend IR -> quantized, legalized IR ready for the backend. `check` verifies every stage."""
-    ir = prepare(ir, check)  # ranges must be measured on the fused graph the NPU runs
+                check: bool = False, watch: Watch | None = None) -> IR:
+    """Prepared IR (see `prepare`) -> quantized, legalized IR ready for the backend.
+
+    Ranges must be measured on the fused graph the NPU runs, so the input is
+    the output of `prepare`. `check` verifies every stage."""
+    watch = watch or Watch(check)
     ir = calibrate(ir, samples, method, hw)  # float reference over the samples: a range for every tensor
-    if check:
-        verify(ir, "calibrated")
+    ir = watch("calibrate", ir, "calibrated")
     ir = quantize(ir, hw)  # scales from ranges, int8 weights, int32 bias with zp_in folded, raw shifts
+    ir = watch("quantize", ir)
     ir = legalize(ir, hw)  # shifts into vrq's [0, 62], multipliers and bias into int32
-    if check:
-        verify(ir, "quantized", hw)
-    return ir
+    return watch("legalize", ir, "quantized", hw)
 
 
 __all__ = [
     "STAGES", "PassError", "calibrate", "fold_batchnorm", "fuse_activation", "legalize", "prepare",
-    "quantize", "quantize_ir", "verify",
+    "quantize", "quantize_ir", "verify", "Watch",
 ]

@@ -10,6 +10,8 @@ from npuc.isa.arith import requantize
 from onnx import helper
 
 from npuc.hw import HwConfig
+
+SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 from npuc.ir import QOp
 from npuc.passes import PassError, calibrate, legalize, prepare, quantize, verify
 from npuc.passes.quantize import clamp_bounds
@@ -42,7 +44,7 @@ def quantized(ir, hw, raw=False):
     return q if raw else legalize(q, hw)
 
 
-@pytest.mark.parametrize("hw", [HwConfig(), ASYM, HwConfig(weight_granularity="per_tensor")])
+@pytest.mark.parametrize("hw", [SYM, ASYM, HwConfig(weight_granularity="per_tensor")])
 def test_bias_folds_the_input_zero_point_exactly(tiny, hw):
     """out == requant(Σ_taps (q - zp_in)·Wq over the zero-padded input + rint(B·2^(e_in+e_w)))."""
     ir = quantized(conv_ir(tiny), hw)
@@ -60,14 +62,14 @@ def test_bias_folds_the_input_zero_point_exactly(tiny, hw):
 
 
 def test_pow2_shift_is_e_in_plus_e_w_minus_e_out(tiny):
-    ir = quantized(conv_ir(tiny), HwConfig(), raw=True)
+    ir = quantized(conv_ir(tiny), SYM, raw=True)
     q, e_in, e_out = ir.node("c")["qop"], ir.node("x")["act_q"].exp, ir.node("c")["act_q"].exp
     np.testing.assert_array_equal(q.shift, e_in + q.extra["e_w"] - e_out)
     np.testing.assert_array_equal(q.mul, 1)
     np.testing.assert_array_equal(q.w_scale, 2.0 ** -q.extra["e_w"].astype(float))
 
 
-@pytest.mark.parametrize("hw", [HwConfig(), ASYM, HwConfig(scale_rule="fixed_point"),
+@pytest.mark.parametrize("hw", [SYM, ASYM, HwConfig(scale_rule="fixed_point"),
                                 HwConfig(scale_rule="fixed_point", act_mode="asymmetric"),
                                 HwConfig(scale_rule="float", rounding="half_up")])
 @pytest.mark.parametrize("act", [None, "Relu", "Clip"])
@@ -104,8 +106,8 @@ def test_passthrough_ops_share_the_input_act_q(small_cnn):
 
     ir = prepare(load_onnx(small_cnn))
     rng = np.random.default_rng(0)
-    q = legalize(quantize(calibrate(ir, [{"x": rng.standard_normal((3, 32, 32))} for _ in range(4)]), HwConfig()),
-                 HwConfig())
+    q = legalize(quantize(calibrate(ir, [{"x": rng.standard_normal((3, 32, 32))} for _ in range(4)]), SYM),
+                 SYM)
     for n in ("pool", "flatten"):
         assert q.node(n)["act_q"] is q.node(q.preds(n)[0])["act_q"]
         assert "qop" not in q.node(n)
@@ -126,7 +128,7 @@ def test_gap_power_of_two_count_is_an_exact_shift(tiny):
 
 
 def test_gap_other_counts_use_a_31_bit_reciprocal(tiny):
-    ir = gap_ir(tiny, HwConfig(), 3, 3)
+    ir = gap_ir(tiny, SYM, 3, 3)
     q, qi, qo = ir.node("y")["qop"], ir.node("x")["act_q"], ir.node("y")["act_q"]
     assert np.all((q.mul >= 1 << 30) | (q.shift == 0))
     m = q.mul.astype(float) * 2.0 ** -q.shift.astype(float)
@@ -146,7 +148,7 @@ def qop(mul, shift, bias=0):
 def legalized(tiny, q: QOp) -> QOp:
     ir = prepare(tiny([helper.make_node("GlobalAveragePool", ["x"], ["y"], name="y")], [1, len(q.mul), 2, 2], {}))
     ir.node("y")["qop"] = q
-    return legalize(ir, HwConfig()).node("y")["qop"]
+    return legalize(ir, SYM).node("y")["qop"]
 
 
 def test_legalize_moves_left_shifts_into_the_multiplier(tiny):
@@ -174,13 +176,13 @@ def test_bias_that_would_overflow_coarsens_the_weight_scale(tiny):
     node = ir.node("c")
     node["consts"]["W"] = node["consts"]["W"] * 1e-9  # tiny weights: a huge e_w, unless the bias caps it
     node["consts"]["B"] = np.full(5, 3.0, np.float32)
-    q = quantized(ir, HwConfig()).node("c")["qop"]
+    q = quantized(ir, SYM).node("c")["qop"]
     assert np.abs(q.bias.astype(np.int64)).max() <= 1 << 30
 
 
 def test_quantize_needs_ranges(tiny):
     with pytest.raises(PassError, match="not calibrated"):
-        quantize(conv_ir(tiny), HwConfig())
+        quantize(conv_ir(tiny), SYM)
 
 
 def test_qop_dataclass_stays_compatible():

@@ -9,10 +9,12 @@ import pytest
 
 from npuc.frontend import load_onnx
 from npuc.hw import HwConfig
+
+SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 from npuc.ir import ActQ, IRError
 from npuc.passes import calibrate, legalize, prepare, quantize, verify
 
-HW = HwConfig()
+HW = SYM
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,42 @@
+"""The IR as readable text, for `--dump-ir` and for debugging a pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .fsutil import atomic_write_text
+from .ir import IR
+
+
+def _array(a: np.ndarray) -> str:
+    a = np.asarray(a)
+    if a.size <= 8:
+        return np.array2string(a.ravel(), separator=",", max_line_width=10**6)
+    return f"{a.dtype}{list(a.shape)} min={a.min():.6g} max={a.max():.6g}"
+
+
+def format_ir(ir: IR) -> str:
+    lines = [f"# {ir.name} opset {ir.opset}; inputs {ir.inputs}; outputs {ir.outputs}"]
+    for name in ir.topo():
+        d = ir.node(name)
+        args = ", ".join(ir.preds(name))
+        lines.append(f"{name} = {d['op']}({args}) shape={list(d['shape'])}")
+        for k, v in sorted(d["attrs"].items()):
+            lines.append(f"    attr {k} = {v}")
+        for k, v in sorted(d["consts"].items()):
+            lines.append(f"    const {k} = {_array(v)}")
+        if "range" in d:
+            lines.append(f"    range = {d['range']}")
+        if d.get("act_q") is not None:
+            lines.append(f"    act_q = {d['act_q']}")
+        q = d.get("qop")
+        if q is not None:
+            lines.append(f"    qop mul={_array(q.mul)} shift={_array(q.shift)} bias={_array(q.bias)} "
+                         f"zp_out={q.zp_out} lo={q.lo} hi={q.hi} rounding={q.rounding}")
+    return "\n".join(lines) + "\n"
+
+
+def write_ir(ir: IR, path: str | Path) -> None:
+    atomic_write_text(path, format_ir(ir))
