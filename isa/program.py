@@ -21,7 +21,9 @@ class Insn:
     wait: int = 0
     signal: int = 0
     layer: int = 0
-    line: int = 0  # source line in prog.s, 0 when built in memory
+    # source line in prog.s, 0 when built in memory; where an instruction came
+    # from is not part of what it is, so it takes no part in == and hash
+    line: int = field(default=0, compare=False)
 
     def get(self, name: str) -> int:
         return self.fields[BY_MNEMONIC[self.op].field_names().index(name)]

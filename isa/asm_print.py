@@ -1,0 +1,143 @@
+"""Program -> prog.s text, in the one canonical form the assembler reads back.
+
+`parse_program(format_program(p)) == p` for every valid program, and the
+output is stable (`format_program(parse_program(t))` is t's canonical form),
+so golden files diff cleanly. Instructions are printed in the fast path's
+form (isa/asm_syntax.py): that keeps big programs quick to read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from npuc.hw import HwConfig
+
+from .program import Insn, Program, TensorInfo
+from .table import BY_MNEMONIC, INSNS
+
+FORMAT_VERSION = 1
+DATA_BYTES_PER_LINE = 64
+_MNEMONIC_WIDTH = max(len(s.mnemonic) for s in INSNS)
+_HW_ORDER = tuple(HwConfig().to_flat())
+
+# "gemm  dst={} a={} ..." per mnemonic: one str.format call per instruction
+_INSN_FORMAT = {s.mnemonic: " ".join([s.mnemonic.ljust(_MNEMONIC_WIDTH)] + [f"{f.name}={{}}" for f in s.fields])
+                for s in INSNS}
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """The data segments as one blob: `blob[offset:offset+len]` goes to DRAM `addr`."""
+
+    name: str  # file name written in the header, relative to the .s file
+    blob: bytes
+    index: tuple[tuple[int, int, int], ...]  # (addr, offset, len) per segment
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.blob).hexdigest()
+
+
+def make_sidecar(prog: Program, name: str) -> Sidecar:
+    """Concatenate the data segments, in program order, into a sidecar blob."""
+    index, offset = [], 0
+    for addr, seg in prog.data:
+        index.append((addr, offset, len(seg)))
+        offset += len(seg)
+    return Sidecar(name, b"".join(seg for _, seg in prog.data), tuple(index))
+
+
+def quote(s: str) -> str:
+    """A string in the grammar's STRING syntax (JSON escapes, UTF-8 kept)."""
+    return json.dumps(s, ensure_ascii=False)
+
+
+def format_value(v: Any) -> str:
+    """A .hw / .tensor value: strings quoted, floats by repr (exact round trip), ints decimal."""
+    if isinstance(v, str):
+        return quote(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (tuple, list)):
+        return ",".join(str(int(x)) for x in v) if v else "()"
+    return str(int(v))
+
+
+@cache
+def format_tokens(mask: int) -> str:
+    """A token mask as the set of its bits: 0b1001 -> "0,3"."""
+    return ",".join(str(b) for b in range(16) if mask >> b & 1)
+
+
+def format_insn(insn: Insn) -> str:
+    text = _INSN_FORMAT[insn.op].format(*insn.fields)
+    if insn.wait:
+        text += " wait=" + format_tokens(insn.wait)
+    if insn.signal:
+        text += " signal=" + format_tokens(insn.signal)
+    return text
+
+
+def _tensor_line(t: TensorInfo) -> str:
+    return (f".tensor name={quote(t.name)} role={t.role} addr=0x{t.addr:x} shape={format_value(t.shape)}"
+            f" layout={t.layout} scale={float(t.scale)!r} zp={t.zp}")
+
+
+def _hw_line(hw: dict[str, Any]) -> str:
+    keys = [k for k in _HW_ORDER if k in hw] + [k for k in hw if k not in _HW_ORDER]
+    return ".hw " + " ".join(f"{k}={format_value(hw[k])}" for k in keys)
+
+
+def _data_lines(prog: Program) -> list[str]:
+    out = []
+    for addr, seg in prog.data:
+        for off in range(0, len(seg), DATA_BYTES_PER_LINE):
+            out.append(f".data 0x{addr + off:08x} {seg[off:off + DATA_BYTES_PER_LINE].hex()}")
+    return out
+
+
+def _sidecar_lines(sidecar: Sidecar) -> list[str]:
+    out = [f".weights {quote(sidecar.name)} sha256={sidecar.sha256}"]
+    out += [f".segment 0x{addr:08x} {off} {n}" for addr, off, n in sidecar.index]
+    return out
+
+
+def _body_lines(prog: Program) -> list[str]:
+    """Instructions, with an `@layer` line (layer name in its comment) where the layer changes."""
+    out: list[str] = []
+    layer = None if prog.layers else 0  # with a layer table, always say where the body starts
+    for insn in prog.insns:
+        if insn.layer != layer:
+            layer = insn.layer
+            name = prog.layers[layer] if layer < len(prog.layers) else "?"
+            out += ["", f"@layer {layer}  ; {name if name.isprintable() else json.dumps(name)}"]
+        out.append(format_insn(insn))
+    if out and out[0]:
+        out.insert(0, "")
+    return out
+
+
+def format_program(prog: Program, weights_file: str | None = None, *, sidecar: Sidecar | None = None) -> str:
+    """The canonical text of `prog`.
+
+    With `weights_file`, the data segments are referenced from that sidecar
+    file (`.weights` + `.segment` lines; the caller writes `make_sidecar`'s
+    blob there) instead of printed inline as `.data` hex.
+    """
+    for insn in prog.insns:
+        spec = BY_MNEMONIC.get(insn.op)
+        if spec is None or len(insn.fields) != len(spec.fields):
+            raise ValueError(f"cannot print {insn.op} with {len(insn.fields)} fields")
+    lines = [f".npuc {FORMAT_VERSION}", _hw_line(prog.hw), f".dram {prog.dram_size}"]
+    lines += [_tensor_line(t) for t in prog.tensors]
+    lines += [f".layer {i} {quote(name)}" for i, name in enumerate(prog.layers)]
+    if weights_file is not None or sidecar is not None:
+        lines += _sidecar_lines(sidecar or make_sidecar(prog, weights_file or ""))
+    else:
+        lines += _data_lines(prog)
+    lines += _body_lines(prog)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,300 @@
+"""What each instruction does: one small function per instruction, after its ISA.md Action.
+
+Each function checks every box the Action touches (in the table order of the
+boxes' address fields; a box the Action never reads, such as gemm's weights
+when M = 0, is not checked), then any other condition, then counts its
+traffic and runs the Action. It returns its cycles (for a DMA, the transfer
+part `xfer`; the scheduler in `isa/emulator.py` adds the channel and the
+latency). A failed check raises `Fault`; the scheduler names the instruction.
+
+The Actions are sequential loops; these functions run them as numpy
+gathers and scatters. That is exact when no element written is read by a
+later iteration: a scatter to repeated addresses keeps the last value in
+loop order, an accumulation into repeated addresses adds every term, and
+vaddv/vmax, whose destination can overlap their sources, fall back to the
+element loop unless the boxes are disjoint or the very same box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from npuc.hw import HwConfig
+
+from .arith import round_shift, wrap_int32
+from .table import Rounding
+
+Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
+
+
+class Fault(Exception):
+    """A run-time error of one instruction; the message starts with its mnemonic."""
+
+
+@dataclass
+class Traffic:
+    """Counters an instruction adds to (ISA.md, Statistics); memory traffic in bytes."""
+
+    macs: int = 0
+    dram_rd: int = 0
+    dram_wr: int = 0
+    spad_rd: int = 0
+    spad_wr: int = 0
+    acc_rd: int = 0
+    acc_wr: int = 0
+
+
+@dataclass
+class Machine:
+    """The memories an instruction acts on (ISA.md, Machine state)."""
+
+    hw: HwConfig
+    dram: np.ndarray  # uint8
+    spad: np.ndarray  # int8
+    acc: np.ndarray  # int32
+    traffic: Traffic = field(default_factory=Traffic)
+
+    def box(self, op: str, name: str, mem: str, base: int, dims: Dims) -> np.ndarray:
+        """The addresses of a box (shape = its extents), after checking it lies inside `mem`."""
+        size, units = {"DRAM": (self.dram.size, "bytes"), "SPAD": (self.spad.size, "bytes"),
+                       "ACC": (self.acc.size, "words")}[mem]
+        b = bounds(base, dims)
+        if b is not None and not (b[0] >= 0 and b[1] < size):
+            raise Fault(f"{op} {name}: address range [{b[0]}, {b[1]}] outside {mem} of {size} {units}")
+        return addresses(base, dims) if b is not None else np.zeros([n for n, _ in dims], dtype=np.int64)
+
+
+def bounds(base: int, dims: Dims) -> tuple[int, int] | None:
+    """Lowest and highest address of a box, or None when it is empty (touches nothing)."""
+    if any(n <= 0 for n, _ in dims):
+        return None
+    lo = hi = base
+    for n, s in dims:
+        span = (n - 1) * s
+        if span > 0:
+            hi += span
+        else:
+            lo += span
+    return lo, hi
+
+
+def addresses(base: int, dims: Dims) -> np.ndarray:
+    """base + sum_i idx_i * stride_i over the box, as int64 (the box is inside its memory)."""
+    out = np.full((), base, dtype=np.int64)
+    for n, s in dims:
+        out = out[..., None] + np.arange(n, dtype=np.int64) * s
+    return out
+
+
+def injective(dims: Dims) -> bool:
+    """Whether no two elements of a box share an address (checked exactly on the addresses)."""
+    idx = addresses(0, dims).ravel()
+    return np.unique(idx).size == idx.size
+
+
+def scatter(mem: np.ndarray, idx: np.ndarray, values: np.ndarray) -> None:
+    """mem[idx] = values in loop (C) order: where an address repeats, the last value stays."""
+    idx = idx.ravel()
+    values = values.ravel()
+    if idx.size > 1 and not (np.diff(idx) > 0).all() and np.unique(idx).size != idx.size:
+        rev = idx[::-1]
+        _, first_in_rev = np.unique(rev, return_index=True)
+        keep = idx.size - 1 - first_in_rev
+        idx, values = idx[keep], values[keep]
+    mem[idx] = values
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def dma_xfer(hw: HwConfig, n0: int, n1: int, n2: int, one_burst_per_row: bool) -> int:
+    """Transfer cycles of n0 rows of n1 runs of n2 bytes (ISA.md, Bursts)."""
+    if one_burst_per_row:
+        return n0 * _ceil_div(n1 * n2, hw.dram_bw)
+    return n0 * n1 * _ceil_div(n2, hw.dram_bw)
+
+
+def vec_cost(hw: HwConfig, m: int, n: int) -> int:
+    return hw.vec_latency + m * _ceil_div(n, hw.vec_lanes)
+
+
+# ---- the instructions ---------------------------------------------------------------------
+
+
+def ld(m: Machine, f: dict[str, int]) -> int:
+    e0 = f["pt"] + f["n0"] + f["pb"]
+    e1 = f["pl"] + f["n1"] + f["pr"]
+    d = m.box("ld", "dst", "SPAD", f["dst"], ((e0, f["ds0"]), (e1, f["ds1"]), (f["n2"], 1)))
+    s = m.box("ld", "src", "DRAM", f["src"], ((f["n0"], f["ss0"]), (f["n1"], f["ss1"]), (f["n2"], 1)))
+    m.traffic.dram_rd += s.size
+    m.traffic.spad_wr += d.size
+    if d.size:
+        box = np.full(d.shape, f["fill"], dtype=np.int8)
+        box[f["pt"]:f["pt"] + f["n0"], f["pl"]:f["pl"] + f["n1"], :] = m.dram[s].view(np.int8)
+        scatter(m.spad, d, box)
+    return dma_xfer(m.hw, f["n0"], f["n1"], f["n2"], f["ss1"] == f["n2"])
+
+
+def lda(m: Machine, f: dict[str, int]) -> int:
+    d = m.box("lda", "dst", "ACC", f["dst"], ((f["n0"], f["ds0"]), (f["n1"], 1)))
+    s = m.box("lda", "src", "DRAM", f["src"], ((f["n0"], f["ss0"]), (4 * f["n1"], 1)))
+    m.traffic.dram_rd += 4 * d.size
+    m.traffic.acc_wr += 4 * d.size
+    if d.size:
+        words = np.ascontiguousarray(m.dram[s]).view("<i4").reshape(d.shape)
+        scatter(m.acc, d, words.astype(np.int32))
+    return dma_xfer(m.hw, f["n0"], 1, 4 * f["n1"], False)
+
+
+def st(m: Machine, f: dict[str, int]) -> int:
+    d = m.box("st", "dst", "DRAM", f["dst"], ((f["n0"], f["ds0"]), (f["n1"], f["ds1"]), (f["n2"], 1)))
+    s = m.box("st", "src", "SPAD", f["src"], ((f["n0"], f["ss0"]), (f["n1"], f["ss1"]), (f["n2"], 1)))
+    m.traffic.spad_rd += d.size
+    m.traffic.dram_wr += d.size
+    if d.size:
+        scatter(m.dram, d, m.spad[s].view(np.uint8))
+    return dma_xfer(m.hw, f["n0"], f["n1"], f["n2"], f["ds1"] == f["n2"])
+
+
+def gemm(m: Machine, f: dict[str, int]) -> int:
+    m0, m1, k, n = f["m0"], f["m1"], f["k"], f["n"]
+    rows = m0 * m1
+    d = m.box("gemm", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (n, 1)))
+    cost = 2 * m.hw.rows + m.hw.cols - 2 + rows
+    if rows == 0:
+        return cost
+    a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (k, 1)))
+    w = m.box("gemm", "w", "SPAD", f["w"], ((k, f["ws"]), (n, 1)))
+    t = m.traffic
+    t.macs += rows * k * n
+    t.spad_rd += rows * k + k * n
+    t.acc_rd += 4 * rows * n if f["acc"] else 0
+    t.acc_wr += 4 * rows * n
+    s = m.spad[a].reshape(rows, k).astype(np.int64) @ m.spad[w].astype(np.int64)  # |s| < 2^31
+    if f["acc"]:  # every row adds into its output, also where output rows share addresses
+        addr, where = np.unique(d.ravel(), return_inverse=True)
+        total = m.acc[addr].astype(np.int64)
+        np.add.at(total, where, s.ravel())
+        m.acc[addr] = wrap_int32(total)
+    else:
+        scatter(m.acc, d, s.astype(np.int32))
+    return cost
+
+
+def _in_place_safe(write: tuple[int, Dims], reads: list[tuple[int, Dims]]) -> bool:
+    """Whether an element loop from `reads` into `write` (same memory) can run as one gather + scatter.
+
+    True when each read box is disjoint from the written one, or is the very
+    same box with no repeated address (each element then reads only itself).
+    """
+    wb = bounds(*write)
+    if wb is None:
+        return True
+    for base, dims in reads:
+        rb = bounds(base, dims)
+        if rb is None or rb[1] < wb[0] or wb[1] < rb[0]:
+            continue
+        if (base, dims) != write or not injective(write[1]):
+            return False
+    return True
+
+
+def vaddv(m: Machine, f: dict[str, int]) -> int:
+    rows, n = f["m"], f["n"]
+    dst = (f["dst"], ((rows, f["ds"]), (n, 1)))
+    src = (f["src"], ((rows, f["ss"]), (n, 1)))
+    vec = (f["vec"], ((n, 1),))
+    d = m.box("vaddv", "dst", "ACC", *dst)
+    s = m.box("vaddv", "src", "ACC", *src)
+    v = m.box("vaddv", "vec", "ACC", *vec) if rows > 0 else None
+    cost = vec_cost(m.hw, rows, n)
+    if d.size == 0:
+        return cost
+    assert v is not None
+    m.traffic.acc_rd += 4 * (d.size + n)
+    m.traffic.acc_wr += 4 * d.size
+    if _in_place_safe(dst, [src, vec]):
+        scatter(m.acc, d, wrap_int32(m.acc[s].astype(np.int64) + m.acc[v].astype(np.int64)))
+    else:
+        _elementwise(m.acc, d, [s, np.broadcast_to(v, d.shape)], lambda x, y: wrap_int32(np.int64(x) + y))
+    return cost
+
+
+def _elementwise(mem: np.ndarray, d: np.ndarray, srcs: list[np.ndarray],
+                 op: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    """The Action's element loop, for overlapping boxes: each element reads what earlier ones wrote."""
+    flat = [x.ravel() for x in srcs]
+    for e, o in enumerate(d.ravel()):
+        mem[o] = op(mem[flat[0][e]], mem[flat[1][e]])
+
+
+def vrq(m: Machine, f: dict[str, int]) -> int:
+    rows, n = f["m"], f["n"]
+    d = m.box("vrq", "dst", "SPAD", f["dst"], ((rows, f["ds"]), (n, 1)))
+    s = m.box("vrq", "src", "ACC", f["src"], ((rows, f["ss"]), (n, 1)))
+    mul = m.box("vrq", "mul", "ACC", f["mul"], ((n, 1),)) if rows > 0 else None
+    sh = m.box("vrq", "sh", "ACC", f["sh"], ((n, 1),)) if rows > 0 else None
+    if f["lo"] > f["hi"]:
+        raise Fault(f"vrq: lo = {f['lo']} > hi = {f['hi']}")
+    if sh is not None:
+        shifts = m.acc[sh]
+        bad = np.flatnonzero((shifts < 0) | (shifts > 62))
+        if bad.size:
+            j = int(bad[0])
+            raise Fault(f"vrq sh: shift {int(shifts[j])} at column {j} outside [0, 62]")
+    cost = vec_cost(m.hw, rows, n)
+    if d.size == 0:
+        return cost
+    assert mul is not None and sh is not None
+    m.traffic.acc_rd += 4 * (d.size + 2 * n)
+    m.traffic.spad_wr += d.size
+    t = m.acc[s].astype(np.int64) * m.acc[mul].astype(np.int64)
+    r = round_shift(t, m.acc[sh].astype(np.int64), Rounding(f["rnd"])) + f["zp"]
+    scatter(m.spad, d, np.clip(r, f["lo"], f["hi"]).astype(np.int8))
+    return cost
+
+
+def vmax(m: Machine, f: dict[str, int]) -> int:
+    rows, n = f["m"], f["n"]
+    dst = (f["dst"], ((rows, f["ds"]), (n, 1)))
+    opa = (f["a"], ((rows, f["as"]), (n, 1)))
+    opb = (f["b"], ((rows, f["bs"]), (n, 1)))
+    d = m.box("vmax", "dst", "SPAD", *dst)
+    a = m.box("vmax", "a", "SPAD", *opa)
+    b = m.box("vmax", "b", "SPAD", *opb)
+    cost = vec_cost(m.hw, rows, n)
+    if d.size == 0:
+        return cost
+    m.traffic.spad_rd += 2 * d.size
+    m.traffic.spad_wr += d.size
+    if _in_place_safe(dst, [opa, opb]):
+        scatter(m.spad, d, np.maximum(m.spad[a], m.spad[b]))
+    else:
+        _elementwise(m.spad, d, [a, b], np.maximum)
+    return cost
+
+
+def vsum(m: Machine, f: dict[str, int]) -> int:
+    rows, n = f["m"], f["n"]
+    d = m.box("vsum", "dst", "ACC", f["dst"], ((n, 1),))
+    s = m.box("vsum", "src", "SPAD", f["src"], ((rows, f["ss"]), (n, 1)))
+    cost = vec_cost(m.hw, rows, n)
+    if n == 0:
+        return cost
+    m.traffic.spad_rd += s.size
+    m.traffic.acc_rd += 4 * n if f["acc"] else 0
+    m.traffic.acc_wr += 4 * n
+    total = m.spad[s].astype(np.int64).sum(axis=0)
+    if f["acc"]:
+        total = total + m.acc[d]
+    m.acc[d] = wrap_int32(total)
+    return cost
+
+
+SEMANTICS: dict[str, Callable[[Machine, dict[str, int]], int]] = {
+    "ld": ld, "lda": lda, "st": st, "gemm": gemm, "vaddv": vaddv, "vrq": vrq, "vmax": vmax, "vsum": vsum,
+}
