@@ -30,7 +30,6 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from npuc.compiler import compile_model
 from npuc.digits import MODEL, digits_split
 from npuc.hw import HwConfig

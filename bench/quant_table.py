@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from npuc.compiler import compile_model
 from npuc.digits import MODEL, digits_split
 from npuc.evaluate import float_outputs

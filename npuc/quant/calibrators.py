@@ -176,11 +176,19 @@ class Mse(Histogram):
 
 
 class Entropy(Histogram):
-    """TensorRT's KL-divergence threshold over the |x| histogram (`levels` quantization bins)."""
+    """TensorRT's KL-divergence threshold over the |x| histogram (`levels` quantization bins).
 
-    def __init__(self, act_rule: ActRule | None = None, levels: int = 128, bins: int = 4096) -> None:
+    The KL criterion alone is blind to a spike of probability mass beyond the
+    threshold: folded into P's last bin, a spike (the background value of an
+    image, say) costs almost nothing, and KL then happily clips it. So a
+    threshold may clip at most `max_clipped` of the mass.
+    """
+
+    def __init__(self, act_rule: ActRule | None = None, levels: int = 128, bins: int = 4096,
+                 max_clipped: float = 1e-3) -> None:
         super().__init__(act_rule, bins)
         self.levels = levels
+        self.max_clipped = max_clipped
 
     def range(self) -> tuple[float, float]:
         hist = self.abs_counts().astype(np.float64)
@@ -188,8 +196,11 @@ class Entropy(Histogram):
             return MinMax.range(self)
         hist[0] = hist[1]  # a ReLU's spike of exact zeros would dominate P and pull the threshold down
         last = int(np.nonzero(hist)[0][-1]) + 1
+        tail = np.cumsum(hist[::-1])[::-1] / hist.sum()  # tail[i]: mass at or beyond bin i
         best, best_i = math.inf, last
         for i in range(self.levels, last + 1, max(1, (last - self.levels) // 256)):
+            if i < last and tail[i] > self.max_clipped:
+                continue
             best, best_i = min((best, best_i), (_kl_at(hist, i, self.levels), i))
         return self._clip_to_threshold(best_i * self.width)
 

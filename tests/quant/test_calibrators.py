@@ -73,3 +73,13 @@ def test_mse_chooses_among_the_rules_scales():
 def test_unknown_method():
     with pytest.raises(ValueError, match="unknown calibration method 'kl'"):
         make_calibrator("kl")
+
+
+def test_entropy_does_not_clip_a_spike():
+    """Image backgrounds pile up at one value; KL alone would clip them all."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.full(60_000, -1.0), rng.uniform(-1.0, 1.0, 40_000)]).astype(np.float32)
+    cal = make_calibrator("entropy")
+    cal.observe(x)
+    lo, hi = cal.range()
+    assert lo <= -0.999
