@@ -1,0 +1,390 @@
+/* Instruction semantics: one function per instruction, following the Action
+ * lines of isa/ISA.md.
+ *
+ * Each function checks every box it touches (in the table order of their
+ * address fields; a box the Action never reads, such as gemm's weights when
+ * M = 0, is not checked), then any other condition, then charges its work,
+ * and only then touches memory. After the checks every address is inside its
+ * buffer, so the loops below run unchecked on int64 addresses. Each returns
+ * its cycles in *cost (the transfer part for a DMA) and counts its traffic.
+ */
+#include <string.h>
+
+#include "sim_internal.h"
+
+typedef int (*npu_exec_fn)(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost);
+
+static int charge_work(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t work)
+{
+    s->work = npu_sat_add(s->work, work);
+    if (s->opts.max_work != 0 && s->work > s->opts.max_work)
+        return npu_fail(s, idx, "%s: work limit of %llu elements exceeded", npu_specs[in->kind].mnemonic,
+                        (unsigned long long)s->opts.max_work);
+    return 0;
+}
+
+/* DMA transfer cycles of n0 rows of n1 runs of n2 bytes (ISA.md, Bursts). */
+static uint64_t dma_xfer(const npu_sim *s, int64_t n0, int64_t n1, int64_t n2, int one_burst_per_row)
+{
+    uint64_t bw = (uint64_t)s->hw.dram_bw;
+    if (one_burst_per_row)
+        return npu_sat_mul((uint64_t)n0, npu_ceil_div((uint64_t)n1 * (uint64_t)n2, bw));
+    return npu_sat_mul(npu_sat_mul((uint64_t)n0, (uint64_t)n1), npu_ceil_div((uint64_t)n2, bw));
+}
+
+/* Cycles of a vector instruction over m rows of n elements. */
+static uint64_t vec_cost(const npu_sim *s, int64_t m, int64_t n)
+{
+    uint64_t per_row = npu_ceil_div((uint64_t)n, (uint64_t)s->hw.vec_lanes);
+    return npu_sat_add((uint64_t)s->hw.vec_latency, npu_sat_mul((uint64_t)m, per_row));
+}
+
+static int exec_ld(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_LD_DST], src = f[NPU_F_LD_SRC];
+    int64_t n0 = f[NPU_F_LD_N0], n1 = f[NPU_F_LD_N1], n2 = f[NPU_F_LD_N2];
+    int64_t ss0 = f[NPU_F_LD_SS0], ss1 = f[NPU_F_LD_SS1], ds0 = f[NPU_F_LD_DS0], ds1 = f[NPU_F_LD_DS1];
+    int64_t pt = f[NPU_F_LD_PT], pl = f[NPU_F_LD_PL];
+    int64_t e0 = pt + n0 + f[NPU_F_LD_PB], e1 = pl + n1 + f[NPU_F_LD_PR];
+    const npu_dim sbox[3] = {{e0, ds0}, {e1, ds1}, {n2, 1}};
+    const npu_dim dbox[3] = {{n0, ss0}, {n1, ss1}, {n2, 1}};
+    uint64_t written = npu_box_elems(3, sbox);
+    if (npu_check_box(s, idx, in, NPU_F_LD_DST, NPU_MEM_SPAD, dst, 3, sbox) ||
+        npu_check_box(s, idx, in, NPU_F_LD_SRC, NPU_MEM_DRAM, src, 3, dbox) ||
+        charge_work(s, idx, in, written))
+        return -1;
+    *cost = dma_xfer(s, n0, n1, n2, ss1 == n2);
+    s->stats.dram_rd += npu_box_elems(3, dbox);
+    s->stats.spad_wr += written;
+    if (written == 0)
+        return 0;
+    for (int64_t i0 = 0; i0 < e0; i0++) {
+        for (int64_t i1 = 0; i1 < e1; i1++) {
+            int8_t *d = s->spad + dst + i0 * ds0 + i1 * ds1;
+            if (pt <= i0 && i0 < pt + n0 && pl <= i1 && i1 < pl + n1)
+                memcpy(d, s->dram + src + (i0 - pt) * ss0 + (i1 - pl) * ss1, (size_t)n2);
+            else
+                memset(d, f[NPU_F_LD_FILL], (size_t)n2);
+        }
+    }
+    return 0;
+}
+
+static uint32_t load_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int exec_lda(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_LDA_DST], src = f[NPU_F_LDA_SRC], n0 = f[NPU_F_LDA_N0], n1 = f[NPU_F_LDA_N1];
+    int64_t ss0 = f[NPU_F_LDA_SS0], ds0 = f[NPU_F_LDA_DS0];
+    const npu_dim abox[2] = {{n0, ds0}, {n1, 1}};
+    const npu_dim dbox[2] = {{n0, ss0}, {4 * n1, 1}};
+    uint64_t words = npu_box_elems(2, abox);
+    if (npu_check_box(s, idx, in, NPU_F_LDA_DST, NPU_MEM_ACC, dst, 2, abox) ||
+        npu_check_box(s, idx, in, NPU_F_LDA_SRC, NPU_MEM_DRAM, src, 2, dbox) ||
+        charge_work(s, idx, in, words))
+        return -1;
+    *cost = dma_xfer(s, n0, 1, 4 * n1, 0);
+    s->stats.dram_rd += 4 * words;
+    s->stats.acc_wr += 4 * words;
+    if (words == 0)
+        return 0;
+    for (int64_t i0 = 0; i0 < n0; i0++) {
+        uint32_t *d = s->acc + dst + i0 * ds0;
+        const uint8_t *p = s->dram + src + i0 * ss0;
+        for (int64_t i1 = 0; i1 < n1; i1++)
+            d[i1] = load_le32(p + 4 * i1);
+    }
+    return 0;
+}
+
+static int exec_st(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_ST_DST], src = f[NPU_F_ST_SRC];
+    int64_t n0 = f[NPU_F_ST_N0], n1 = f[NPU_F_ST_N1], n2 = f[NPU_F_ST_N2];
+    int64_t ds0 = f[NPU_F_ST_DS0], ds1 = f[NPU_F_ST_DS1], ss0 = f[NPU_F_ST_SS0], ss1 = f[NPU_F_ST_SS1];
+    const npu_dim dbox[3] = {{n0, ds0}, {n1, ds1}, {n2, 1}};
+    const npu_dim sbox[3] = {{n0, ss0}, {n1, ss1}, {n2, 1}};
+    uint64_t bytes = npu_box_elems(3, dbox);
+    if (npu_check_box(s, idx, in, NPU_F_ST_DST, NPU_MEM_DRAM, dst, 3, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_ST_SRC, NPU_MEM_SPAD, src, 3, sbox) ||
+        charge_work(s, idx, in, bytes))
+        return -1;
+    *cost = dma_xfer(s, n0, n1, n2, ds1 == n2);
+    s->stats.spad_rd += bytes;
+    s->stats.dram_wr += bytes;
+    if (bytes == 0)
+        return 0;
+    for (int64_t i0 = 0; i0 < n0; i0++)
+        for (int64_t i1 = 0; i1 < n1; i1++)
+            memcpy(s->dram + dst + i0 * ds0 + i1 * ds1, s->spad + src + i0 * ss0 + i1 * ss1, (size_t)n2);
+    return 0;
+}
+
+/* out[j] = sum_r a[r] * w[r*n + j]. |out| <= k * 2^14 <= 2^24: no overflow. */
+static void gemm_row(const int8_t *restrict a, const int32_t *restrict w, int64_t k, int64_t n,
+                     int32_t *restrict out)
+{
+    for (int64_t j = 0; j < n; j++)
+        out[j] = 0;
+    for (int64_t r = 0; r < k; r++) {
+        const int32_t ar = a[r];
+        const int32_t *restrict wr = w + r * n;
+        for (int64_t j = 0; j < n; j++)
+            out[j] += ar * wr[j];
+    }
+}
+
+/* The k x n weight tile, k-major, into s->wtile (k <= R and n <= C: decode checked). */
+static void load_weights(npu_sim *s, int64_t w, int64_t ws, int64_t k, int64_t n)
+{
+    for (int64_t r = 0; r < k; r++)
+        for (int64_t j = 0; j < n; j++)
+            s->wtile[r * n + j] = s->spad[w + r * ws + j];
+}
+
+static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_GEMM_DST], a = f[NPU_F_GEMM_A], w = f[NPU_F_GEMM_W];
+    int64_t m0 = f[NPU_F_GEMM_M0], m1 = f[NPU_F_GEMM_M1], k = f[NPU_F_GEMM_K], n = f[NPU_F_GEMM_N];
+    int64_t as0 = f[NPU_F_GEMM_AS0], as1 = f[NPU_F_GEMM_AS1], ws = f[NPU_F_GEMM_WS];
+    int64_t ds0 = f[NPU_F_GEMM_DS0], ds1 = f[NPU_F_GEMM_DS1];
+    int acc = f[NPU_F_GEMM_ACC];
+    uint64_t rows = (uint64_t)m0 * (uint64_t)m1; /* M < 2^62 */
+    const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {n, 1}};
+    const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {k, 1}};
+    const npu_dim wbox[2] = {{k, ws}, {n, 1}};
+    if (npu_check_box(s, idx, in, NPU_F_GEMM_DST, NPU_MEM_ACC, dst, 3, obox))
+        return -1;
+    if (rows > 0 && (npu_check_box(s, idx, in, NPU_F_GEMM_A, NPU_MEM_SPAD, a, 3, abox) ||
+                     npu_check_box(s, idx, in, NPU_F_GEMM_W, NPU_MEM_SPAD, w, 2, wbox)))
+        return -1;
+    if (charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(k * n))))
+        return -1;
+    *cost = npu_sat_add((uint64_t)(2 * s->hw.rows + s->hw.cols - 2), rows);
+    if (rows == 0)
+        return 0;
+    s->stats.macs += rows * (uint64_t)(k * n);
+    s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * n);
+    s->stats.acc_rd += acc ? 4 * rows * (uint64_t)n : 0;
+    s->stats.acc_wr += 4 * rows * (uint64_t)n;
+    load_weights(s, w, ws, k, n);
+    for (int64_t i1 = 0; i1 < m1; i1++) {
+        for (int64_t i0 = 0; i0 < m0; i0++) {
+            uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
+            gemm_row(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
+            for (int64_t j = 0; j < n; j++)
+                o[j] = (acc ? o[j] : 0u) + (uint32_t)s->orow[j];
+        }
+    }
+    return 0;
+}
+
+static int exec_vaddv(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_VADDV_DST], src = f[NPU_F_VADDV_SRC], vec = f[NPU_F_VADDV_VEC];
+    int64_t m = f[NPU_F_VADDV_M], n = f[NPU_F_VADDV_N], ds = f[NPU_F_VADDV_DS], ss = f[NPU_F_VADDV_SS];
+    const npu_dim dbox[2] = {{m, ds}, {n, 1}}, sbox[2] = {{m, ss}, {n, 1}};
+    const npu_dim vbox[1] = {{n, 1}};
+    uint64_t elems = npu_box_elems(2, dbox);
+    if (npu_check_box(s, idx, in, NPU_F_VADDV_DST, NPU_MEM_ACC, dst, 2, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_VADDV_SRC, NPU_MEM_ACC, src, 2, sbox) ||
+        (m > 0 && npu_check_box(s, idx, in, NPU_F_VADDV_VEC, NPU_MEM_ACC, vec, 1, vbox)) ||
+        charge_work(s, idx, in, elems))
+        return -1;
+    *cost = vec_cost(s, m, n);
+    if (elems == 0)
+        return 0;
+    s->stats.acc_rd += 4 * (elems + (uint64_t)n);
+    s->stats.acc_wr += 4 * elems;
+    /* element by element, as the Action reads: dst may alias src or vec */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            s->acc[dst + i * ds + j] = s->acc[src + i * ss + j] + s->acc[vec + j];
+    return 0;
+}
+
+/* floor(t / 2^sh), without shifting a negative value. */
+static int64_t floor_shift(int64_t t, int sh)
+{
+    return t >= 0 ? t >> sh : -((-(t + 1)) >> sh) - 1;
+}
+
+/* isa/arith.py round_shift, for |t| <= 2^62 and 0 <= sh <= 62. */
+static int64_t round_shift(int64_t t, int sh, int rnd)
+{
+    int64_t q, half, rem;
+    if (sh == 0)
+        return t;
+    q = floor_shift(t, sh);
+    half = (int64_t)1 << (sh - 1);
+    switch (rnd) {
+    case NPU_ROUND_TRUNCATE:
+        return q;
+    case NPU_ROUND_HALF_UP:
+        return floor_shift(t + half, sh);
+    default:
+        rem = (int64_t)((uint64_t)t & (((uint64_t)1 << sh) - 1));
+        return q + (rem > half || (rem == half && q % 2 != 0));
+    }
+}
+
+static int check_vrq_shifts(npu_sim *s, int64_t idx, int64_t sh, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        int32_t v = npu_i32(s->acc[sh + j]);
+        if (v < 0 || v > 62)
+            return npu_fail(s, idx, "vrq sh: shift %ld at column %lld outside [0, 62]", (long)v,
+                            (long long)j);
+    }
+    return 0;
+}
+
+static int exec_vrq(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_VRQ_DST], src = f[NPU_F_VRQ_SRC], mul = f[NPU_F_VRQ_MUL], sh = f[NPU_F_VRQ_SH];
+    int64_t m = f[NPU_F_VRQ_M], n = f[NPU_F_VRQ_N], ds = f[NPU_F_VRQ_DS], ss = f[NPU_F_VRQ_SS];
+    int64_t zp = f[NPU_F_VRQ_ZP], lo = f[NPU_F_VRQ_LO], hi = f[NPU_F_VRQ_HI];
+    int rnd = f[NPU_F_VRQ_RND];
+    const npu_dim dbox[2] = {{m, ds}, {n, 1}}, sbox[2] = {{m, ss}, {n, 1}};
+    const npu_dim vbox[1] = {{n, 1}};
+    uint64_t elems = npu_box_elems(2, dbox);
+    if (npu_check_box(s, idx, in, NPU_F_VRQ_DST, NPU_MEM_SPAD, dst, 2, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_VRQ_SRC, NPU_MEM_ACC, src, 2, sbox) ||
+        (m > 0 && npu_check_box(s, idx, in, NPU_F_VRQ_MUL, NPU_MEM_ACC, mul, 1, vbox)) ||
+        (m > 0 && npu_check_box(s, idx, in, NPU_F_VRQ_SH, NPU_MEM_ACC, sh, 1, vbox)))
+        return -1;
+    if (lo > hi)
+        return npu_fail(s, idx, "vrq: lo = %ld > hi = %ld", (long)lo, (long)hi);
+    if ((m > 0 && check_vrq_shifts(s, idx, sh, n)) || charge_work(s, idx, in, elems))
+        return -1;
+    *cost = vec_cost(s, m, n);
+    if (elems == 0)
+        return 0;
+    s->stats.acc_rd += 4 * (elems + 2 * (uint64_t)n);
+    s->stats.spad_wr += elems;
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            int64_t t = (int64_t)npu_i32(s->acc[src + i * ss + j]) * npu_i32(s->acc[mul + j]);
+            int64_t r = round_shift(t, npu_i32(s->acc[sh + j]), rnd) + zp;
+            s->spad[dst + i * ds + j] = (int8_t)(r < lo ? lo : r > hi ? hi : r);
+        }
+    }
+    return 0;
+}
+
+static int exec_vmax(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_VMAX_DST], a = f[NPU_F_VMAX_A], b = f[NPU_F_VMAX_B];
+    int64_t m = f[NPU_F_VMAX_M], n = f[NPU_F_VMAX_N];
+    int64_t ds = f[NPU_F_VMAX_DS], as = f[NPU_F_VMAX_AS], bs = f[NPU_F_VMAX_BS];
+    const npu_dim dbox[2] = {{m, ds}, {n, 1}}, abox[2] = {{m, as}, {n, 1}}, bbox[2] = {{m, bs}, {n, 1}};
+    uint64_t elems = npu_box_elems(2, dbox);
+    if (npu_check_box(s, idx, in, NPU_F_VMAX_DST, NPU_MEM_SPAD, dst, 2, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_VMAX_A, NPU_MEM_SPAD, a, 2, abox) ||
+        npu_check_box(s, idx, in, NPU_F_VMAX_B, NPU_MEM_SPAD, b, 2, bbox) ||
+        charge_work(s, idx, in, elems))
+        return -1;
+    *cost = vec_cost(s, m, n);
+    if (elems == 0)
+        return 0;
+    s->stats.spad_rd += 2 * elems;
+    s->stats.spad_wr += elems;
+    /* element by element, as the Action reads: dst may alias a or b */
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            int8_t x = s->spad[a + i * as + j], y = s->spad[b + i * bs + j];
+            s->spad[dst + i * ds + j] = x > y ? x : y;
+        }
+    }
+    return 0;
+}
+
+static int exec_vsum(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_VSUM_DST], src = f[NPU_F_VSUM_SRC];
+    int64_t m = f[NPU_F_VSUM_M], n = f[NPU_F_VSUM_N], ss = f[NPU_F_VSUM_SS];
+    int acc = f[NPU_F_VSUM_ACC];
+    const npu_dim dbox[1] = {{n, 1}}, sbox[2] = {{m, ss}, {n, 1}};
+    uint64_t elems = npu_box_elems(2, sbox);
+    uint32_t *d;
+    if (npu_check_box(s, idx, in, NPU_F_VSUM_DST, NPU_MEM_ACC, dst, 1, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_VSUM_SRC, NPU_MEM_SPAD, src, 2, sbox) ||
+        charge_work(s, idx, in, npu_sat_add(elems, (uint64_t)n)))
+        return -1;
+    *cost = vec_cost(s, m, n);
+    if (n == 0)
+        return 0;
+    d = s->acc + dst;
+    s->stats.spad_rd += elems;
+    s->stats.acc_rd += acc ? 4 * (uint64_t)n : 0;
+    s->stats.acc_wr += 4 * (uint64_t)n;
+    /* row by row: the sums land in ACC, the rows come from SPAD, so the
+     * order of the additions (mod 2^32) does not change the result */
+    for (int64_t j = 0; j < n; j++)
+        d[j] = acc ? d[j] : 0u;
+    for (int64_t i = 0; i < m; i++) {
+        const int8_t *row = s->spad + src + i * ss;
+        for (int64_t j = 0; j < n; j++)
+            d[j] += (uint32_t)(int32_t)row[j];
+    }
+    return 0;
+}
+
+/* (a - za)*ma + (b - zb)*mb, rounded once: |t| <= 2 * 255 * 2^31 < 2^40, no overflow. */
+static int8_t vadd_one(int8_t x, int8_t y, const int32_t *f)
+{
+    int64_t t = ((int64_t)x - f[NPU_F_VADD_ZA]) * f[NPU_F_VADD_MA] + ((int64_t)y - f[NPU_F_VADD_ZB]) * f[NPU_F_VADD_MB];
+    int64_t r = round_shift(t, f[NPU_F_VADD_SH], f[NPU_F_VADD_RND]) + f[NPU_F_VADD_ZP];
+    int64_t lo = f[NPU_F_VADD_LO], hi = f[NPU_F_VADD_HI];
+    return (int8_t)(r < lo ? lo : r > hi ? hi : r);
+}
+
+static int exec_vadd(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_VADD_DST], a = f[NPU_F_VADD_A], b = f[NPU_F_VADD_B];
+    int64_t m = f[NPU_F_VADD_M], n = f[NPU_F_VADD_N];
+    int64_t ds = f[NPU_F_VADD_DS], as = f[NPU_F_VADD_AS], bs = f[NPU_F_VADD_BS];
+    const npu_dim dbox[2] = {{m, ds}, {n, 1}}, abox[2] = {{m, as}, {n, 1}}, bbox[2] = {{m, bs}, {n, 1}};
+    uint64_t elems = npu_box_elems(2, dbox);
+    if (npu_check_box(s, idx, in, NPU_F_VADD_DST, NPU_MEM_SPAD, dst, 2, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_VADD_A, NPU_MEM_SPAD, a, 2, abox) ||
+        npu_check_box(s, idx, in, NPU_F_VADD_B, NPU_MEM_SPAD, b, 2, bbox))
+        return -1;
+    if (f[NPU_F_VADD_LO] > f[NPU_F_VADD_HI])
+        return npu_fail(s, idx, "vadd: lo = %ld > hi = %ld", (long)f[NPU_F_VADD_LO], (long)f[NPU_F_VADD_HI]);
+    if (charge_work(s, idx, in, elems))
+        return -1;
+    *cost = vec_cost(s, m, n);
+    if (elems == 0)
+        return 0;
+    s->stats.spad_rd += 2 * elems;
+    s->stats.spad_wr += elems;
+    /* element by element, as the Action reads: dst may alias a or b */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            s->spad[dst + i * ds + j] = vadd_one(s->spad[a + i * as + j], s->spad[b + i * bs + j], f);
+    return 0;
+}
+
+#define NPU_EXEC(name, OPCODE, UNIT, NFIELDS) exec_##name,
+static const npu_exec_fn EXEC[NPU_NUM_INSNS] = {NPU_INSNS(NPU_EXEC)};
+#undef NPU_EXEC
+
+int npu_exec(npu_sim *s, int64_t idx, uint64_t *cost)
+{
+    const npu_insn *in = &s->insns[idx];
+    *cost = 0;
+    return EXEC[in->kind](s, idx, in, cost);
+}

@@ -1,0 +1,68 @@
+/* npusim: the cycle-accurate C simulator of the npuc NPU (isa/ISA.md).
+ *
+ * One call runs a whole program: decode every instruction (rejecting the
+ * program before anything runs if one is malformed), then execute the three
+ * units under the token model of ISA.md, "Units, tokens and time".
+ * The caller owns the DRAM buffer, which is modified in place; SPAD and ACC
+ * are allocated (zeroed) and freed inside. No global or static mutable
+ * state: concurrent calls on different buffers are safe.
+ */
+#ifndef NPUSIM_H
+#define NPUSIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Hardware parameters (npuc.hw.HwConfig; sizes already in bytes / words). */
+typedef struct {
+    int32_t rows, cols;     /* systolic array R x C, each in [1, 1024] */
+    int32_t spad_bytes;     /* [1, 2^30] */
+    int32_t acc_words;      /* [1, 2^28] */
+    int32_t dram_bw;        /* bytes per cycle, [1, 2^16] */
+    int32_t dram_latency;   /* cycles, [0, 2^20] */
+    int32_t vec_lanes;      /* [1, 2^12] */
+    int32_t vec_latency;    /* cycles, [0, 2^12] */
+} npu_hw;
+
+/* Per-unit arrays are indexed by unit: 0 load, 1 compute, 2 store. */
+typedef struct {
+    uint64_t cycles;          /* the largest instruction end */
+    uint64_t busy[3];         /* xfer for a DMA, end - start otherwise */
+    uint64_t token_stall[3];  /* start - free(U) when ready > free(U) */
+    uint64_t dram_stall[3];   /* x - start of DMAs waiting for the channel */
+    uint64_t insns[3];        /* instructions executed */
+    uint64_t macs;            /* gemm M * k * n */
+    uint64_t dram_rd, dram_wr, spad_rd, spad_wr, acc_rd, acc_wr;  /* bytes */
+} npu_stats;
+
+/* A semaphore never holds more tokens than this; one more is an error. */
+#define NPU_TOKEN_MAX 65535
+
+/* Optional inputs and outputs of a run; a NULL npu_opts means all zero. */
+typedef struct {
+    /* 0 for no limit; otherwise the run stops with an error before an
+     * instruction that would bring the total number of elements processed
+     * (the iteration count of its Action loops; gemm counts M*k*n) above it.
+     * A guard for untrusted programs, not part of the ISA. */
+    uint64_t max_work;
+    /* NULL, or n_words / NPU_WORDS_PER_INSN entries: each executed
+     * instruction's start and end cycle (end = completion for a DMA). */
+    uint64_t *insn_start, *insn_end;
+    /* NULL, or hw.spad_bytes / hw.acc_words entries: the final SPAD and ACC
+     * (written also after a run-time error, once the memories exist). */
+    int8_t *spad_out;
+    int32_t *acc_out;
+} npu_opts;
+
+/* Run a program of n_words 32-bit words (NPU_WORDS_PER_INSN per instruction).
+ *
+ * Returns 0 on success. On error returns nonzero, sets *err_insn to the
+ * instruction index (-1 when the error belongs to no instruction) and writes
+ * a NUL-terminated message of at most err_len bytes to err_msg; stats and
+ * DRAM then hold what the instructions before the error produced.
+ */
+int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
+            uint8_t *dram, size_t dram_size, const npu_opts *opts,
+            npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len);
+
+#endif /* NPUSIM_H */

@@ -1,0 +1,133 @@
+"""The Python side of the C simulator core: one call runs one program on one DRAM image.
+
+    res = run_words(words, dram, hw)          # words: uint32 (isa/encoding.py), dram: uint8
+    res.stats.cycles, res.dram, res.insn_start, res.insn_end
+
+Malformed programs and run-time faults raise `SimError` naming the
+instruction; the C core never touches memory outside its buffers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..hw import HwConfig
+from ..isa.table import WORDS_PER_INSN, Unit
+from ._npusim import ffi, lib
+
+UNITS: tuple[str, ...] = tuple(u.name.lower() for u in Unit)  # ("load", "compute", "store")
+
+_ERR_LEN = 1024
+
+
+class SimError(RuntimeError):
+    """The simulator rejected the program or trapped while running it.
+
+    `insn` is the index of the instruction at fault (-1 when none is), and
+    the message starts with `insn <index>: ` in that case.
+    """
+
+    def __init__(self, insn: int, message: str) -> None:
+        super().__init__(message)
+        self.insn = insn
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SimStats:
+    """Counters of one run (ISA.md, Statistics). Per-unit tuples are indexed by
+    `isa.table.Unit` (load, compute, store); memory traffic is in bytes."""
+
+    cycles: int
+    busy: tuple[int, int, int]
+    token_stall: tuple[int, int, int]
+    dram_stall: tuple[int, int, int]
+    insns: tuple[int, int, int]
+    macs: int
+    dram_rd: int
+    dram_wr: int
+    spad_rd: int
+    spad_wr: int
+    acc_rd: int
+    acc_wr: int
+
+    def utilization(self, hw: HwConfig) -> float:
+        """MACs done over MACs the array could have done in `cycles`."""
+        return self.macs / (hw.rows * hw.cols * self.cycles) if self.cycles else 0.0
+
+    def per_unit(self, counter: str) -> dict[str, int]:
+        """A per-unit counter by unit name: `per_unit("busy")["compute"]`."""
+        return dict(zip(UNITS, getattr(self, counter)))
+
+
+@dataclass(frozen=True)
+class SimResult:
+    stats: SimStats
+    dram: np.ndarray  # uint8, the final DRAM
+    insn_start: np.ndarray | None  # uint64 start cycle per instruction, when traced
+    insn_end: np.ndarray | None  # uint64 end cycle per instruction (completion for a DMA)
+    spad: np.ndarray | None = None  # int8, the final scratchpad, with memories=True
+    acc: np.ndarray | None = None  # int32, the final accumulator, with memories=True
+
+
+def hw_struct(hw: HwConfig) -> Any:
+    """The C core's `npu_hw *` for `hw`."""
+    return ffi.new("npu_hw *", {
+        "rows": hw.rows, "cols": hw.cols, "spad_bytes": hw.spad_bytes, "acc_words": hw.acc_words,
+        "dram_bw": hw.dram_bw, "dram_latency": hw.dram_latency,
+        "vec_lanes": hw.vec_lanes, "vec_latency": hw.vec_latency,
+    })
+
+
+def _stats(c: Any) -> SimStats:  # c: the cffi "npu_stats *"
+    def unit(name: str) -> tuple[int, int, int]:
+        arr = getattr(c, name)
+        return (int(arr[0]), int(arr[1]), int(arr[2]))
+
+    return SimStats(
+        cycles=int(c.cycles), busy=unit("busy"), token_stall=unit("token_stall"),
+        dram_stall=unit("dram_stall"), insns=unit("insns"), macs=int(c.macs),
+        dram_rd=int(c.dram_rd), dram_wr=int(c.dram_wr), spad_rd=int(c.spad_rd),
+        spad_wr=int(c.spad_wr), acc_rd=int(c.acc_rd), acc_wr=int(c.acc_wr),
+    )
+
+
+def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = True, *,
+              max_work: int | None = None, memories: bool = False) -> SimResult:
+    """Run the encoded program `words` on a copy of `dram` under `hw`.
+
+    `trace` records every instruction's start and end cycle; `memories`
+    returns the final SPAD and ACC too. `max_work` bounds the elements
+    processed (a guard for untrusted programs; None is no limit). Raises
+    SimError on a malformed program or a run-time fault.
+    """
+    if max_work is not None and max_work < 1:
+        raise ValueError(f"max_work must be positive or None, got {max_work}")
+    w = np.ascontiguousarray(words, dtype=np.uint32)
+    if w.ndim != 1:
+        raise ValueError(f"words must be 1-D, got shape {w.shape}")
+    mem = np.array(dram, dtype=np.uint8, copy=True, order="C").reshape(-1)
+    n_insns = w.size // WORDS_PER_INSN
+    start = np.zeros(n_insns, dtype=np.uint64) if trace else None
+    end = np.zeros(n_insns, dtype=np.uint64) if trace else None
+    spad = np.zeros(hw.spad_bytes, dtype=np.int8) if memories else None
+    acc = np.zeros(hw.acc_words, dtype=np.int32) if memories else None
+    bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),
+            "spad_out": _ptr("int8_t[]", spad), "acc_out": _ptr("int32_t[]", acc)}  # alive for the call
+    opts = ffi.new("npu_opts *", {"max_work": max_work or 0, **bufs})
+    stats = ffi.new("npu_stats *")
+    err_insn = ffi.new("int64_t *")
+    err = ffi.new("char[]", _ERR_LEN)
+    rc = lib.npu_run(hw_struct(hw), ffi.from_buffer("uint32_t[]", w), w.size,
+                     ffi.from_buffer("uint8_t[]", mem, require_writable=True), mem.size, opts,
+                     stats, err_insn, err, _ERR_LEN)
+    if rc != 0:
+        raise SimError(int(err_insn[0]), ffi.string(err).decode("utf-8", "replace"))
+    return SimResult(_stats(stats), mem, start, end, spad, acc)
+
+
+def _ptr(ctype: str, a: np.ndarray | None) -> Any:
+    return ffi.NULL if a is None else ffi.from_buffer(ctype, a, require_writable=True)
