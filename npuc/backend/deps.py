@@ -34,7 +34,7 @@ TOKEN: dict[tuple[Unit, Unit], int] = {
 
 # tracking granularity per memory (bytes, or words for ACC); coarser pages are
 # cheaper and only ever add dependencies
-PAGE = {DRAM: 256, SPAD: 32, ACC: 8}
+PAGE = {DRAM: 64, SPAD: 32, ACC: 8}  # DRAM buffers are 64-byte aligned: no false sharing
 
 
 class _Tracker:
