@@ -1,7 +1,7 @@
 """The NPU's integer arithmetic, once: rounding shifts, saturation, int32 wrap.
 
 Used by the numpy emulator of the ISA and by the compiler's quantized
-reference model, so both read the same definition (ISA.md, `vrq`).
+reference model, so both read the same definition (ISA.md, `vrq`, `vadd`).
 """
 
 from __future__ import annotations
@@ -52,3 +52,13 @@ def requantize(acc: np.ndarray, mul: np.ndarray, shift: np.ndarray, zp: int, lo:
     t = np.asarray(acc, dtype=np.int64) * np.asarray(mul, dtype=np.int64)
     r = round_shift(t, shift, rnd)
     return saturate(r + zp, lo, hi).astype(np.int8)
+
+
+def add_requantize(a: np.ndarray, b: np.ndarray, za: int, zb: int, ma: int, mb: int, sh: int, zp: int,
+                   lo: int, hi: int, rnd: Rounding | str) -> np.ndarray:
+    """`vadd` on int8 arrays (broadcast): clamp(round_shift((a-za)·ma + (b-zb)·mb, sh) + zp, lo, hi).
+
+    One rounding of the exact sum; |t| <= 2 * 255 * 2^31 < 2^40: no step overflows int64.
+    """
+    t = (np.asarray(a, dtype=np.int64) - za) * np.int64(ma) + (np.asarray(b, dtype=np.int64) - zb) * np.int64(mb)
+    return saturate(round_shift(t, sh, rnd) + zp, lo, hi).astype(np.int8)

@@ -76,7 +76,7 @@ def write_program(prog: Program, path: str | os.PathLike[str],
     unnoticed. Temporary files are removed on any failure.
     """
     p = Path(path)
-    total = sum(len(seg) for _, seg in prog.data)
+    total = sum(len(seg) for _, seg in prog.data) + sum(len(h.model) for h in prog.hosts)
     sidecar: Sidecar | None = None
     if total > sidecar_threshold:
         sidecar = make_sidecar(prog, p.name + ".weights")

@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,13 @@ from npuc.hw import HwConfig, HwConfigError
 
 from .asm_print import FORMAT_VERSION
 from .asm_syntax import Item, SyntaxFault, Value, Word, parse_canonical_insn, parse_line_fast, parse_line_lark
-from .program import Insn, Program, TensorInfo
+from .program import DTYPE_BYTES, HostOp, Insn, Program, TensorInfo
 from .table import BY_MNEMONIC, MAX_LAYERS, NUM_TOKENS, InsnSpec
 
 MAX_DRAM = 1 << 31  # instruction addresses are int32
 _HW_FIELDS = tuple(HwConfig().to_flat())
 _TENSOR_KEYS = ("name", "role", "addr", "shape", "layout", "scale", "zp")
+_TENSOR_OPTIONAL = {"dtype": "int8"}  # optional keys and their defaults
 _ROLES = ("input", "output")
 _LAYOUTS = ("nhwc", "flat")
 
@@ -69,7 +70,20 @@ _FIELD_TABLES = {m: _FieldTable.of(s) for m, s in BY_MNEMONIC.items()}
 
 def _directive(item: Item) -> str:
     """How a directive item is spelled in prog.s."""
-    return {"version": ".npuc", "scope": "@layer"}.get(item.kind, "." + item.kind)
+    return {"version": ".npuc", "scope": "@layer", "host_at": "@host"}.get(item.kind, "." + item.kind)
+
+
+@dataclass
+class _Host:
+    """A host op while its header lines come in; `at` is set by its `@host` line in the body."""
+
+    name: str
+    op: str
+    line: int
+    tensors: list[TensorInfo] = field(default_factory=list)
+    names: dict[str, int] = field(default_factory=dict)  # tensor name -> line
+    pieces: list[bytes] = field(default_factory=list)  # the model, in order
+    at: int | None = None
 
 
 def _suggest(word: str, choices: Any) -> str:
@@ -123,10 +137,13 @@ class Assembler:
         self.body_line = 0  # line of the first @layer / instruction
         self.layer = 0
         self.insns: list[Insn] = []
+        self.hosts: list[_Host] = []
         self._handlers: dict[str, Callable[[Item], None]] = {
             "version": self.on_version, "hw": self.on_hw, "dram": self.on_dram,
             "tensor": self.on_tensor, "layer": self.on_layer, "data": self.on_data,
-            "weights": self.on_weights, "segment": self.on_segment, "scope": self.on_scope,
+            "weights": self.on_weights, "segment": self.on_segment, "host": self.on_host,
+            "host_tensor": self.on_host_tensor, "host_model": self.on_host_model,
+            "host_segment": self.on_host_segment, "scope": self.on_scope, "host_at": self.on_host_at,
             "insn": self.on_insn,
         }
 
@@ -182,7 +199,7 @@ class Assembler:
     def feed(self, item: Item) -> None:
         if not self.version_line and item.kind != "version":
             raise self.fail(item, f"expected '.npuc {FORMAT_VERSION}' before anything else")
-        if item.kind in ("insn", "scope"):
+        if item.kind in ("insn", "scope", "host_at"):
             if not self.body_line:
                 self._start_body(item)
         elif self.body_line:
@@ -205,8 +222,18 @@ class Assembler:
             raise self.error(where, 1, "missing .hw (the hardware config)")
         if self.dram_size is None:
             raise self.error(where, 1, "missing .dram (the DRAM size)")
+        hosts = []
+        for hid, h in enumerate(self.hosts):
+            missing = ("no role=output .host_tensor" if not any(t.role == "output" for t in h.tensors) else
+                       "no model (.host_model or .host_segment)" if not h.pieces else
+                       f"no '@host {hid}' line in the body" if h.at is None else "")
+            if missing:
+                raise self.error(h.line, 1, f"host op {hid} ({h.name!r}) has {missing}")
+            assert h.at is not None
+            ordered = [t for t in h.tensors if t.role == "input"] + [t for t in h.tensors if t.role == "output"]
+            hosts.append(HostOp(h.name, h.op, h.at, tuple(ordered), b"".join(h.pieces)))
         return Program(hw=self.hw, dram_size=self.dram_size, tensors=self.tensors, layers=self.layers,
-                       data=self._merged_segments(), insns=self.insns)
+                       data=self._merged_segments(), insns=self.insns, hosts=hosts)
 
     def _merged_segments(self) -> list[tuple[int, bytes]]:
         by_addr = sorted(self.segments, key=lambda s: (s[0], s[2]))
@@ -287,43 +314,55 @@ class Assembler:
         self.dram_line = item.line
 
     def on_tensor(self, item: Item) -> None:
-        kv = self._kv_dict(item, _TENSOR_KEYS, ".tensor")
+        t = self._tensor(item, ".tensor", self.tensor_lines)
+        self.tensors.append(t)
+        self.tensor_lines[t.name] = item.line
+
+    def _tensor(self, item: Item, what: str, declared: dict[str, int]) -> TensorInfo:
+        """The TensorInfo of a `.tensor` or `.host_tensor` line; `declared` holds the names taken."""
+        kv = self._kv_dict(item, _TENSOR_KEYS + tuple(_TENSOR_OPTIONAL), what, required=False)
+        for key in _TENSOR_KEYS:
+            if key not in kv:
+                raise self.fail(item, f"missing {what} key {key!r}")
 
         def get(key: str, kinds: tuple[type, ...], expect: str) -> Any:
             i, v = kv[key]
             if not isinstance(v, kinds) or isinstance(v, bool):
-                raise self.fail(item, f".tensor {key}: expected {expect}", value=i)
+                raise self.fail(item, f"{what} {key}: expected {expect}", value=i)
             return v
 
         name = get("name", (str,), "a quoted string")
         if isinstance(name, Word):
-            raise self.fail(item, f".tensor name: strings are quoted: name=\"{name}\"", value=kv["name"][0])
-        if name in self.tensor_lines:
-            raise self.fail(item, f"tensor {name!r} already declared on line {self.tensor_lines[name]}",
+            raise self.fail(item, f"{what} name: strings are quoted: name=\"{name}\"", value=kv["name"][0])
+        if name in declared:
+            raise self.fail(item, f"tensor {name!r} already declared on line {declared[name]}",
                             value=kv["name"][0])
         role = get("role", (Word,), " or ".join(_ROLES))
         if role not in _ROLES:
-            raise self.fail(item, f".tensor role: {role!r} is not one of {', '.join(_ROLES)}", value=kv["role"][0])
+            raise self.fail(item, f"{what} role: {role!r} is not one of {', '.join(_ROLES)}", value=kv["role"][0])
         layout = get("layout", (Word,), " or ".join(_LAYOUTS))
         if layout not in _LAYOUTS:
-            raise self.fail(item, f".tensor layout: {layout!r} is not one of {', '.join(_LAYOUTS)}",
+            raise self.fail(item, f"{what} layout: {layout!r} is not one of {', '.join(_LAYOUTS)}",
                             value=kv["layout"][0])
+        dtype = get("dtype", (Word,), " or ".join(DTYPE_BYTES)) if "dtype" in kv else _TENSOR_OPTIONAL["dtype"]
+        if dtype not in DTYPE_BYTES:
+            raise self.fail(item, f"{what} dtype: {dtype!r} is not one of {', '.join(DTYPE_BYTES)}",
+                            value=kv["dtype"][0])
         addr = get("addr", (int,), "an integer")
         shape_v = get("shape", (int, tuple), "integers, e.g. shape=1,3,32,32")
         shape = (shape_v,) if isinstance(shape_v, int) else shape_v
         for j, d in enumerate(shape):
             if d < 0:
-                raise self.fail(item, f".tensor shape: dimension {d} is negative", value=kv["shape"][0], elem=j)
+                raise self.fail(item, f"{what} shape: dimension {d} is negative", value=kv["shape"][0], elem=j)
         scale = float(get("scale", (float, int), "a number"))
         if not (math.isfinite(scale) and scale > 0):
-            raise self.fail(item, f".tensor scale: {scale!r} must be positive and finite", value=kv["scale"][0])
+            raise self.fail(item, f"{what} scale: {scale!r} must be positive and finite", value=kv["scale"][0])
         zp = get("zp", (int,), "an integer")
         if not -128 <= zp <= 127:
-            raise self.fail(item, f".tensor zp: {zp} outside the int8 range [-128, 127]", value=kv["zp"][0])
-        t = TensorInfo(name, str(role), addr, tuple(shape), str(layout), scale, zp)
+            raise self.fail(item, f"{what} zp: {zp} outside the int8 range [-128, 127]", value=kv["zp"][0])
+        t = TensorInfo(name, str(role), addr, tuple(shape), str(layout), scale, zp, str(dtype))
         self._inside_dram(item, f"tensor {name!r}", addr, t.nbytes, value=kv["addr"][0])
-        self.tensors.append(t)
-        self.tensor_lines[name] = item.line
+        return t
 
     def on_layer(self, item: Item) -> None:
         lid, name = item.args
@@ -367,6 +406,59 @@ class Assembler:
         self._inside_dram(item, "data segment", addr, size, arg=0)
         self.segments.append((addr, self.sidecar[offset:offset + size], item.line, item.pos.args[0]
                               if item.pos else item.col))
+
+    # ---- host ops ----
+
+    def _host(self, item: Item) -> _Host:
+        """The host op named by the item's first operand, which must be declared."""
+        hid = item.args[0]
+        if not 0 <= hid < len(self.hosts):
+            have = f"ids 0..{len(self.hosts) - 1}" if self.hosts else "no host ops"
+            raise self.fail(item, f"undeclared host op {hid} (the .host lines declare {have})", arg=0)
+        return self.hosts[hid]
+
+    def on_host(self, item: Item) -> None:
+        hid, name, op = item.args
+        if hid != len(self.hosts):
+            raise self.fail(item, f"host op id {hid} out of order: ids are dense, expected {len(self.hosts)}",
+                            arg=0)
+        if not op:
+            raise self.fail(item, "the host op's ONNX op type is empty", arg=2)
+        self.hosts.append(_Host(name, op, item.line))
+
+    def on_host_tensor(self, item: Item) -> None:
+        h = self._host(item)
+        t = self._tensor(item, ".host_tensor", h.names)
+        h.tensors.append(t)
+        h.names[t.name] = item.line
+
+    def on_host_model(self, item: Item) -> None:
+        h = self._host(item)
+        h.pieces.append(item.args[1])
+
+    def on_host_segment(self, item: Item) -> None:
+        if self.sidecar is None:
+            raise self.fail(item, ".host_segment needs a .weights sidecar before it")
+        h = self._host(item)
+        _, offset, size = item.args
+        if size <= 0:
+            raise self.fail(item, f"segment length {size} must be positive", arg=2)
+        if offset < 0 or offset + size > len(self.sidecar):
+            raise self.fail(item, f"segment [{offset}, {offset + size}) outside the sidecar's "
+                                  f"{len(self.sidecar)} bytes", arg=1)
+        h.pieces.append(self.sidecar[offset:offset + size])
+
+    def on_host_at(self, item: Item) -> None:
+        """The host op runs here: after every instruction above, before every one below."""
+        h = self._host(item)
+        hid = item.args[0]
+        expected = next((i for i, x in enumerate(self.hosts) if x.at is None), None)
+        if h.at is not None:
+            raise self.fail(item, f"host op {hid} already placed (an earlier '@host {hid}')", arg=0)
+        if hid != expected:
+            raise self.fail(item, f"'@host {hid}' out of order: host ops run in id order, {expected} comes "
+                                  "first", arg=0)
+        h.at = len(self.insns)
 
     # ---- the body ----
 

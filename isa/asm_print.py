@@ -16,7 +16,7 @@ from typing import Any
 
 from npuc.hw import HwConfig
 
-from .program import Insn, Program, TensorInfo
+from .program import HostOp, Insn, Program, TensorInfo
 from .table import BY_MNEMONIC, INSNS
 
 FORMAT_VERSION = 1
@@ -31,11 +31,13 @@ _INSN_FORMAT = {s.mnemonic: " ".join([s.mnemonic.ljust(_MNEMONIC_WIDTH)] + [f"{f
 
 @dataclass(frozen=True)
 class Sidecar:
-    """The data segments as one blob: `blob[offset:offset+len]` goes to DRAM `addr`."""
+    """The data segments, then the host ops' models, as one blob: `blob[offset:offset+len]`
+    goes to DRAM `addr` (`index`), or is host op `id`'s model (`host_index`)."""
 
     name: str  # file name written in the header, relative to the .s file
     blob: bytes
     index: tuple[tuple[int, int, int], ...]  # (addr, offset, len) per segment
+    host_index: tuple[tuple[int, int, int], ...] = ()  # (host id, offset, len) per host op
 
     @property
     def sha256(self) -> str:
@@ -43,12 +45,16 @@ class Sidecar:
 
 
 def make_sidecar(prog: Program, name: str) -> Sidecar:
-    """Concatenate the data segments, in program order, into a sidecar blob."""
-    index, offset = [], 0
+    """Concatenate the data segments, in program order, and the host models into a sidecar blob."""
+    index, host_index, offset = [], [], 0
     for addr, seg in prog.data:
         index.append((addr, offset, len(seg)))
         offset += len(seg)
-    return Sidecar(name, b"".join(seg for _, seg in prog.data), tuple(index))
+    for hid, h in enumerate(prog.hosts):
+        host_index.append((hid, offset, len(h.model)))
+        offset += len(h.model)
+    blob = b"".join([*(seg for _, seg in prog.data), *(h.model for h in prog.hosts)])
+    return Sidecar(name, blob, tuple(index), tuple(host_index))
 
 
 def quote(s: str) -> str:
@@ -82,9 +88,10 @@ def format_insn(insn: Insn) -> str:
     return text
 
 
-def _tensor_line(t: TensorInfo) -> str:
-    return (f".tensor name={quote(t.name)} role={t.role} addr=0x{t.addr:x} shape={format_value(t.shape)}"
-            f" layout={t.layout} scale={float(t.scale)!r} zp={t.zp}")
+def _tensor_line(t: TensorInfo, head: str = ".tensor") -> str:
+    dtype = "" if t.dtype == "int8" else f" dtype={t.dtype}"  # int8, the default, goes unsaid
+    return (f"{head} name={quote(t.name)} role={t.role} addr=0x{t.addr:x} shape={format_value(t.shape)}"
+            f" layout={t.layout} scale={float(t.scale)!r} zp={t.zp}{dtype}")
 
 
 def _hw_line(hw: dict[str, Any]) -> str:
@@ -100,6 +107,26 @@ def _data_lines(prog: Program) -> list[str]:
     return out
 
 
+def _host_lines(prog: Program, sidecar: Sidecar | None) -> list[str]:
+    """Per host op: `.host`, its tensors, its model (hex pieces, or its place in the sidecar)."""
+    out = []
+    for hid, h in enumerate(prog.hosts):
+        out.append(f".host {hid} {quote(h.name)} {quote(h.op)}")
+        out += [_tensor_line(t, f".host_tensor {hid}") for t in h.tensors]
+        if sidecar is not None:
+            _, off, n = sidecar.host_index[hid]
+            out.append(f".host_segment {hid} {off} {n}")
+        else:
+            out += [f".host_model {hid} {h.model[i:i + DATA_BYTES_PER_LINE].hex()}"
+                    for i in range(0, len(h.model), DATA_BYTES_PER_LINE)]
+    return out
+
+
+def _host_marker(hid: int, h: HostOp) -> str:
+    name, op = (s if s.isprintable() else json.dumps(s) for s in (h.name, h.op))  # a comment is one line
+    return f"@host {hid}  ; {name} ({op}) runs on the host"
+
+
 def _sidecar_lines(sidecar: Sidecar) -> list[str]:
     out = [f".weights {quote(sidecar.name)} sha256={sidecar.sha256}"]
     out += [f".segment 0x{addr:08x} {off} {n}" for addr, off, n in sidecar.index]
@@ -107,15 +134,23 @@ def _sidecar_lines(sidecar: Sidecar) -> list[str]:
 
 
 def _body_lines(prog: Program) -> list[str]:
-    """Instructions, with an `@layer` line (layer name in its comment) where the layer changes."""
+    """Instructions, with an `@layer` line (layer name in its comment) where the layer changes
+    and an `@host` line where a host op runs."""
     out: list[str] = []
     layer = None if prog.layers else 0  # with a layer table, always say where the body starts
-    for insn in prog.insns:
+    hosts = sorted(enumerate(prog.hosts), key=lambda e: (e[1].at, e[0]))
+    k = 0
+    for i, insn in enumerate(prog.insns):
+        while k < len(hosts) and hosts[k][1].at <= i:
+            out += ["", _host_marker(*hosts[k])]
+            k += 1
         if insn.layer != layer:
             layer = insn.layer
             name = prog.layers[layer] if layer < len(prog.layers) else "?"
             out += ["", f"@layer {layer}  ; {name if name.isprintable() else json.dumps(name)}"]
         out.append(format_insn(insn))
+    for hid, h in hosts[k:]:  # host ops after the last instruction
+        out += ["", _host_marker(hid, h)]
     if out and out[0]:
         out.insert(0, "")
     return out
@@ -132,12 +167,17 @@ def format_program(prog: Program, weights_file: str | None = None, *, sidecar: S
         spec = BY_MNEMONIC.get(insn.op)
         if spec is None or len(insn.fields) != len(spec.fields):
             raise ValueError(f"cannot print {insn.op} with {len(insn.fields)} fields")
+    ats = [h.at for h in prog.hosts]
+    if ats != sorted(ats) or any(not 0 <= a <= len(prog.insns) for a in ats):
+        raise ValueError(f"host ops must run in id order at instruction indices in [0, {len(prog.insns)}]: {ats}")
     lines = [f".npuc {FORMAT_VERSION}", _hw_line(prog.hw), f".dram {prog.dram_size}"]
     lines += [_tensor_line(t) for t in prog.tensors]
     lines += [f".layer {i} {quote(name)}" for i, name in enumerate(prog.layers)]
     if weights_file is not None or sidecar is not None:
-        lines += _sidecar_lines(sidecar or make_sidecar(prog, weights_file or ""))
+        sidecar = sidecar or make_sidecar(prog, weights_file or "")
+        lines += _sidecar_lines(sidecar)
     else:
         lines += _data_lines(prog)
+    lines += _host_lines(prog, sidecar)
     lines += _body_lines(prog)
     return "\n".join(lines) + "\n"

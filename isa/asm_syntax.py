@@ -50,7 +50,8 @@ class Item:
     """One non-blank line: a directive, a layer scope or an instruction.
 
     `kind` is the grammar rule (`version`, `hw`, `dram`, `tensor`, `layer`,
-    `data`, `weights`, `segment`, `scope`, `insn`); `head` is the mnemonic of
+    `data`, `weights`, `segment`, `host`, `host_tensor`, `host_model`,
+    `host_segment`, `scope`, `host_at`, `insn`); `head` is the mnemonic of
     an instruction. Positional operands are already converted (ints, bytes of a
     `.data` line, decoded strings); key=value operands keep source order.
     """
@@ -152,6 +153,12 @@ class _ToItems(Transformer):
     def _args_item(self, kind: str, args: list, toks: list[Token]) -> Item:
         return Item(kind, 0, 0, "", tuple(args), [], ItemPos([_col(t) for t in toks], [], []))
 
+    def _mixed_item(self, kind: str, args: list, toks: list[Token], kvs: list[tuple[str, int, _V]]) -> Item:
+        item = self._kvs_item(kind, "", kvs)
+        assert item.pos is not None
+        item.args, item.pos.args = tuple(args), [_col(t) for t in toks]
+        return item
+
     def hw(self, c: list) -> Item:
         return self._kvs_item("hw", "", c)
 
@@ -172,6 +179,21 @@ class _ToItems(Transformer):
 
     def segment(self, c: list[Token]) -> Item:
         return self._args_item("segment", [parse_int(t) for t in c], c)
+
+    def host(self, c: list[Token]) -> Item:
+        return self._args_item("host", [parse_int(c[0]), _string(c[1]), _string(c[2])], c)
+
+    def host_tensor(self, c: list) -> Item:
+        return self._mixed_item("host_tensor", [parse_int(c[0])], c[:1], c[1:])
+
+    def host_model(self, c: list[Token]) -> Item:
+        return self._args_item("host_model", [parse_int(c[0]), decode_hex(c[1], _col(c[1]))], c)
+
+    def host_segment(self, c: list[Token]) -> Item:
+        return self._args_item("host_segment", [parse_int(t) for t in c], c)
+
+    def host_at(self, c: list[Token]) -> Item:
+        return self._args_item("host_at", [parse_int(c[0])], c)
 
     def layer(self, c: list[Token]) -> Item:
         return self._args_item("layer", [parse_int(c[0]), _string(c[1])], c)
@@ -270,7 +292,8 @@ _INT = r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)"
 _TAIL = r"[ \t\r]*(?:;.*)?"
 _INSN_RE = re.compile(
     rf"[ \t]*[A-Za-z_][A-Za-z0-9_]*(?:[ \t]+[A-Za-z_][A-Za-z0-9_]*={_INT}(?:,{_INT})*)*{_TAIL}", re.ASCII)
-_DATA_RE = re.compile(rf"([ \t]*)\.data[ \t]+({_INT})[ \t]+((?:[0-9a-fA-F]{{2}})+){_TAIL}", re.ASCII)
+# `.data` and `.host_model` lines: the bulk of a header, hex bytes after one integer
+_DATA_RE = re.compile(rf"([ \t]*)\.(data|host_model)[ \t]+({_INT})[ \t]+((?:[0-9a-fA-F]{{2}})+){_TAIL}", re.ASCII)
 _SCOPE_RE = re.compile(rf"([ \t]*)@layer[ \t]+({_INT}){_TAIL}", re.ASCII)
 
 
@@ -332,8 +355,8 @@ def parse_line_fast(line: str, lineno: int) -> Item | None | bool:
         if m is None:
             return False
         col = len(m.group(1)) + 1
-        pos = ItemPos([m.start(2) + 1, m.start(3) + 1], [], [])
-        return Item("data", lineno, col, "", (parse_int(m.group(2)), bytes.fromhex(m.group(3))), [], pos)
+        pos = ItemPos([m.start(3) + 1, m.start(4) + 1], [], [])
+        return Item(m.group(2), lineno, col, "", (parse_int(m.group(3)), bytes.fromhex(m.group(4))), [], pos)
     if first == "@":
         m = _SCOPE_RE.fullmatch(line)
         if m is None:

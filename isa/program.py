@@ -2,6 +2,9 @@
 
 `prog.s` is this object as text (`isa/asm.py` parses and prints it); the
 binary instruction stream is `encode(program.insns)` (`isa/encoding.py`).
+Host ops (`Program.hosts`) are not instructions: they are points in the
+stream where the NPU drains and the host runs an ONNX op on DRAM tensors
+(the simulator driver splits the stream there).
 """
 
 from __future__ import annotations
@@ -42,9 +45,16 @@ def make_insn(op: str, *, wait: int = 0, signal: int = 0, layer: int = 0, **valu
     return Insn(op, tuple(int(values.get(n, 0)) for n in names), wait, signal, layer)
 
 
+DTYPE_BYTES = {"int8": 1, "int64": 8}  # element types of tensors in DRAM
+
+
 @dataclass(frozen=True)
 class TensorInfo:
-    """A model input or output in DRAM: int8, laid out `layout` (e.g. nhwc)."""
+    """A tensor in DRAM (a model input or output, or a host op's): laid out `layout` (e.g. nhwc).
+
+    int8 tensors are quantized reals; an int64 tensor (a host ArgMax's
+    output) holds raw little-endian integers and its scale and zp are unused.
+    """
 
     name: str  # the ONNX value name
     role: str  # "input" | "output"
@@ -53,13 +63,37 @@ class TensorInfo:
     layout: str  # how it is laid out in DRAM: "nhwc" or "flat"
     scale: float  # real = (q - zp) * scale
     zp: int
+    dtype: str = "int8"  # a key of DTYPE_BYTES
 
     @property
     def nbytes(self) -> int:
-        n = 1
+        n = DTYPE_BYTES[self.dtype]
         for d in self.shape:
             n *= d
         return n
+
+
+@dataclass(frozen=True)
+class HostOp:
+    """An ONNX op the host runs in float between NPU instructions (host fallback).
+
+    It runs once `insns[:at]` have all completed and before `insns[at]`
+    starts: a full barrier, so no dependency token crosses it. It reads its
+    input tensors from DRAM (dequantizing int8 ones), runs `model`, and writes
+    its output tensor (quantized) back; `npuc/host.py` defines the arithmetic.
+    """
+
+    name: str  # the model's node name
+    op: str  # the ONNX op type, for reports (the model holds the node itself)
+    at: int  # index of the first instruction after it
+    tensors: tuple[TensorInfo, ...]  # role "input", in the model's input order, then "output"
+    model: bytes  # the serialized single-node ONNX model
+
+    def inputs(self) -> list[TensorInfo]:
+        return [t for t in self.tensors if t.role == "input"]
+
+    def outputs(self) -> list[TensorInfo]:
+        return [t for t in self.tensors if t.role == "output"]
 
 
 @dataclass
@@ -70,6 +104,7 @@ class Program:
     layers: list[str] = field(default_factory=list)  # layer id -> name
     data: list[tuple[int, bytes]] = field(default_factory=list)  # DRAM init segments
     insns: list[Insn] = field(default_factory=list)
+    hosts: list[HostOp] = field(default_factory=list)  # in execution order (`at` non-decreasing)
 
     def inputs(self) -> list[TensorInfo]:
         return [t for t in self.tensors if t.role == "input"]

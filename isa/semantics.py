@@ -11,8 +11,8 @@ The Actions are sequential loops; these functions run them as numpy
 gathers and scatters. That is exact when no element written is read by a
 later iteration: a scatter to repeated addresses keeps the last value in
 loop order, an accumulation into repeated addresses adds every term, and
-vaddv/vmax, whose destination can overlap their sources, fall back to the
-element loop unless the boxes are disjoint or the very same box.
+vaddv/vmax/vadd, whose destination can overlap their sources, fall back to
+the element loop unless the boxes are disjoint or the very same box.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 
 from npuc.hw import HwConfig
 
-from .arith import round_shift, wrap_int32
+from .arith import add_requantize, round_shift, wrap_int32
 from .table import Rounding
 
 Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
@@ -295,6 +295,34 @@ def vsum(m: Machine, f: dict[str, int]) -> int:
     return cost
 
 
+def vadd(m: Machine, f: dict[str, int]) -> int:
+    rows, n = f["m"], f["n"]
+    dst = (f["dst"], ((rows, f["ds"]), (n, 1)))
+    opa = (f["a"], ((rows, f["as"]), (n, 1)))
+    opb = (f["b"], ((rows, f["bs"]), (n, 1)))
+    d = m.box("vadd", "dst", "SPAD", *dst)
+    a = m.box("vadd", "a", "SPAD", *opa)
+    b = m.box("vadd", "b", "SPAD", *opb)
+    if f["lo"] > f["hi"]:
+        raise Fault(f"vadd: lo = {f['lo']} > hi = {f['hi']}")
+    cost = vec_cost(m.hw, rows, n)
+    if d.size == 0:
+        return cost
+    m.traffic.spad_rd += 2 * d.size
+    m.traffic.spad_wr += d.size
+
+    def op(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return add_requantize(x, y, f["za"], f["zb"], f["ma"], f["mb"], f["sh"], f["zp"], f["lo"], f["hi"],
+                              Rounding(f["rnd"]))
+
+    if _in_place_safe(dst, [opa, opb]):
+        scatter(m.spad, d, op(m.spad[a], m.spad[b]))
+    else:
+        _elementwise(m.spad, d, [a, b], op)
+    return cost
+
+
 SEMANTICS: dict[str, Callable[[Machine, dict[str, int]], int]] = {
     "ld": ld, "lda": lda, "st": st, "gemm": gemm, "vaddv": vaddv, "vrq": vrq, "vmax": vmax, "vsum": vsum,
+    "vadd": vadd,
 }

@@ -66,6 +66,7 @@ _U31 = (1 << 31) - 1
 ADDR = (0, _U31)
 COUNT = (0, _U31)
 STRIDE = (-(1 << 31), _U31)
+I32 = (-(1 << 31), _U31)
 I8 = (-128, 127)
 
 
@@ -165,6 +166,25 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("ss", STRIDE, "scratchpad row stride of src (bytes)"),
         _f("acc", (0, 1), "1: add into dst; 0: overwrite it"),
     ), "column sums of int8 rows into int32 (pooling)"),
+    InsnSpec("vadd", 0x24, Unit.COMPUTE, (
+        _f("dst", ADDR, "scratchpad byte address of output row 0"),
+        _f("a", ADDR, "scratchpad byte address of operand a row 0"),
+        _f("b", ADDR, "scratchpad byte address of operand b row 0"),
+        _f("m", COUNT, "rows"),
+        _f("n", COUNT, "columns"),
+        _f("ds", STRIDE, "row stride of dst (bytes)"),
+        _f("as", STRIDE, "row stride of a (bytes)"),
+        _f("bs", STRIDE, "row stride of b (bytes); 0 broadcasts one row"),
+        _f("za", I8, "zero point subtracted from a"),
+        _f("zb", I8, "zero point subtracted from b"),
+        _f("ma", I32, "int32 multiplier of a - za (negative: subtract)"),
+        _f("mb", I32, "int32 multiplier of b - zb (negative: subtract)"),
+        _f("sh", (0, 62), "right shift of the sum, rounded once"),
+        _f("zp", I8, "output zero point, added after rounding"),
+        _f("lo", I8, "lower saturation bound"),
+        _f("hi", I8, "upper saturation bound"),
+        _f("rnd", (0, 2), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate"),
+    ), "int8 elementwise add of two rescaled tensors, rounded once (residual Add, Sub)"),
 )
 
 BY_MNEMONIC: dict[str, InsnSpec] = {s.mnemonic: s for s in INSNS}

@@ -7,7 +7,10 @@ line, and exit code 1; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,15 +24,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .backend import BackendError
     from .calib import CalibrationError
     from .frontend import FrontendError
+    from .host import HostError
     from .hw import HwConfigError
     from .ir import IRError
     from .isa.asm import AsmError
-    from .sim.core import SimError
+    from .limits import ResourceError
     from .passes import PassError
+    from .sim.core import SimError
     from .sim.driver import InputError
 
     return (PassError, BackendError, CalibrationError, FrontendError, HwConfigError, IRError, AsmError, SimError, InputError,
-            OSError)
+            ResourceError, HostError, OSError)
 
 
 def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -75,7 +80,11 @@ def _hw_from_args(args: argparse.Namespace):
         changes["rounding"] = args.rounding
     if getattr(args, "scale_rule", None):
         changes["scale_rule"] = args.scale_rule
-    return hw.replace(**changes) if changes else hw
+    hw = hw.replace(**changes) if changes else hw
+    from .limits import check_compile_hw
+
+    check_compile_hw(hw)
+    return hw
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -85,10 +94,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     hw = _hw_from_args(args)
     result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
                            input_shapes=parse_input_shapes(args.input_shape), dump_ir=args.dump_ir,
-                           verify=args.verify)
+                           verify=args.verify, allow_fallback=not args.no_fallback)
     out = Path(args.output or Path(args.model).with_suffix(".s").name)
     write_program(result.program, out)
     prog = result.program
+    for fb in result.fallbacks:
+        print(f"fallback: {fb}")
     print(f"wrote {out}: {len(prog.insns)} instructions, {len(prog.layers)} layers, "
           f"{sum(len(d) for _, d in prog.data)} bytes of constants, DRAM {prog.dram_size} bytes; "
           f"calibrated on {result.calib_samples} samples from {result.calib_source}")
@@ -121,17 +132,21 @@ def _write_outputs(path: str, result) -> None:
 def cmd_sim(args: argparse.Namespace) -> int:
     from .hw import HwConfig
     from .isa.asm import read_program
+    from .limits import check_program, check_program_file
     from .report import format_stats
     from .sim.driver import random_inputs, run_program, write_trace
 
+    check_program_file(args.program, args.program)
     prog = read_program(args.program)
+    check_program(prog, args.program)
     inputs = _bind_inputs(prog, load_inputs(args.input), args.input or "")
     if inputs is None:
         inputs = random_inputs(prog, seed=args.seed)
     result = run_program(prog, inputs, trace=bool(args.trace), source=args.input or "random input",
                          program_name=args.program)
     hw = HwConfig.from_flat(prog.hw, source=args.program)
-    print(format_stats(result.stats[0], hw, result.layers if args.stats else None, samples=len(result.stats)))
+    print(format_stats(result.stats[0], hw, result.layers if args.stats else None, samples=len(result.stats),
+                       hosts=result.hosts))
     for name, q in result.raw.items():
         print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]")
     if args.output:
@@ -147,19 +162,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Compile and simulate in one go, comparing with the fp32 model."""
     from .compiler import compile_model
     from .evaluate import compare_with_float
+    from .limits import check_program
     from .report import format_stats
     from .sim.driver import run_program
 
     hw = _hw_from_args(args)
     result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
-                           input_shapes=parse_input_shapes(args.input_shape))
+                           input_shapes=parse_input_shapes(args.input_shape), allow_fallback=not args.no_fallback)
+    for fb in result.fallbacks:
+        print(f"fallback: {fb}")
+    check_program(result.program, args.model)
     inputs = _bind_inputs(result.program, load_inputs(args.input), args.input or "")
     if inputs is None:
         from .calib import random_calibration
 
         inputs = _stack(random_calibration(result.float_ir, n=4, seed=1))
     run = run_program(result.program, inputs)
-    print(format_stats(run.stats[0], hw, run.layers if args.stats else None, samples=len(run.stats)))
+    print(format_stats(run.stats[0], hw, run.layers if args.stats else None, samples=len(run.stats),
+                       hosts=run.hosts))
     print(compare_with_float(args.model, result, inputs, run))
     return 0
 
@@ -198,13 +218,36 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="fix an input's dynamic dimensions")
 
 
+def _add_fallback_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-fallback", action="store_true",
+                   help="an op the NPU cannot run is an error instead of running on the host")
+
+
+def _memory_size(text: str) -> int:
+    from .limits import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _one_line(e: BaseException) -> str:
+    """An error message as one line (some library messages span several)."""
+    return "; ".join(line.strip() for line in str(e).strip().splitlines() if line.strip()) or type(e).__name__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="npuc", description="int8 NPU compiler and cycle-accurate simulator")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
+                        help="refuse inputs that need more memory than SIZE (e.g. 8G; 0: no limit; "
+                             "default: $NPUC_MAX_MEMORY or 4G)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="ONNX -> NPU assembly")
     _add_compile_options(p)
+    _add_fallback_option(p)
     p.add_argument("-o", "--output", default=None, help="assembly file to write (default: MODEL.s)")
     p.add_argument("--dump-ir", default=None, metavar="DIR", help="write the IR after each pass into DIR")
     p.add_argument("--verify", action="store_true", help="verify IR invariants between passes")
@@ -221,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="compile and simulate, compare with fp32")
     _add_compile_options(p)
+    _add_fallback_option(p)
     p.add_argument("--input", default=None)
     p.add_argument("--stats", action="store_true")
     p.set_defaults(func=cmd_run)
@@ -234,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", default="default")
     p.add_argument("--list", action="store_true", help="list the presets")
     p.set_defaults(func=cmd_hw)
+    from .quant_cli import add_quant_commands
+
+    add_quant_commands(sub, _add_compile_options, _hw_from_args, parse_input_shapes)  # export-qdq, analyze
     return parser
 
 
@@ -244,21 +291,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentTypeError as e:
         parser.error(str(e))
     run: Callable[[argparse.Namespace], int] = args.func
+    from .limits import memory_limit
+
     if args.debug:
-        return run(args)
+        with memory_limit(args.max_memory):
+            return run(args)
     try:
-        return run(args)
+        # numpy's overflow warnings on absurd data precede an error that names the problem;
+        # without --debug the user gets that one line only
+        with memory_limit(args.max_memory), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return run(args)
     except argparse.ArgumentTypeError as e:
-        print(f"npuc: error: {e}", file=sys.stderr)
+        print(f"npuc: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("npuc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `npuc sim ... | head`: the reader left; not an error of the input
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except MemoryError as e:
+        print(f"npuc: error: out of memory ({_one_line(e)}); the input needs more memory than this machine has",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs below
         if isinstance(e, _user_errors()):
-            print(f"npuc: error: {e}", file=sys.stderr)
+            print(f"npuc: error: {_one_line(e)}", file=sys.stderr)
             return EXIT_USER_ERROR
-        print(f"npuc: internal error ({type(e).__name__}): {e}\n"
+        print(f"npuc: internal error ({type(e).__name__}): {_one_line(e)}\n"
               f"  this is a bug in npuc; rerun with --debug for the traceback", file=sys.stderr)
         return 2
 

@@ -3,13 +3,17 @@
 Nodes are ops, keyed by a unique name (the ONNX node name, or its first
 output's name). Each node's data:
 
-* ``op``     — the op type, ONNX spelling ("Conv", "Gemm", "Relu", ...), or
-  "Input" for a graph input;
+* ``op``     — the op type, ONNX spelling ("Conv", "Gemm", "Relu", ...),
+  "Input" for a graph input, or "Host" for an ONNX op the NPU cannot run,
+  executed in float on the host (``attrs``: ``onnx_op``, ``opset``,
+  ``reason``, ``model`` — the serialized single-node ONNX model, see
+  `npuc/host.py`);
 * ``attrs``  — dict of attributes, normalized by the frontend (see
   `npuc/frontend/`); fused activations live in ``attrs["act"]``;
 * ``consts`` — dict of numpy constants owned by this node (``W``, ``B``, ...);
 * ``shape``  — the output tensor's shape in ONNX order (NCHW for images);
-* ``dtype``  — "float32" before quantization;
+* ``dtype``  — "float32" (quantized to int8 by the quantize pass), or
+  "int64" for a Host node's integer output (ArgMax), which stays raw;
 * ``value``  — the ONNX value name of the output (for graph outputs);
 * ``act_q``  — after quantization: `ActQ` of the output tensor;
 * ``qop``    — after quantization: `QOp`, the integer op parameters.
@@ -59,6 +63,10 @@ class QOp:
     out = clamp(round_shift((acc + bias) * mul, shift, rounding) + zp_out, lo, hi)
     per output channel, with acc the int32 sum of int8 products (or of int8
     inputs for pooling); all arithmetic as in `npuc.reference`.
+
+    Add/Sub (one `vadd`) use the same fields differently: ``mul = [ma, mb]``
+    (signed), ``shift = [sh]``, ``bias = [0]``, ``extra["zp_in"] = (za, zb)``:
+    out = clamp(round_shift((a - za)·ma + (b - zb)·mb, sh) + zp_out, lo, hi).
     """
 
     mul: np.ndarray  # int32 per output channel

@@ -22,9 +22,11 @@ def format_ir(ir: IR) -> str:
     for name in ir.topo():
         d = ir.node(name)
         args = ", ".join(ir.preds(name))
-        lines.append(f"{name} = {d['op']}({args}) shape={list(d['shape'])}")
+        dtype = "" if d["dtype"] == "float32" else f" dtype={d['dtype']}"  # a host op's integer output
+        lines.append(f"{name} = {d['op']}({args}) shape={list(d['shape'])}{dtype}")
         for k, v in sorted(d["attrs"].items()):
-            lines.append(f"    attr {k} = {v}")
+            shown = f"<{len(v)} bytes>" if isinstance(v, bytes) else v  # a host op's serialized model
+            lines.append(f"    attr {k} = {shown}")
         for k, v in sorted(d["consts"].items()):
             lines.append(f"    const {k} = {_array(v)}")
         if "range" in d:

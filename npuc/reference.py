@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from . import host
 from .ir import IR, ActQ, IRError
-from .isa.arith import requantize, wrap_int32
+from .isa.arith import add_requantize, requantize, wrap_int32
 
 Node = dict[str, Any]
 FloatFn = Callable[[Node, list[np.ndarray]], np.ndarray]
@@ -151,6 +152,26 @@ def reshape_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     return _keep_batch(ins[0], node)
 
 
+@float_op("Host")
+def host_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
+    """An op the NPU cannot run, in float through onnx.reference (`npuc.host`)."""
+    return host.run_batched(node["attrs"]["model"], ins)
+
+
+@float_op("Add")
+def add_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
+    """Two tensors of one shape, or (before `fold_batchnorm`) one tensor plus a per-channel constant B."""
+    if len(ins) == 1:
+        x = ins[0]
+        return (x + node["consts"]["B"].reshape((1, -1) + (1,) * (x.ndim - 2))).astype(np.float32)
+    return _act(ins[0].astype(np.float64) + ins[1], node).astype(np.float32)
+
+
+@float_op("Sub")
+def sub_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
+    return _act(ins[0].astype(np.float64) - ins[1], node).astype(np.float32)
+
+
 def _maxpool(xp: np.ndarray, node: Node) -> np.ndarray:
     out = None
     for _, _, view in taps(xp, node["attrs"], _out_hw(node)):
@@ -194,6 +215,28 @@ def gap_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray
 @quant_op("Reshape")
 def reshape_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
     return _keep_batch(ins[0], node)
+
+
+@quant_op("Host")
+def host_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
+    """What the simulator driver does at a host point: dequantize the int8 inputs (integer tensors,
+    whose `in_q` entry is None, pass as they are), run the op in float, quantize a float output
+    (round half to even, saturate)."""
+    real = [x if q is None else host.dequantize(x, q.scale, q.zp) for x, q in zip(ins, in_q)]
+    y = host.run_batched(node["attrs"]["model"], real)
+    q_out = node.get("act_q")
+    if q_out is None:  # an integer output (ArgMax) is not quantized
+        return y
+    return host.quantize(y, q_out.scale, q_out.zp, f"host op {node['attrs']['onnx_op']}")
+
+
+@quant_op("Add")
+@quant_op("Sub")
+def add_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
+    """`vadd`: (a - za)·ma + (b - zb)·mb formed exactly, rounded once (Sub: mb < 0); see quantize.py."""
+    q = node["qop"]
+    return add_requantize(ins[0], ins[1], in_q[0].zp, in_q[1].zp, int(q.mul[0]), int(q.mul[1]), int(q.shift[0]),
+                          q.zp_out, q.lo, q.hi, q.rounding)
 
 
 # -- running a graph -----------------------------------------------------------
@@ -252,9 +295,10 @@ def run_quantized(ir: IR, feeds_q: dict[str, np.ndarray], intermediates: bool = 
         fn = QUANT_OPS.get(node["op"])
         if fn is None:
             raise IRError(f"node {name!r}: the integer reference has no op {node['op']!r}")
-        if "act_q" not in node:
+        if "act_q" not in node and node["dtype"] == "float32":
             raise IRError(f"node {name!r} is not quantized (no act_q)")
-        return fn(node, ins, [ir.node(p)["act_q"] for p in ir.preds(name)])
+        # an integer tensor (a host ArgMax's) has no quantization: None
+        return fn(node, ins, [ir.node(p).get("act_q") for p in ir.preds(name)])
 
     return _walk(ir, _check_feeds(ir, feeds_q, np.int8), step, intermediates)
 

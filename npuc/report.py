@@ -6,7 +6,7 @@ import numpy as np
 
 from .hw import HwConfig
 from .sim.core import SimStats
-from .sim.driver import UNITS, LayerStats
+from .sim.driver import UNITS, HostStats, LayerStats
 
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
@@ -21,8 +21,11 @@ def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
 
 
 def format_stats(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None = None,
-                 samples: int = 1) -> str:
-    """The report `npuc sim` prints; its first line gives the total cycles."""
+                 samples: int = 1, hosts: list[HostStats] | None = None) -> str:
+    """The report `npuc sim` prints; its first line gives the total cycles.
+
+    Host ops (fallback) cost no NPU cycles; they are listed on their own with
+    their host wall-clock time per sample."""
     cyc = stats.cycles
     util = stats.macs / (hw.rows * hw.cols * cyc) if cyc else 0.0
     lines = [
@@ -37,6 +40,14 @@ def format_stats(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None 
     lines.append(f"DRAM: read {stats.dram_rd} B, written {stats.dram_wr} B")
     lines.append(f"SPAD: read {stats.spad_rd} B, written {stats.spad_wr} B")
     lines.append(f"ACC:  read {stats.acc_rd} B, written {stats.acc_wr} B")
+    if hosts:
+        per_sample = sum(h.wall_ms / max(h.runs, 1) for h in hosts)
+        lines.append(f"host: {len(hosts)} op{'s' if len(hosts) > 1 else ''} run on the host, "
+                     f"{per_sample:.3f} ms wall-clock per sample (not in the cycles)")
+        width = max(len(h.name) for h in hosts)
+        for h in hosts:
+            lines.append(f"  {h.name:<{width}} {h.op:<12} at cycle {h.cycle:>10}  "
+                         f"{h.wall_ms / max(h.runs, 1):8.3f} ms")
     if layers:
         width = max(12, max(len(ls.name) for ls in layers))
         lines.append("")

@@ -3,22 +3,35 @@
 The program is compiled for batch 1; a batched input runs the program once per
 sample (each run is independent and deterministic, so the cycles of a batch
 are the per-sample cycles added up).
+
+Host fallback: the program's host points (`Program.hosts`) cut the
+instruction stream into segments. Each segment is one run of the C core on
+the same DRAM image (the NPU drains at a host point, and no token crosses
+one); between two segments the host op reads its inputs from DRAM,
+dequantizes them, runs in float (`npuc/host.py`, the same code as the numpy
+reference) and writes its quantized output back. A host op costs no NPU
+cycles; its wall-clock time is reported on its own. Cycles, counters and the
+per-instruction times of the segments add up as if one program had run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
+from .. import host
 from ..fsutil import atomic_write_text
 from ..hw import HwConfig
 from ..isa.encoding import encode
-from ..isa.program import Program, TensorInfo
-from ..isa.table import BY_MNEMONIC, Unit
-from .core import SimError, SimStats, run_words
+from ..isa.program import HostOp, Program, TensorInfo
+from ..isa.table import BY_MNEMONIC, WORDS_PER_INSN, Unit
+from .core import SimError, SimResult, SimStats, run_words
 
 UNITS = tuple(u.name.lower() for u in Unit)
 
@@ -38,13 +51,25 @@ class LayerStats:
 
 
 @dataclass
+class HostStats:
+    """One host op of the program: where it ran and what it cost the host."""
+
+    name: str
+    op: str  # the ONNX op type
+    cycle: int  # the NPU cycle it ran at (first sample): the end of the segment before it
+    wall_ms: float  # host wall-clock time, summed over the samples
+    runs: int  # samples
+
+
+@dataclass
 class RunResult:
-    outputs: dict[str, np.ndarray]  # dequantized float32, keyed by ONNX output name
-    raw: dict[str, np.ndarray]  # the int8 values, same keys
+    outputs: dict[str, np.ndarray]  # dequantized float32 (an int64 output: its raw values), by ONNX name
+    raw: dict[str, np.ndarray]  # the int8 (or int64) values, same keys
     stats: list[SimStats]  # one per sample
     layers: list[LayerStats] = field(default_factory=list)  # of the first sample
     insn_start: np.ndarray | None = None
     insn_end: np.ndarray | None = None
+    hosts: list[HostStats] = field(default_factory=list)  # per host op, in program order
 
 
 def quantize(x: np.ndarray, t: TensorInfo) -> np.ndarray:
@@ -61,7 +86,15 @@ def _to_dram(q: np.ndarray, t: TensorInfo) -> bytes:
     """One sample (no batch axis) in the program's DRAM layout."""
     if t.layout == "nhwc":
         q = q.transpose(1, 2, 0)
-    return np.ascontiguousarray(q).tobytes()
+    return np.ascontiguousarray(q, dtype=_NP_DTYPE[t.dtype]).tobytes()
+
+
+_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8")}
+
+
+def _read(dram: np.ndarray, t: TensorInfo) -> np.ndarray:
+    """One sample (no batch axis) of tensor `t` from DRAM, in ONNX order."""
+    return _from_dram(dram[t.addr:t.addr + t.nbytes].view(_NP_DTYPE[t.dtype]), t)
 
 
 def _from_dram(raw: np.ndarray, t: TensorInfo) -> np.ndarray:
@@ -114,9 +147,11 @@ def run_program(prog: Program, inputs: dict[str, np.ndarray] | None = None, *, q
     batch = check_inputs(prog, inputs, source)
     hw = HwConfig.from_flat(prog.hw)
     words = encode(prog.insns)
+    kernels = host_kernels(prog, program_name)
     base = initial_dram(prog)
     raw: dict[str, list[np.ndarray]] = {t.name: [] for t in prog.outputs()}
     stats: list[SimStats] = []
+    hosts = [HostStats(h.name, h.op, 0, 0.0, 0) for h in prog.hosts]
     first = None
     for b in range(batch):
         dram = base.copy()
@@ -125,28 +160,117 @@ def run_program(prog: Program, inputs: dict[str, np.ndarray] | None = None, *, q
             q = x.astype(np.int8) if quantized else quantize(x, t)
             payload = np.frombuffer(_to_dram(q, t), dtype=np.uint8)
             dram[t.addr:t.addr + payload.size] = payload
-        try:
-            res = run_words(words, dram, hw, trace=trace or b == 0)
-        except SimError as e:
-            raise _located(e, prog, program_name) from None
+        res = _run_segments(prog, words, kernels, dram, hw, trace or b == 0, hosts, program_name)
         stats.append(res.stats)
         if b == 0:
             first = res
         for t in prog.outputs():
-            bytes_ = res.dram[t.addr:t.addr + t.nbytes].view(np.int8)
-            raw[t.name].append(_from_dram(bytes_, t))
+            raw[t.name].append(_read(res.dram, t))
     raw_arrays = {k: np.stack(v) for k, v in raw.items()}
-    outs = {t.name: dequantize(raw_arrays[t.name], t) for t in prog.outputs()}
+    outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
+            for t in prog.outputs()}
     assert first is not None
     layers = layer_stats(prog, first.insn_start, first.insn_end)
-    return RunResult(outs, raw_arrays, stats, layers, first.insn_start, first.insn_end)
+    return RunResult(outs, raw_arrays, stats, layers, first.insn_start, first.insn_end, hosts)
 
 
-def _located(e: SimError, prog: Program, program_name: str) -> SimError:
-    """Name the assembly line of the failing instruction, when the program came from text."""
-    line = prog.insns[e.insn].line if 0 <= e.insn < len(prog.insns) else 0
+def host_kernels(prog: Program, program_name: str = "<program>") -> list[host.Kernel]:
+    """Each host op's runnable model, checked against its tensors in the program."""
+    ats = [h.at for h in prog.hosts]
+    if ats != sorted(ats) or any(not 0 <= a <= len(prog.insns) for a in ats):
+        raise host.HostError(f"{program_name}: host points {ats} are not in order within the "
+                             f"{len(prog.insns)} instructions")
+    out = []
+    for hid, h in enumerate(prog.hosts):
+        where = f"{program_name}: host op {hid} ('{h.name}', {h.op})"
+        try:
+            k = host.kernel(h.model)
+        except host.HostError as e:
+            raise host.HostError(f"{where}: {e}") from None
+        if k.op != h.op:
+            raise host.HostError(f"{where}: its model holds a {k.op} node")
+        ins, outs = h.inputs(), h.outputs()
+        if len(ins) != len(k.inputs) or len(outs) != 1:
+            raise host.HostError(f"{where}: {len(ins)} inputs and {len(outs)} outputs in the program, "
+                                 f"{len(k.inputs)} and 1 in its model")
+        for t, spec in zip([*ins, *outs], [*k.inputs, k.output]):
+            want = "int8" if spec.dtype == "float32" else spec.dtype  # floats travel quantized
+            if t.dtype != want or int(np.prod(t.shape)) != int(np.prod(spec.shape)):
+                raise host.HostError(f"{where}: tensor {t.name!r} is {t.dtype} {t.shape}, its model wants "
+                                     f"{spec.dtype} {spec.shape}")
+        out.append(k)
+    return out
+
+
+def _run_host(h: HostOp, k: host.Kernel, dram: np.ndarray) -> None:
+    """One host op on the DRAM image: read and dequantize, run in float, quantize and write back."""
+    arrays = []
+    for t in h.inputs():
+        q = _read(dram, t)
+        arrays.append(host.dequantize(q, t.scale, t.zp) if t.dtype == "int8" else q)
+    y = k.run(arrays)
+    (t,) = h.outputs()
+    if t.dtype == "int8":
+        y = host.quantize(y, t.scale, t.zp, f"host op '{h.name}' ({h.op})")
+    payload = np.frombuffer(_to_dram(y.reshape(t.shape)[0], t), dtype=np.uint8)
+    dram[t.addr:t.addr + payload.size] = payload
+
+
+def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], dram: np.ndarray,
+                  hw: HwConfig, trace: bool, hosts: list[HostStats], program_name: str) -> SimResult:
+    """One sample: the C core on each segment between host points, the host ops in between.
+
+    Returns the result of the whole: counters summed, per-instruction times
+    offset by the cycles of the segments before (the NPU restarts at 0)."""
+    n = len(prog.insns)
+    cuts = [0, *(h.at for h in prog.hosts), n]
+    cycles = 0
+    total = SimStats(0, (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), 0, 0, 0, 0, 0, 0, 0)
+    start = np.zeros(n, dtype=np.uint64) if trace else None
+    end = np.zeros(n, dtype=np.uint64) if trace else None
+    for seg, (a, b) in enumerate(pairwise(cuts)):
+        if seg > 0:  # the host op at cut `a`
+            h, st = prog.hosts[seg - 1], hosts[seg - 1]
+            t0 = time.perf_counter()
+            _run_host(h, kernels[seg - 1], dram)
+            st.wall_ms += 1e3 * (time.perf_counter() - t0)
+            st.runs += 1
+            if st.runs == 1:
+                st.cycle = cycles
+        if a == b:
+            continue
+        try:
+            res = run_words(words[a * WORDS_PER_INSN:b * WORDS_PER_INSN], dram, hw, trace=trace)
+        except SimError as e:
+            raise _located(e, prog, program_name, a) from None
+        dram = res.dram
+        if start is not None and end is not None and res.insn_start is not None and res.insn_end is not None:
+            start[a:b] = res.insn_start + np.uint64(cycles)
+            end[a:b] = res.insn_end + np.uint64(cycles)
+        cycles += res.stats.cycles
+        total = _add_stats(total, res.stats)
+    return SimResult(total, dram, start, end)
+
+
+def _add_stats(a: SimStats, b: SimStats) -> SimStats:
+    """Counters of two runs one after the other (cycles add: a host point is a full barrier)."""
+    def add(x: object, y: object) -> object:
+        return tuple(i + j for i, j in zip(x, y)) if isinstance(x, tuple) else x + y  # type: ignore
+
+    return SimStats(**{f.name: add(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(SimStats)})
+
+
+def _located(e: SimError, prog: Program, program_name: str, offset: int = 0) -> SimError:
+    """Name the assembly line of the failing instruction, when the program came from text.
+
+    `offset` is the index of the segment's first instruction: the C core counts from its segment."""
+    index = e.insn + offset if e.insn >= 0 else e.insn
+    message = str(e)
+    if e.insn >= 0 and message.startswith(f"insn {e.insn}:"):
+        message = f"insn {index}:" + message[len(f"insn {e.insn}:"):]
+    line = prog.insns[index].line if 0 <= index < len(prog.insns) else 0
     where = f"{program_name}:{line}: " if line else f"{program_name}: "
-    return SimError(e.insn, where + str(e))
+    return SimError(index, where + message)
 
 
 def _dram_bytes(op: str, f: dict[str, int]) -> int:
@@ -181,14 +305,21 @@ def layer_stats(prog: Program, start: np.ndarray | None, end: np.ndarray | None)
 
 
 def write_trace(prog: Program, result: RunResult, path: Path) -> None:
-    """A Chrome / Perfetto trace: one track per unit, one slice per instruction."""
+    """A Chrome / Perfetto trace: one track per unit, one slice per instruction, and a `host` track
+    with one zero-length slice per host op (it costs no NPU cycles; its wall-clock time is an arg)."""
     if result.insn_start is None or result.insn_end is None:
         raise ValueError("the run recorded no trace")
     mhz = float(prog.hw.get("clock_mhz", 1000.0))
+    host_tid = len(Unit)
     events: list[dict] = [
         {"name": "thread_name", "ph": "M", "pid": 0, "tid": int(u), "args": {"name": u.name.lower()}}
         for u in Unit
     ]
+    if result.hosts:
+        events.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": host_tid, "args": {"name": "host"}})
+    for hs in result.hosts:
+        events.append({"name": f"{hs.op} (host)", "ph": "X", "pid": 0, "tid": host_tid, "ts": hs.cycle / mhz,
+                       "dur": 0, "args": {"node": hs.name, "wall_ms": round(hs.wall_ms / max(hs.runs, 1), 3)}})
     for i, insn in enumerate(prog.insns):
         s, e = int(result.insn_start[i]), int(result.insn_end[i])
         events.append({

@@ -2,21 +2,28 @@
 
 Activations live in DRAM as int8 NHWC (batch 1); every compute node is one
 layer of the program. Layout-only ops (Flatten, Reshape) alias their input's
-bytes. After lowering, `insert_tokens` adds the cross-unit dependencies.
+bytes. A Host node emits no instruction: it becomes a host point
+(`Program.hosts`), a full barrier in the stream where the simulator driver
+runs the op on the host. After lowering, `insert_tokens` adds the cross-unit
+dependencies, one segment between host points at a time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from itertools import pairwise
 from typing import Callable
 
 import numpy as np
 
+from .. import host
 from ..hw import HwConfig
 from ..ir import IR
-from ..isa.program import Program, TensorInfo
+from ..isa.program import DTYPE_BYTES, HostOp, Insn, Program, TensorInfo
 from ..isa.regions import ACC, DRAM, SPAD
 from .conv import ConvGeom, lower_conv
 from .deps import insert_tokens
+from .elementwise import lower_add
 from .emit import BackendError, Buf, Emitter
 from .pool import lower_global_avgpool, lower_maxpool
 
@@ -37,6 +44,7 @@ class Context:
         self.em = Emitter(hw)
         self.bufs: dict[str, Buf] = {}
         self.tensors: list[TensorInfo] = []
+        self.hosts: list[HostOp] = []
 
     def what(self, name: str) -> str:
         return f"node {name!r} ({self.ir.op(name)})"
@@ -74,22 +82,53 @@ def generate(ir: IR, hw: HwConfig) -> Program:
     for name in ir.inputs:
         ctx.tensors.append(_tensor_info(ctx, name, "input"))
     for name in ir.outputs:
+        if ctx.bufs[name].flat_of is not None:
+            raise BackendError(f"{ctx.what(name)}: a flattened feature map as a graph output is not supported yet")
         ctx.tensors.append(_tensor_info(ctx, name, "output"))
     em = ctx.em
     sizes = {DRAM: em.dram_size, SPAD: hw.spad_bytes, ACC: hw.acc_words}
     return Program(hw=hw.to_flat(), dram_size=em.dram_size, tensors=ctx.tensors, layers=em.layers,
-                   data=em.data, insns=insert_tokens(em.insns, sizes))
+                   data=em.data, insns=_tokens_per_segment(em.insns, ctx.hosts, sizes), hosts=ctx.hosts)
 
 
-def _tensor_info(ctx: Context, name: str, role: str) -> TensorInfo:
+def _tokens_per_segment(insns: list[Insn], hosts: list[HostOp], sizes: dict[str, int]) -> list[Insn]:
+    """Dependency tokens for each stretch between host points on its own.
+
+    A host point is a full barrier (the driver runs the segment before it to
+    completion), so every hazard across it is already ordered, and a token
+    signalled before it must not be waited for after it: the C core runs each
+    segment as a program of its own.
+    """
+    cuts = [0, *(h.at for h in hosts), len(insns)]
+    out: list[Insn] = []
+    for a, b in pairwise(cuts):
+        out += insert_tokens(insns[a:b], sizes)
+    return out
+
+
+def _dtype(node: dict) -> str:
+    """The DRAM element type of an IR tensor: floats are quantized to int8, integers stay raw."""
+    return "int8" if node["dtype"] == "float32" else node["dtype"]
+
+
+def _storage(ctx: Context, name: str) -> tuple[tuple[int, ...], str]:
+    """How IR tensor `name` lies in DRAM: (shape, layout). A flattened NHWC feature map is still
+    NHWC bytes; a consumer that wants the flat shape reshapes (ONNX order = NCHW order)."""
+    node, buf = ctx.ir.node(name), ctx.bufs[name]
+    if buf.flat_of is not None:
+        return (1, *buf.flat_of), "nhwc"
+    shape = tuple(node["shape"])
+    nhwc = len(shape) == 4 and shape[0] == 1 and node["dtype"] == "float32"
+    return shape, "nhwc" if nhwc else "flat"
+
+
+def _tensor_info(ctx: Context, name: str, role: str, value: str | None = None) -> TensorInfo:
     node = ctx.ir.node(name)
-    buf = ctx.bufs[name]
-    if buf.flat_of is not None and buf.flat_of[1] * buf.flat_of[2] > 1:
-        raise BackendError(f"{ctx.what(name)}: a flattened feature map as a graph output is not supported yet")
-    q = node["act_q"]
-    layout = "nhwc" if len(node["shape"]) == 4 else "flat"
-    return TensorInfo(name=node["value"], role=role, addr=buf.addr, shape=tuple(node["shape"]),
-                      layout=layout, scale=float(q.scale), zp=int(q.zp))
+    shape, layout = _storage(ctx, name)
+    q = node.get("act_q")
+    scale, zp = (float(q.scale), int(q.zp)) if q is not None else (1.0, 0)  # an integer tensor: raw
+    return TensorInfo(name=value or node["value"], role=role, addr=ctx.bufs[name].addr, shape=shape,
+                      layout=layout, scale=scale, zp=zp, dtype=_dtype(node))
 
 
 @lowering("Conv")
@@ -144,6 +183,37 @@ def _gap(ctx: Context, name: str) -> Buf:
     y = ctx.new_buf(name)
     ctx.em.begin_layer(name)
     lower_global_avgpool(ctx.em, x, y, ctx.ir.node(name)["qop"], ctx.what(name))
+    return y
+
+
+@lowering("Add")
+@lowering("Sub")
+def _add(ctx: Context, name: str) -> Buf:
+    a, b = ctx.input_buf(name, 0), ctx.input_buf(name, 1)
+    y = dataclasses.replace(ctx.new_buf(name), flat_of=a.flat_of)  # same bytes as the inputs
+    zp_in = tuple(ctx.ir.node(p)["act_q"].zp for p in ctx.ir.preds(name))
+    ctx.em.begin_layer(name)
+    lower_add(ctx.em, a, b, y, ctx.ir.node(name)["qop"], zp_in, ctx.what(name))
+    return y
+
+
+@lowering("Host")
+def _host(ctx: Context, name: str) -> Buf:
+    """A host point: the op runs on the host after every instruction so far (no instruction here)."""
+    node = ctx.ir.node(name)
+    a = node["attrs"]
+    size = DTYPE_BYTES[_dtype(node)] * int(np.prod(node["shape"]))
+    shape = tuple(node["shape"])
+    if _dtype(node) == "int8" and len(shape) == 4 and shape[0] == 1:
+        y = Buf(ctx.em.alloc_dram(size), shape[1], shape[2], shape[3])  # NHWC: an NPU consumer reads it
+    else:
+        y = Buf(ctx.em.alloc_dram(size), size // DTYPE_BYTES[_dtype(node)])  # flat, ONNX order
+    ctx.bufs[name] = y
+    # the model names its run-time inputs by ONNX value, in the order of the IR edges (slots)
+    specs, out = host.model_io(a["model"])
+    ins = [_tensor_info(ctx, p, "input", s.name) for p, s in zip(ctx.ir.preds(name), specs)]
+    io = (*ins, _tensor_info(ctx, name, "output", out.name))
+    ctx.hosts.append(HostOp(name, a["onnx_op"], len(ctx.em.insns), io, a["model"]))
     return y
 
 

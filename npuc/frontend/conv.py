@@ -28,7 +28,7 @@ def _window(ctx: NodeCtx, in_hw: tuple[int, int], kernel: tuple[int, ...]) -> di
         p = ints(ctx.attr("pads"), 4, 0, "pads", ctx)
         pads = (p[0], p[1], p[2], p[3])  # ONNX order: begins (t, l), ends (b, r) -> (pt, pl, pb, pr)
         if min(pads) < 0:
-            raise ctx.error(f"negative pads {pads} are not supported")
+            raise ctx.unsupported(f"negative pads {pads} are not supported")
     elif auto_pad == "VALID":
         pads = (0, 0, 0, 0)
     elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -70,7 +70,7 @@ def _out_hw(win: dict, in_hw: tuple[int, int], ceil_mode: bool = False) -> tuple
 def _image(ctx: NodeCtx) -> tuple[int, int, int, int]:
     shape = ctx.in_shape(0)
     if len(shape) != 4:
-        raise ctx.error(f"input has shape {shape}; only 4-D NCHW tensors are supported")
+        raise ctx.unsupported(f"input has shape {shape}; only 4-D NCHW tensors are supported")
     return shape  # type: ignore[return-value]
 
 
@@ -80,7 +80,7 @@ def Conv(ctx: NodeCtx) -> None:
     weight = ctx.const(1, "W").astype(np.float32)
     group = int(ctx.attr("group", 1))
     if group != 1:
-        raise ctx.error(f"group={group} is not supported yet")
+        raise ctx.unsupported(f"group={group} is not supported yet")
     if weight.ndim != 4 or weight.shape[1] != c:
         raise ctx.error(f"weight shape {weight.shape} does not match an input with {c} channels")
     cout, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
@@ -109,7 +109,7 @@ def MaxPool(ctx: NodeCtx) -> None:
     n, c, h, w = _image(ctx)
     ctx.check_unused_outputs(1)
     if int(ctx.attr("storage_order", 0)) != 0:
-        raise ctx.error("storage_order=1 is not supported")
+        raise ctx.unsupported("storage_order=1 is not supported")
     kernel = ints(ctx.attr("kernel_shape"), 2, 0, "kernel_shape", ctx)
     ceil_mode = bool(ctx.attr("ceil_mode", 0))
     win = _window(ctx, (h, w), kernel)

@@ -16,7 +16,7 @@ from .registry import NodeCtx, handler
 def _matrix_input(ctx: NodeCtx) -> tuple[int, int]:
     shape = ctx.in_shape(0)
     if len(shape) != 2:
-        raise ctx.error(f"input has shape {shape}; only 2-D (batch, features) inputs are supported")
+        raise ctx.unsupported(f"input has shape {shape}; only 2-D (batch, features) inputs are supported")
     return shape  # type: ignore[return-value]
 
 
@@ -36,10 +36,10 @@ def _emit_gemm(ctx: NodeCtx, weight: np.ndarray, bias: np.ndarray) -> None:
 @handler("Gemm")
 def Gemm(ctx: NodeCtx) -> None:
     if int(ctx.attr("transA", 0)) != 0:
-        raise ctx.error("transA=1 is not supported")
+        raise ctx.unsupported("transA=1 is not supported")
     b = ctx.const(1, "B").astype(np.float32)
     if b.ndim != 2:
-        raise ctx.error(f"B has shape {b.shape}; a 2-D matrix is expected")
+        raise ctx.unsupported(f"B has shape {b.shape}; a 2-D matrix is expected")
     weight = float(ctx.attr("alpha", 1.0)) * (b if int(ctx.attr("transB", 0)) else b.T)
     n = weight.shape[0]
     c = ctx.const_or(2, None)
@@ -51,7 +51,7 @@ def Gemm(ctx: NodeCtx) -> None:
         except ValueError:
             raise ctx.error(f"C of shape {c.shape} does not broadcast to the output ({m}, {n})") from None
         if not np.all(rows == rows[0]):
-            raise ctx.error(f"C of shape {c.shape} differs between rows; only a per-column bias is supported")
+            raise ctx.unsupported(f"C of shape {c.shape} differs between rows; only a per-column bias is supported")
         bias = float(ctx.attr("beta", 1.0)) * rows[0]
     _emit_gemm(ctx, weight, bias)
 
@@ -59,10 +59,10 @@ def Gemm(ctx: NodeCtx) -> None:
 @handler("MatMul")
 def MatMul(ctx: NodeCtx) -> None:
     if not ctx.is_const(1):
-        raise ctx.error("only MatMul with a constant 2-D weight (second input) is supported")
+        raise ctx.unsupported("only MatMul with a constant 2-D weight (second input) is supported")
     b = ctx.const(1, "B").astype(np.float32)
     if b.ndim != 2:
-        raise ctx.error(f"weight has shape {b.shape}; a 2-D matrix is expected")
+        raise ctx.unsupported(f"weight has shape {b.shape}; a 2-D matrix is expected")
     _emit_gemm(ctx, b.T, np.zeros(b.shape[1], np.float32))
 
 
@@ -74,7 +74,7 @@ def BatchNormalization(ctx: NodeCtx) -> None:
         raise ctx.error("training_mode=1 is not supported (inference only)")
     shape = ctx.in_shape(0)
     if len(shape) not in (2, 4):
-        raise ctx.error(f"input has shape {shape}; 2-D or 4-D is expected")
+        raise ctx.unsupported(f"input has shape {shape}; 2-D or 4-D is expected")
     c = shape[1]
     consts = {}
     for i, key in enumerate(("scale", "B", "mean", "var"), start=1):

@@ -1,7 +1,9 @@
 """ONNX model -> IR: opset check, static input shapes, shape inference, the node walk.
 
 Each ONNX node is handed to the handler registered under its op type (see
-`registry.py`); this module only owns the order of things around that.
+`registry.py`); this module only owns the order of things around that. A
+node with constant inputs only is folded, and one no handler takes runs on
+the host (`fallback.py`).
 """
 
 from __future__ import annotations
@@ -9,37 +11,49 @@ from __future__ import annotations
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper, shape_inference
+from onnx import helper, numpy_helper, shape_inference
 
+from .. import limits
 from ..ir import IR
-from .registry import HANDLERS, FrontendError, Graph, NodeCtx
+from . import fallback
+from .registry import HANDLERS, FrontendError, Graph, NodeCtx, UnsupportedOp
 
 OPSET_MIN, OPSET_MAX = 11, 21
 DEFAULT_DOMAINS = ("", "ai.onnx")
 InputShapes = dict[str, tuple[int, ...]]
 
 
-def load_onnx(model: str | Path | onnx.ModelProto, input_shapes: InputShapes | None = None) -> IR:
+def load_onnx(model: str | Path | onnx.ModelProto, input_shapes: InputShapes | None = None,
+              allow_fallback: bool = True) -> IR:
     """Translate an ONNX model (path or ModelProto) into an IR with static shapes.
 
     `input_shapes` fixes dynamic input dimensions by input name; a dynamic
-    batch dimension (dim 0) defaults to 1. Raises `FrontendError` with a
-    one-line message naming the file, node, op and opset.
+    batch dimension (dim 0) defaults to 1. A node the NPU cannot run becomes
+    a `Host` node (`fallback.py`), or with `allow_fallback=False` an error.
+    Raises `FrontendError` with a one-line message naming the file, node, op
+    and opset.
     """
     source, proto = _read(model)
     opset = _default_opset(proto, source)
     initializers = {t.name: t for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in initializers]
+    _check_graph_structure(proto, source)
     _check_input_shape_names(input_shapes or {}, inputs, source)
     static = {i.name: _static_input_shape(i, (input_shapes or {}).get(i.name), source) for i in inputs}
-    shapes = _infer_shapes(proto, static, source)
+    _check_sizes(static, "input", source)
+    consts = _constants(proto, source)
+    dtypes: dict[str, int] = {}
+    shapes = _infer_shapes(proto, static, source, dtypes)
+    _check_sizes(shapes, "value", source, _producers(proto))
+    _check_working_set({**static, **shapes}, source)
 
     ir = IR(proto.graph.name or Path(source).stem or "model", opset)
     used = {v for n in proto.graph.node for v in n.input if v} | {o.name for o in proto.graph.output}
-    graph = Graph(ir, source, opset, shapes, used)
-    graph.consts.update({name: numpy_helper.to_array(t) for name, t in initializers.items()})
+    graph = Graph(ir, source, opset, shapes, used, dtypes, allow_fallback)
+    graph.consts.update(consts)
     for inp in inputs:
         graph.producer[inp.name] = ir.add(inp.name, "Input", shape=static[inp.name])
         ir.inputs.append(inp.name)
@@ -56,12 +70,159 @@ def _read(model: str | Path | onnx.ModelProto) -> tuple[str, onnx.ModelProto]:
     if isinstance(model, onnx.ModelProto):
         return (model.graph.name or "<model>"), model
     path = Path(model)
+    if path.is_file():  # protobuf parsing holds the file and the parsed message
+        limits.check(f"{path}: loading an ONNX model of {path.stat().st_size} bytes", 3 * path.stat().st_size)
     try:
-        return str(path), onnx.load(str(path))
+        proto = onnx.load(str(path))
     except FileNotFoundError:
         raise FrontendError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FrontendError(f"{path}: is a directory, not an ONNX model file") from None
+    except onnx.checker.ValidationError as e:  # external data that is missing or outside the model's folder
+        raise FrontendError(f"{path}: {_first_line(e)}") from None
     except (DecodeError, ValueError, OSError) as e:  # a file that is not a serialized model
-        raise FrontendError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+        raise FrontendError(f"{path}: not a readable ONNX model ({type(e).__name__}: {_first_line(e)})") from None
+    if not proto.HasField("graph") or not proto.opset_import:  # protobuf reads a prefix cut at a field boundary
+        missing = "graph" if not proto.HasField("graph") else "opset import"
+        raise FrontendError(f"{path}: not a readable ONNX model (it has no {missing}: a truncated file?)")
+    return str(path), proto
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+# ---- validation of what the model claims, before anything is built from it -----------------------
+
+def _check_graph_structure(proto: onnx.ModelProto, source: str) -> None:
+    """Every node input is a graph input, an initializer or the output of an earlier node.
+
+    ONNX requires nodes in topological order; a value read before the node
+    producing it is a cycle or a misordered graph, and a value nothing
+    produces is a missing initializer.
+    """
+    defined = {i.name for i in proto.graph.input} | {t.name for t in proto.graph.initializer}
+    producer: dict[str, int] = {}
+    for i, node in enumerate(proto.graph.node):
+        for out in node.output:
+            if out:
+                producer.setdefault(out, i)
+    for i, node in enumerate(proto.graph.node):
+        name = node.name or (node.output[0] if node.output else f"#{i}")
+        for value in node.input:
+            if not value or value in defined:
+                continue
+            if value not in producer:
+                raise FrontendError(f"{source}: node '{name}' (op {node.op_type}) reads {value!r}, which is "
+                                    "not a graph input, an initializer or any node's output (missing initializer?)")
+            cycle = _cycle(proto, producer, i)
+            if cycle:
+                raise FrontendError(f"{source}: the graph has a cycle: {' -> '.join(cycle)}")
+            later = proto.graph.node[producer[value]]
+            raise FrontendError(f"{source}: node '{name}' reads {value!r} before node "
+                                f"'{later.name or later.output[0]}' produces it: nodes must be in topological order")
+        defined.update(o for o in node.output if o)
+    for out in proto.graph.output:
+        if out.name not in defined:
+            raise FrontendError(f"{source}: graph output {out.name!r} is not produced by any node")
+
+
+def _cycle(proto: onnx.ModelProto, producer: dict[str, int], start: int) -> list[str]:
+    """Node names around a cycle through node `start`, or [] when there is none."""
+    g = nx.DiGraph()
+    for i, node in enumerate(proto.graph.node):
+        for value in node.input:
+            if value in producer:
+                g.add_edge(producer[value], i)
+    try:
+        edges = nx.find_cycle(g, start)
+    except nx.NetworkXNoCycle:
+        return []
+    nodes = [proto.graph.node[a] for a, _ in edges] + [proto.graph.node[edges[0][0]]]
+    return [f"'{n.name or n.output[0]}'" for n in nodes]
+
+
+def _producers(proto: onnx.ModelProto) -> dict[str, str]:
+    """Computed values (Constant outputs excluded) -> the name of the node computing them."""
+    return {o: (n.name or n.output[0]) for n in proto.graph.node if n.op_type != "Constant"
+            for o in n.output if o}
+
+
+_FLOAT = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+def _constants(proto: onnx.ModelProto, source: str) -> dict[str, np.ndarray]:
+    """The initializers as arrays, checked: a sane size, decodable, finite, and not empty where an
+    op npuc computes itself reads them (an empty `roi` of a host-run Resize is fine).
+
+    Constant nodes' tensor values get the same checks (they become weights just the same).
+    """
+    tensors = [(t, t.name, f"initializer {t.name!r}") for t in proto.graph.initializer]
+    for node in proto.graph.node:
+        if node.op_type == "Constant" and node.domain in DEFAULT_DOMAINS and node.output:
+            for a in node.attribute:
+                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                    tensors.append((a.t, node.output[0], f"node '{node.name or node.output[0]}' (op Constant) value"))
+    npu_read = {v for n in proto.graph.node if n.domain in DEFAULT_DOMAINS and n.op_type in HANDLERS
+                and n.op_type != "Constant" for v in n.input}
+    total = 0
+    for t, _, what in tensors:
+        dims = tuple(int(d) for d in t.dims)
+        if any(d < 0 for d in dims):
+            raise FrontendError(f"{source}: {what} has a negative dimension: shape {dims}")
+        try:
+            itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        except (KeyError, ValueError, TypeError):
+            raise FrontendError(f"{source}: {what} has an unknown data type {t.data_type}") from None
+        nbytes = limits.elements(dims) * itemsize
+        limits.check(f"{source}: {what} of shape {dims}", nbytes)
+        total += nbytes
+    # the weights are held as floats, as quantized integers and as DRAM data: a few copies
+    limits.check(f"{source}: the model's {len(tensors)} constant tensors", 3 * total)
+    out: dict[str, np.ndarray] = {}
+    for t, value_name, what in tensors:
+        try:
+            value = numpy_helper.to_array(t)
+        except Exception as e:  # noqa: BLE001 - protobuf content the decoder cannot make sense of
+            raise FrontendError(f"{source}: {what} is corrupt: {_first_line(e)}") from None
+        if value.size == 0 and value.ndim > 0 and value_name in npu_read:
+            raise FrontendError(f"{source}: {what} is empty: shape {value.shape} (zero-sized tensors are not "
+                                "supported)")
+        if t.data_type in _FLOAT and not np.all(np.isfinite(value)):
+            bad = np.argwhere(~np.isfinite(value))[0]
+            raise FrontendError(f"{source}: {what} holds {value[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
+                                "weights must be finite")
+        if what.startswith("initializer"):
+            out[t.name] = value
+    return out
+
+
+def _check_sizes(shapes: dict[str, tuple[int, ...]], kind: str, source: str,
+                 producers: dict[str, str] | None = None) -> None:
+    """No computed tensor is empty, and each fits the memory limit as float32 (constants were
+    checked by `_constants`)."""
+    for name, shape in shapes.items():
+        if producers is not None and name not in producers:
+            continue
+        where = f"{kind} {name!r}"
+        if producers and name in producers:
+            where += f" (output of node '{producers[name]}')"
+        if any(d == 0 for d in shape):
+            raise FrontendError(f"{source}: {where} has a zero-sized dimension: shape {shape} (zero-sized tensors "
+                                "are not supported)")
+        limits.check(f"{source}: {where} of shape {shape}", 4 * limits.elements(shape))
+
+
+def _check_working_set(shapes: dict[str, tuple[int, ...]], source: str) -> None:
+    """Calibration runs the float64 reference on batches of samples and keeps every intermediate."""
+    if not shapes:
+        return
+    per_sample = sum(limits.elements(s[1:]) for s in shapes.values())
+    name, shape = max(shapes.items(), key=lambda kv: limits.elements(kv[1]))
+    limits.check(f"{source}: calibrating the model's {len(shapes)} tensors ({per_sample} values a sample, "
+                 f"largest {name!r} of shape {shape}) in batches of {limits.CALIB_BATCH}",
+                 limits.CALIB_BATCH * limits.REFERENCE_BYTES * per_sample)
 
 
 def _default_opset(proto: onnx.ModelProto, source: str) -> int:
@@ -92,6 +253,11 @@ def _static_input_shape(vi: onnx.ValueInfoProto, given: tuple[int, ...] | None, 
             raise FrontendError(f"{source}: input {vi.name!r} has no shape; pass --input-shape {vi.name}:1,3,H,W")
         dims: list[int | str] = ["?"] * len(given)
     else:
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value <= 0 and given is None:
+                what = "zero-sized" if d.dim_value == 0 else "negative"
+                raise FrontendError(f"{source}: input {vi.name!r} has a {what} dimension {i} ({d.dim_value}); "
+                                    "zero-sized tensors are not supported")
         dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
                 for d in tt.shape.dim]
     if given is not None:
@@ -116,8 +282,11 @@ def _static_input_shape(vi: onnx.ValueInfoProto, given: tuple[int, ...] | None, 
     return shape
 
 
-def _infer_shapes(proto: onnx.ModelProto, static: InputShapes, source: str) -> dict[str, tuple[int, ...]]:
-    """Run ONNX shape inference with the inputs made static; return every fully static shape."""
+def _infer_shapes(proto: onnx.ModelProto, static: InputShapes, source: str,
+                  dtypes: dict[str, int] | None = None) -> dict[str, tuple[int, ...]]:
+    """Run ONNX shape inference with the inputs made static; return every fully static shape.
+
+    `dtypes`, when given, receives every inferred element type (a host op's output keeps its own)."""
     model = onnx.ModelProto()
     model.CopyFrom(proto)
     for vi in model.graph.input:
@@ -138,16 +307,43 @@ def _infer_shapes(proto: onnx.ModelProto, static: InputShapes, source: str) -> d
         dims = vi.type.tensor_type.shape.dim
         if vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
             shapes[vi.name] = tuple(int(d.dim_value) for d in dims)
+        if dtypes is not None and vi.type.tensor_type.elem_type:
+            dtypes[vi.name] = vi.type.tensor_type.elem_type
     return shapes
 
 
 def _translate(graph: Graph, node: onnx.NodeProto, domains: dict[str, int]) -> None:
+    """Hand the node to its handler; fold it when its inputs are constants; else fall back to the host."""
     name = graph.unique_name(node.name or node.output[0])
-    if node.domain not in DEFAULT_DOMAINS or node.op_type not in HANDLERS:
-        domain = node.domain or "ai.onnx"
-        raise FrontendError(f"{graph.source}: node '{name}': unsupported op '{node.op_type}' "
-                            f"(domain {domain}, opset {domains.get(domain, '?')})")
-    HANDLERS[node.op_type](NodeCtx(graph, node, name))
+    domain = node.domain or "ai.onnx"
+    unsupported = (f"{graph.source}: node '{name}': unsupported op '{node.op_type}' "
+                   f"(domain {domain}, opset {domains.get(domain, '?')})")
+    if node.domain not in DEFAULT_DOMAINS:  # the host runs ONNX ops only: an unknown domain stays an error
+        raise FrontendError(unsupported)
+    ctx = NodeCtx(graph, node, name)
+    if fallback.all_inputs_constant(ctx):
+        fallback.fold_constant(ctx)
+        return
+    if fallback.fold_shape(ctx):
+        return
+    fn = HANDLERS.get(node.op_type)
+    if fn is None:
+        if not graph.allow_fallback:
+            raise FrontendError(unsupported)
+        fallback.emit_host(ctx, "no NPU lowering")
+        return
+    problem = fallback.npu_input_problem(ctx)
+    if problem is not None:
+        if not graph.allow_fallback:
+            raise ctx.error(problem)
+        fallback.emit_host(ctx, problem)
+        return
+    try:
+        fn(ctx)
+    except UnsupportedOp as e:
+        if not graph.allow_fallback:
+            raise
+        fallback.emit_host(ctx, e.reason)
 
 
 def _set_outputs(graph: Graph, proto: onnx.ModelProto, source: str) -> None:

@@ -22,6 +22,19 @@ class FrontendError(ValueError):
     """The model cannot be translated; a one-line message naming the file, node, op and opset."""
 
 
+class UnsupportedOp(FrontendError):
+    """A valid node the NPU cannot run as it stands (grouped conv, a run-time weight, ...).
+
+    Unlike a plain FrontendError (a malformed model), this one lets the
+    loader fall back to running the node on the host; `reason` is the message
+    without the node prefix.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 Handler = Callable[["NodeCtx"], None]
 HANDLERS: dict[str, Handler] = {}
 
@@ -44,17 +57,22 @@ class Graph:
     `producer` maps an ONNX value name to the IR node computing it;
     `consts` maps a value name to its numpy value (initializers and Constant
     outputs); `shapes` are the static shapes from shape inference;
-    `used_values` are the values some node or a graph output reads.
+    `used_values` are the values some node or a graph output reads;
+    `dtypes` the inferred ONNX element types; `allow_fallback` whether a node
+    the NPU cannot run may run on the host instead.
     """
 
     def __init__(
-        self, ir: IR, source: str, opset: int, shapes: dict[str, tuple[int, ...]], used_values: set[str]
+        self, ir: IR, source: str, opset: int, shapes: dict[str, tuple[int, ...]], used_values: set[str],
+        dtypes: dict[str, int] | None = None, allow_fallback: bool = False,
     ) -> None:
         self.ir = ir
         self.source = source
         self.opset = opset
         self.shapes = shapes
         self.used_values = used_values
+        self.dtypes = dtypes or {}
+        self.allow_fallback = allow_fallback
         self.producer: dict[str, str] = {}
         self.consts: dict[str, np.ndarray] = {}
         self.order = 0
@@ -81,9 +99,14 @@ class NodeCtx:
         return self.graph.opset
 
     def error(self, msg: str) -> FrontendError:
-        return FrontendError(
-            f"{self.graph.source}: node '{self.name}' (op {self.node.op_type}, opset {self.opset}): {msg}"
-        )
+        return FrontendError(f"{self.where()}: {msg}")
+
+    def unsupported(self, msg: str) -> UnsupportedOp:
+        """The node is valid but the NPU cannot run it: the loader may run it on the host."""
+        return UnsupportedOp(f"{self.where()}: {msg}", msg)
+
+    def where(self) -> str:
+        return f"{self.graph.source}: node '{self.name}' (op {self.node.op_type}, opset {self.opset})"
 
     # -- attributes -----------------------------------------------------------
     def attr(self, key: str, default: Any = None) -> Any:
@@ -110,7 +133,7 @@ class NodeCtx:
             raise self.error(f"input {i} ({what}) is missing")
         value = self.graph.consts.get(self.node.input[i])
         if value is None:
-            raise self.error(f"input {i} ({what}) must be a constant (initializer or Constant)")
+            raise self.unsupported(f"input {i} ({what}) must be a constant (initializer or Constant)")
         return value
 
     def const_or(self, i: int, default: np.ndarray | None) -> np.ndarray | None:
@@ -124,7 +147,7 @@ class NodeCtx:
         if value in self.graph.producer:
             return self.graph.producer[value]
         if value in self.graph.consts:
-            raise self.error(f"input {i} ({value!r}) is a constant; a computed tensor is expected here")
+            raise self.unsupported(f"input {i} ({value!r}) is a constant; a computed tensor is expected here")
         raise self.error(f"input {i} ({value!r}) is not produced by any earlier node")
 
     def in_shape(self, i: int = 0) -> tuple[int, ...]:
@@ -135,7 +158,7 @@ class NodeCtx:
         """Outputs beyond the first `keep` (Dropout's mask, MaxPool's indices) must be unused."""
         for out in self.node.output[keep:]:
             if out and out in self.graph.used_values:
-                raise self.error(f"output {out!r} is used, which is not supported")
+                raise self.unsupported(f"output {out!r} is used, which is not supported")
 
     def emit(
         self,

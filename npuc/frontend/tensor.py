@@ -23,7 +23,7 @@ def Flatten(ctx: NodeCtx) -> None:
         axis += len(shape)
     out = (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))
     if out[0] != shape[0]:
-        raise ctx.error(f"axis {axis} merges the batch dimension, which is not supported")
+        raise ctx.unsupported(f"axis {axis} merges the batch dimension, which is not supported")
     ctx.emit("Flatten", [ctx.data(0)], shape=out, attrs={"axis": axis})
 
 
@@ -32,7 +32,7 @@ def Reshape(ctx: NodeCtx) -> None:
     shape = ctx.in_shape(0)
     target = [int(d) for d in ctx.const(1, "shape").reshape(-1)]
     if int(ctx.attr("allowzero", 0)) and 0 in target:
-        raise ctx.error("allowzero=1 with a zero in the shape is not supported")
+        raise ctx.unsupported("allowzero=1 with a zero in the shape is not supported")
     # 0 copies the input's dimension; one -1 takes what is left
     out = [shape[i] if d == 0 else d for i, d in enumerate(target)]
     if out.count(-1) > 1 or any(d < -1 for d in out):
@@ -46,7 +46,10 @@ def Reshape(ctx: NodeCtx) -> None:
     if int(np.prod(out)) != total:
         raise ctx.error(f"cannot reshape {shape} to {target}")
     if len(out) not in (2, 4) or out[0] != shape[0]:
-        raise ctx.error(f"reshape {shape} -> {tuple(out)}: only 2-D/4-D results keeping the batch are supported")
+        raise ctx.unsupported(f"reshape {shape} -> {tuple(out)}: only 2-D/4-D results keeping the batch are supported")
+    # a 4-D result is an NHWC map in DRAM: only one whose bytes are the input's is a free alias
+    if len(out) == 4 and tuple(out[1:]) != tuple(shape[1:]) and not (len(shape) == 2 and out[2] == out[3] == 1):
+        raise ctx.unsupported(f"reshape {shape} -> {tuple(out)} reorders the NHWC bytes in DRAM")
     ctx.emit("Reshape", [ctx.data(0)], shape=tuple(out), attrs={"shape": tuple(out)})
 
 

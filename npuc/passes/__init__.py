@@ -44,13 +44,16 @@ class Watch:
         return ir
 
 
-def prepare(ir: IR, check: bool = False, watch: Watch | None = None) -> IR:
-    """Float graph clean-up: the graph whose tensors the NPU will hold."""
+def prepare(ir: IR, check: bool = False, watch: Watch | None = None, fallback: bool = True) -> IR:
+    """Float graph clean-up: the graph whose tensors the NPU will hold.
+
+    With `fallback`, a BN or activation that cannot be folded or fused runs on the host (a `Host` node)."""
     watch = watch or Watch(check)
     ir = watch("frontend", ir, "frontend")
-    ir = fold_batchnorm(ir)  # BN into conv weights first: a fused activation must follow the BN, not precede it
+    # BN into conv weights first: a fused activation must follow the BN, not precede it
+    ir = fold_batchnorm(ir, fallback)
     ir = watch("fold_batchnorm", ir)
-    ir = fuse_activation(ir)  # then Relu/Clip into the conv: after this, no standalone elementwise op
+    ir = fuse_activation(ir, fallback)  # then Relu/Clip into the conv: after this, no standalone elementwise op
     return watch("fuse_activation", ir, "prepared")
 
 

@@ -1,8 +1,10 @@
 """Record every tensor's real range by running the float reference over calibration samples.
 
 Pre: prepared IR (BN folded, activations fused — ranges must be those of the
-tensors the NPU will hold). Post: every node, inputs included, has
-``range = (lo, hi)`` with lo <= hi, finite.
+tensors the NPU will hold). Post: every float node, inputs included, has
+``range = (lo, hi)`` with lo <= hi, finite (an integer tensor, a host
+ArgMax's, is not quantized and gets none). Host nodes run in float here, so
+their outputs are calibrated like any tensor.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwC
     act_rule = None
     if hw is not None:
         act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode)
-    cals: dict[str, Calibrator] = {n: make_calibrator(method, act_rule) for n in ir.g.nodes}
+    cals: dict[str, Calibrator] = {n: make_calibrator(method, act_rule) for n in ir.g.nodes
+                                   if ir.node(n)["dtype"] == "float32"}
     seen = 0
     for batch in _batches(ir, samples, batch_size):
         for name, value in run_float(ir, batch, intermediates=True).items():
-            cals[name].observe(value)
+            if name in cals:
+                cals[name].observe(value)
         seen += 1
     if not seen:
         raise PassError("calibration got no samples")

@@ -1,8 +1,9 @@
 """Bring every requantization into what `vrq` accepts: shift in [0, 62], mul and bias in int32.
 
 Pre: quantized IR (shifts may be negative or above 62, arrays int64).
-Post: every QOp has ``mul`` (int32, 0 <= mul < 2^31), ``shift`` (int32 in
-[0, 62]) and ``bias`` (int32), with the same real ratio mul·2^-shift:
+Post: every QOp has ``mul`` (int32, 0 <= mul < 2^31; Add/Sub's two may be
+negative, |mul| < 2^31), ``shift`` (int32 in [0, 62]) and ``bias`` (int32),
+with the same real ratio mul·2^-shift:
 
 * shift < 0 (the output scale is finer than the accumulator's): the left
   shift moves into the multiplier, mul·2^-shift, shift = 0 — refused when the
@@ -35,9 +36,9 @@ def legalize(ir: IR, hw: HwConfig) -> IR:
             continue
         mul, shift = np.asarray(q.mul, dtype=np.int64), np.asarray(q.shift, dtype=np.int64)
         left = np.maximum(-shift, 0)
-        if np.any(left > 62) or np.any((mul << left) > INT32_MAX):
+        if np.any(left > 62) or np.any(np.abs(mul << left) > INT32_MAX):  # Add/Sub: mul may be negative
             raise PassError(f"node {name!r} (op {ir.op(name)}): output scale needs a left shift the "
-                            f"requantizer cannot do (multiplier {int(mul.max())} << {int(left.max())} "
+                            f"requantizer cannot do (multiplier {int(np.abs(mul).max())} << {int(left.max())} "
                             "exceeds int32); the output range is much narrower than the input's")
         mul, shift = mul << left, shift + left
         over = np.maximum(shift - SHIFT_MAX, 0)

@@ -8,7 +8,9 @@ lie outside the hardware's range — `legalize` fixes that.
 
 Per op (one function each, in `QUANTIZERS`):
 
-* Input: act_q from its calibrated range.
+* Input, Host (an op run in float on the host; its output is quantized to
+  int8 for the NPU): act_q from its calibrated range; a Host node's integer
+  output (ArgMax) is not quantized and gets no act_q.
 * Conv / Gemm: act_q from the calibrated output range (which already
   includes the fused activation); weights symmetric per output channel (or
   per tensor); bias = rint(B / (s_in·s_w)) − zp_in·ΣWq, so the hardware
@@ -22,6 +24,16 @@ Per op (one function each, in `QUANTIZERS`):
   rounded by the requantizer's rounding mode — the average is rounded once,
   at the end. Against an exact division the result differs only where the
   exact quotient is a rounding tie (HW even, not a power of two), by 1 LSB.
+* Add / Sub (two tensors; `vadd`): t = (a − za)·ma + (b − zb)·mb formed
+  exactly, then one rounding shift sh, zp_out and the clamp (fused activation
+  bounds, as for Conv). pow2: e_f = max(e_a, e_b) (the finer scale),
+  ma = 2^(e_f − e_a), mb = ±2^(e_f − e_b) (− for Sub), sh = e_f − e_out — a
+  negative sh becomes a left shift of both multipliers in `legalize`; exact,
+  rounded once, as the architecture's residual-Add rule says. Other rules:
+  the larger of the ratios r = s_in / s_out gets a 31-bit multiplier
+  (`fixed_point_multiplier`), which fixes sh; the other is rint(r·2^sh).
+  The QOp holds mul = [ma, mb] (signed), shift = [sh], bias = [0], and the
+  input zero points in ``extra["zp_in"] = (za, zb)``.
 * MaxPool, Flatten, Reshape: the input's act_q (exact on int8).
 """
 
@@ -34,10 +46,12 @@ import numpy as np
 
 from ..hw import HwConfig
 from ..ir import IR, ActQ, QOp
-from ..quant.scales import QMAX, QMIN, SCALE_RULES, ScaleRule, quantize_weights
+from ..quant.scales import QMAX, QMIN, SCALE_RULES, ScaleRule, fixed_point_multiplier, quantize_weights
 from .errors import PassError
 
 BIAS_LIMIT = float(1 << 30)  # |bias| stays below 2^30: headroom for the zp fold and the sum
+INT32_MAX = (1 << 31) - 1
+SHIFT_MAX = 62  # the hardware's largest right shift (vrq, vadd)
 
 Quantizer = Callable[[IR, str, HwConfig, ScaleRule], None]
 QUANTIZERS: dict[str, Quantizer] = {}
@@ -59,7 +73,7 @@ def quantize(ir: IR, hw: HwConfig) -> IR:
         fn = QUANTIZERS.get(ir.op(name))
         if fn is None:
             raise PassError(f"node {name!r} (op {ir.op(name)}): cannot be quantized")
-        if "range" not in ir.node(name):
+        if "range" not in ir.node(name) and ir.node(name)["dtype"] == "float32":
             raise PassError(f"node {name!r} (op {ir.op(name)}): not calibrated (no range)")
         fn(ir, name, hw, rule)
     return ir
@@ -92,6 +106,12 @@ def clamp_bounds(act: tuple[str, float, float] | None, q: ActQ) -> tuple[int, in
 @quantizer("Input")
 def input_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     ir.node(name)["act_q"] = _out_q(ir, name, hw, rule)
+
+
+@quantizer("Host")
+def host_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    if ir.node(name)["dtype"] == "float32":
+        ir.node(name)["act_q"] = _out_q(ir, name, hw, rule)
 
 
 @quantizer("MaxPool", "Flatten", "Reshape")
@@ -128,6 +148,29 @@ def gap_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     node["act_q"] = qo
     node["qop"] = _qop(rule, ratio, bias, qo, QMIN, QMAX, hw,
                        extra={"zp_in": qi.zp, "rescale": ratio, "count": h * w})
+
+
+@quantizer("Add", "Sub")
+def add_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    node = ir.node(name)
+    qa, qb = (ir.node(p)["act_q"] for p in ir.preds(name))
+    qo = _out_q(ir, name, hw, rule)
+    sign = -1 if node["op"] == "Sub" else 1
+    if qa.exp is not None and qb.exp is not None and qo.exp is not None:
+        e_f = max(qa.exp, qb.exp)
+        ma, mb, sh = 1 << (e_f - qa.exp), sign << (e_f - qb.exp), e_f - qo.exp
+        if max(abs(ma), abs(mb)) << max(-sh, 0) > INT32_MAX:
+            raise PassError(f"node {name!r} (op {node['op']}): input scales 2^-{qa.exp}, 2^-{qb.exp} and output "
+                            f"scale 2^-{qo.exp} are too far apart for vadd's int32 multipliers")
+    else:
+        ra, rb = qa.scale / qo.scale, qb.scale / qo.scale
+        sh = min(fixed_point_multiplier(max(ra, rb))[1], SHIFT_MAX)
+        ma, mb = round(math.ldexp(ra, sh)), sign * round(math.ldexp(rb, sh))
+    lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
+    node["act_q"] = qo
+    node["qop"] = QOp(mul=np.array([ma, mb], dtype=np.int64), shift=np.array([sh], dtype=np.int64),
+                      bias=np.zeros(1, dtype=np.int64), zp_out=qo.zp, lo=lo, hi=hi, rounding=hw.rounding,
+                      extra={"zp_in": (qa.zp, qb.zp), "rescale": (qa.scale / qo.scale, sign * qb.scale / qo.scale)})
 
 
 def _qop(rule: ScaleRule, ratio: np.ndarray, bias: np.ndarray, qo: ActQ, lo: int, hi: int, hw: HwConfig,

@@ -4,13 +4,20 @@ Stages, in pipeline order; each includes the checks of the ones before it:
 
 * ``frontend``   — acyclic; inputs/outputs exist; every op known to the float
   reference; every shape static and positive; edge slots 0..n-1; consts of
-  Conv/Gemm shaped as the backend expects;
-* ``prepared``   — no BatchNormalization, Relu or Clip left (folded / fused);
-* ``calibrated`` — every node has a finite ``range`` with lo <= hi;
+  Conv/Gemm shaped as the backend expects; a Host node carries its
+  serialized model and a float32/int64 output with a batch axis of 1; an
+  Add/Sub reads two tensors of its own shape, or (Add only) one tensor and
+  a per-channel constant ``consts["B"]``;
+* ``prepared``   — no BatchNormalization, Relu, Clip or constant Add left
+  (folded / fused);
+* ``calibrated`` — every float node has a finite ``range`` with lo <= hi
+  (integer tensors, from host ops, are not quantized);
 * ``quantized``  — every node has ``act_q`` (zp = 0 when symmetric, even in
   [-128, 126] when asymmetric; scale = 2^-exp exactly under pow2); every
   compute node a ``qop`` with int8 weights, int32 bias, shift in [0, 62],
-  0 <= mul < 2^31, -128 <= lo <= hi <= 127; pass-through ops share their
+  0 <= mul < 2^31, -128 <= lo <= hi <= 127; every Add/Sub a `vadd` qop
+  (mul = [ma, mb] int32, shift = [sh] in [0, 62], bounds as above, the
+  input zero points in extra["zp_in"]); pass-through ops share their
   input's act_q.
 
 `verify` raises `IRError` naming the node and the broken invariant.
@@ -30,6 +37,7 @@ from ..reference import FLOAT_OPS
 
 STAGES = ("frontend", "prepared", "calibrated", "quantized")
 COMPUTE_OPS = ("Conv", "Gemm", "GlobalAveragePool")
+ELEMENTWISE_OPS = ("Add", "Sub")  # two-input, one `vadd`
 PASSTHROUGH_OPS = ("MaxPool", "Flatten", "Reshape")
 
 Check = Callable[[IR, str, HwConfig | None], None]
@@ -74,19 +82,43 @@ def _known_and_shaped(ir: IR, name: str, hw: HwConfig | None) -> None:
     slots = sorted(s for _, _, s in ir.g.in_edges(name, data="slot"))
     if slots != list(range(len(slots))):
         raise _fail(ir, name, f"input slots {slots} are not 0..n-1")
+    if node["op"] == "Host":
+        a = node["attrs"]
+        if not isinstance(a.get("model"), bytes) or not a.get("onnx_op") or not a.get("reason"):
+            raise _fail(ir, name, "a Host node needs attrs model (bytes), onnx_op and reason")
+        if node["dtype"] not in ("float32", "int64") or shape[0] != 1:
+            raise _fail(ir, name, f"host output {node['dtype']} {shape}: float32 or int64 with batch 1 expected")
+    elif node["dtype"] != "float32":
+        raise _fail(ir, name, f"dtype {node['dtype']}: only Host nodes produce non-float tensors")
     if node["op"] in ("Conv", "Gemm"):
         w, b = node["consts"].get("W"), node["consts"].get("B")
         cout = shape[1]
         if w is None or b is None or w.shape[0] != cout or b.shape != (cout,):
             raise _fail(ir, name, f"consts W/B missing or not shaped ({cout}, ...)/({cout},)")
+    if node["op"] in ELEMENTWISE_OPS:
+        _elementwise_inputs(ir, name, node)
+
+
+def _elementwise_inputs(ir: IR, name: str, node: dict) -> None:
+    preds, b = ir.preds(name), node["consts"].get("B")
+    if len(preds) == 2 and b is None:
+        shapes = [tuple(ir.node(p)["shape"]) for p in preds]
+        if any(s != tuple(node["shape"]) for s in shapes):
+            raise _fail(ir, name, f"input shapes {shapes} differ from the output's {node['shape']}")
+    elif not (len(preds) == 1 and node["op"] == "Add" and b is not None and b.shape == (node["shape"][1],)
+              and tuple(ir.node(preds[0])["shape"]) == tuple(node["shape"])):
+        raise _fail(ir, name, "needs two inputs of its shape, or one input and a per-channel const B")
 
 
 def _prepared(ir: IR, name: str, hw: HwConfig | None) -> None:
-    if ir.op(name) in ("BatchNormalization", "Relu", "Clip"):
+    const_add = ir.op(name) == "Add" and "B" in ir.node(name)["consts"]
+    if ir.op(name) in ("BatchNormalization", "Relu", "Clip") or const_add:
         raise _fail(ir, name, "should have been folded or fused by now")
 
 
 def _calibrated(ir: IR, name: str, hw: HwConfig | None) -> None:
+    if ir.node(name)["dtype"] != "float32":
+        return
     rng = ir.node(name).get("range")
     if rng is None:
         raise _fail(ir, name, "no calibrated range")
@@ -97,6 +129,8 @@ def _calibrated(ir: IR, name: str, hw: HwConfig | None) -> None:
 
 def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
     node = ir.node(name)
+    if node["dtype"] != "float32":
+        return
     q = node.get("act_q")
     if q is None:
         raise _fail(ir, name, "no act_q")
@@ -110,6 +144,27 @@ def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
         raise _fail(ir, name, "a pass-through op must keep its input's act_q")
     if node["op"] in COMPUTE_OPS:
         _qop(ir, name, node)
+    if node["op"] in ELEMENTWISE_OPS:
+        _vadd_qop(ir, name, node)
+
+
+def _vadd_qop(ir: IR, name: str, node: dict) -> None:
+    q = node.get("qop")
+    if q is None:
+        raise _fail(ir, name, "no qop")
+    for field, n in (("mul", 2), ("shift", 1)):
+        arr = getattr(q, field)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.int32 or arr.shape != (n,):
+            raise _fail(ir, name, f"qop.{field} must be an int32 array of shape ({n},)")
+    if not 0 <= int(q.shift[0]) <= 62:
+        raise _fail(ir, name, f"shift {int(q.shift[0])} outside [0, 62]")
+    if not -128 <= q.lo <= q.hi <= 127:
+        raise _fail(ir, name, f"bounds lo={q.lo} hi={q.hi} not within int8 with lo <= hi")
+    if q.zp_out != node["act_q"].zp:
+        raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
+    zps = tuple(ir.node(p)["act_q"].zp for p in ir.preds(name))
+    if tuple(q.extra.get("zp_in", ())) != zps:
+        raise _fail(ir, name, f"qop.extra['zp_in'] {q.extra.get('zp_in')} != the inputs' zero points {zps}")
 
 
 def _qop(ir: IR, name: str, node: dict) -> None:

@@ -115,3 +115,44 @@ def test_maxpool_and_flatten_into_gemm(tmp_path):
 def test_global_average_pool(tmp_path, hw_name):
     m = _model([helper.make_node("GlobalAveragePool", ["x"], ["y"])], {}, (1, 12, 7, 5), "y")
     _check(tmp_path, m, (1, 12, 7, 5), hw=load_hw(hw_name))
+
+
+def _add_model(op, c, h, w, relu=False, const=None, seed=0):
+    """op(conv(x), x) — two tensors of one shape; or conv(x) op a per-channel constant (`const` its shape)."""
+    rng = np.random.default_rng(seed)
+    W = (rng.normal(size=(c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    inits = {"W": W}
+    other = "x"
+    if const is not None:
+        inits["k"] = rng.normal(size=const).astype(np.float32)
+        other = "k"
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node(op, ["c", other], ["s"])]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["s"], ["y"]))
+    return _model(nodes, inits, (1, c, h, w), "y" if relu else "s")
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Sum"])
+@pytest.mark.parametrize("c,h,w,relu", [(3, 5, 7, False), (16, 12, 12, True), (20, 15, 13, False)])
+@pytest.mark.parametrize("asymmetric", [False, True])
+def test_add_sub_bit_exact(tmp_path, op, c, h, w, relu, asymmetric):
+    """Tensors up to 3.4 KB against the tiny preset's 8 KiB scratchpad: several double-buffered tiles."""
+    compiled, _ = _check(tmp_path, _add_model(op, c, h, w, relu), (1, c, h, w), asymmetric=asymmetric)
+    assert "vadd" in {i.op for i in compiled.program.insns}
+
+
+@pytest.mark.parametrize("op,shape", [("Add", (5, 1, 1)), ("Sub", (1, 5, 1, 1)), ("Add", ())])
+def test_constant_add_folds_into_the_conv_bias(tmp_path, op, shape):
+    compiled, _ = _check(tmp_path, _add_model(op, 5, 6, 6, const=shape), (1, 5, 6, 6))
+    assert [compiled.ir.op(n) for n in compiled.ir.topo()] == ["Input", "Conv"]
+
+
+def test_add_of_flattened_gemm_outputs(tmp_path):
+    """2-D tensors: Add(Gemm(x), Gemm(x)) and a Relu fused into the Add."""
+    rng = np.random.default_rng(4)
+    inits = {f"W{i}": (rng.normal(size=(24, 40)) / 6).astype(np.float32) for i in (1, 2)}
+    nodes = [helper.make_node("Gemm", ["x", "W1"], ["a"], transB=1),
+             helper.make_node("Gemm", ["x", "W2"], ["b"], transB=1),
+             helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    _check(tmp_path, _model(nodes, inits, (1, 40), "y"), (1, 40))

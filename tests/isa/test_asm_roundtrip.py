@@ -2,7 +2,8 @@
 
 Random valid programs come from hypothesis: any hardware config, tensor and
 layer names with quotes, backslashes, newlines and non-ASCII characters,
-data segments, and instructions with every field anywhere in its range.
+data segments, instructions with every field anywhere in its range, and host
+ops (int8 and int64 tensors, opaque model bytes) anywhere in the stream.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from npuc.isa import asm_check
 from npuc.isa.asm import AsmError, format_program, parse_program, read_program, write_program
 from npuc.isa.asm_syntax import parse_canonical_insn, parse_line_fast, parse_line_lark
 from npuc.isa.encoding import decode, encode
-from npuc.isa.program import Insn, Program, TensorInfo, make_insn
+from npuc.isa.program import HostOp, Insn, Program, TensorInfo, make_insn
 from npuc.isa.table import INSNS
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -61,6 +62,23 @@ def segments(draw, dram: int) -> list[tuple[int, bytes]]:
 
 
 @st.composite
+def host_ops(draw, n_insns: int) -> list[HostOp]:
+    """Host ops at sorted instruction indices (0 and the end included), each with an output."""
+    out = []
+    for at in sorted(draw(st.lists(st.integers(0, n_insns), max_size=3))):
+        tensors = []
+        for role in ["input"] * draw(st.integers(0, 2)) + ["output"]:
+            dtype = draw(st.sampled_from(["int8", "int64"]))
+            shape = tuple(draw(st.lists(st.integers(0, 4), max_size=4 if dtype == "int8" else 3)))
+            tensors.append(TensorInfo(f"{role}{len(tensors)}", role, draw(st.integers(0, 64)), shape,
+                                      draw(st.sampled_from(["nhwc", "flat"])), draw(st.floats(1e-30, 1e30)),
+                                      draw(st.integers(-128, 127)), dtype))
+        out.append(HostOp(draw(names), draw(names.filter(bool)), at, tuple(tensors),
+                          draw(st.binary(min_size=1, max_size=150))))
+    return out
+
+
+@st.composite
 def programs(draw) -> Program:
     hw = draw(hw_configs())
     dram = draw(st.integers(1024, 1 << 20))
@@ -71,7 +89,7 @@ def programs(draw) -> Program:
                for name in draw(st.lists(names, max_size=3, unique=True))]
     layers = draw(st.lists(names, max_size=4))
     body = draw(st.lists(insns(hw, len(layers)), max_size=12))
-    return Program(hw.to_flat(), dram, tensors, layers, draw(segments(dram)), body)
+    return Program(hw.to_flat(), dram, tensors, layers, draw(segments(dram)), body, draw(host_ops(len(body))))
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,7 +109,7 @@ def test_text_binary_text_is_identity(prog):
     text = format_program(prog)
     parsed = parse_program(text)
     back = Program(parsed.hw, parsed.dram_size, parsed.tensors, parsed.layers, parsed.data,
-                   decode(encode(parsed.insns)))
+                   decode(encode(parsed.insns)), parsed.hosts)  # host ops are not in the binary stream
     assert format_program(back) == text
 
 

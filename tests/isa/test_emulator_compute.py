@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npuc.hw import HwConfig
-from npuc.isa.arith import requantize
+from npuc.isa.arith import requantize, round_shift
 from npuc.isa.emulator import EmuError, emulate
 from npuc.isa.program import make_insn
 
@@ -177,8 +177,46 @@ def test_vsum_of_no_rows_zeroes_its_output():
     (make_insn("vrq", mul=255, m=1, n=2, hi=1), "vrq mul: address range [255, 256]"),
     (make_insn("vmax", b=1023, m=2, n=1, bs=1), "vmax b: address range [1023, 1024]"),
     (make_insn("vsum", dst=255, n=2), "vsum dst: address range [255, 256]"),
+    (make_insn("vadd", a=1020, m=2, n=3, hi=1, **{"as": 2}), "vadd a: address range [1020, 1024]"),
 ])
 def test_compute_boxes_are_checked(insn, message):
     with pytest.raises(EmuError) as e:
         _run(insn)
     assert e.value.insn == 0 and e.value.message.startswith("insn 0: " + message)
+
+
+def test_vadd_rescales_both_inputs_and_rounds_once():
+    """A residual Add at pow2 scales a: 2^-4, b: 2^-2, out: 2^-3 is ma = 1, mb = 4, sh = 1."""
+    spad = _spad(5)
+    f = {"dst": 600, "a": 10, "b": 300, "m": 4, "n": 6, "ds": 6, "as": 7, "bs": -20, "za": -4, "zb": 6,
+         "ma": 1, "mb": 4, "sh": 1, "zp": 2, "lo": -50, "hi": 60, "rnd": 0}
+    res = _run(make_insn("vadd", **f), spad)
+    a = np.array([spad[10 + 7 * i:][:6] for i in range(4)]).astype(np.int64)
+    b = np.array([spad[300 - 20 * i:][:6] for i in range(4)]).astype(np.int64)
+    want = np.clip(round_shift((a + 4) + 4 * (b - 6), 1, "half_even") + 2, -50, 60)
+    np.testing.assert_array_equal(res.spad[600:624].reshape(4, 6), want)
+    assert (res.stats.spad_rd, res.stats.spad_wr, res.insn_end[0]) == (48, 24, VL + 4 * 2)
+
+
+def test_vadd_subtracts_broadcasts_a_row_and_runs_in_place():
+    spad = _spad(6)
+    f = {"dst": 40, "a": 40, "b": 900, "m": 5, "n": 3, "ds": 3, "as": 3, "bs": 0, "za": 0, "zb": 0,
+         "ma": 1, "mb": -1, "sh": 0, "zp": 0, "lo": -128, "hi": 127, "rnd": 2}
+    res = _run(make_insn("vadd", **f), spad)
+    want = np.clip(spad[40:55].reshape(5, 3).astype(np.int64) - spad[900:903], -128, 127)
+    np.testing.assert_array_equal(res.spad[40:55].reshape(5, 3), want)
+
+
+def test_vadd_with_a_shifted_overlap_reads_what_it_wrote():
+    spad = np.zeros(HW.spad_bytes, np.int8)
+    spad[:2] = [3, 0]
+    # dst row i is a's row i + 1, b is zero: each row doubles the one before it
+    res = _run(make_insn("vadd", dst=1, a=0, b=100, m=5, n=1, ds=1, **{"as": 1}, bs=1, ma=2, hi=127), spad)
+    assert res.spad[:6].tolist() == [3, 6, 12, 24, 48, 96]
+
+
+def test_vadd_lo_above_hi_is_checked_after_the_boxes():
+    with pytest.raises(EmuError, match=r"^insn 0: vadd: lo = 1 > hi = 0$"):
+        _run(make_insn("vadd", m=0, n=0, lo=1, hi=0))
+    with pytest.raises(EmuError, match=r"^insn 0: vadd dst: address range"):
+        _run(make_insn("vadd", dst=1024, m=1, n=1, lo=1, hi=0))

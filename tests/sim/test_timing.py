@@ -55,7 +55,8 @@ def test_lda_cost(sim, n0, n1):
     assert cost == n0 * cdiv(4 * n1, BW) + LAT and r.stats.busy[LOAD] == cost - LAT
 
 
-@pytest.mark.parametrize("op,extra", [("vaddv", {}), ("vrq", {"hi": 127}), ("vmax", {}), ("vsum", {})])
+@pytest.mark.parametrize("op,extra", [("vaddv", {}), ("vrq", {"hi": 127}), ("vmax", {}), ("vsum", {}),
+                                      ("vadd", {"hi": 127})])
 @pytest.mark.parametrize("m,n", [(1, 1), (3, 9), (5, 4), (0, 7), (2, 0)])
 def test_vector_cost(sim, op, extra, m, n):
     r, cost = _one(sim, sim.I(op, dst=100, m=m, n=n, **extra))

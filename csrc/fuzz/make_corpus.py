@@ -1,0 +1,194 @@
+"""Write the seed corpus of the libFuzzer harness (csrc/fuzz/fuzz_sim.c) into csrc/fuzz/corpus/.
+
+    python csrc/fuzz/make_corpus.py          # from the repository root, with npuc installed
+
+Seeds, each in the harness's input layout (see fuzz_sim.c): hand-made
+micro-programs that run every instruction, one of each error class, and
+windows of the bundled CNN compiled for the `tiny` preset. The output is
+deterministic; the corpus is committed, so CI does not need to run this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from npuc.hw import HwConfig, load_hw
+from npuc.isa.encoding import encode
+from npuc.isa.program import Insn, make_insn
+from npuc.isa.table import WORDS_PER_INSN
+
+OUT = Path(__file__).with_name("corpus")
+REPAIR, RAW_HW, TRACE, DUMP, NULLS, TINY_WORK, SMALL_WORDS = 1, 2, 4, 8, 16, 32, 64
+MAX_SEED_BYTES = 8192  # the harness runs with -max_len=8192
+SMALL = HwConfig(rows=4, cols=8, spad_kib=4, acc_kib=4, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3)
+BIG, NEG = 2**31 - 1, -(2**31)
+
+
+def header(hw: HwConfig, dram_size: int, flags: int, err_len: int = 200) -> bytes:
+    """The 38-byte header: flags, error-buffer length, npu_hw as int32, DRAM size."""
+    fields = (hw.rows, hw.cols, hw.spad_bytes, hw.acc_words, hw.dram_bw, hw.dram_latency, hw.vec_lanes,
+              hw.vec_latency)
+    if not flags & RAW_HW:  # the small mode reduces each value modulo its range: store value - offset
+        fields = (hw.rows - 1, hw.cols - 1, hw.spad_bytes - 1, hw.acc_words - 1, hw.dram_bw - 1,
+                  hw.dram_latency, hw.vec_lanes - 1, hw.vec_latency)
+    return struct.pack("<BB8iI", flags, err_len, *fields, dram_size)
+
+
+def seed(insns: list[Insn] | np.ndarray, hw: HwConfig = SMALL, dram: int = 4096,
+         flags: int = TRACE | DUMP, err_len: int = 200) -> bytes:
+    words = insns if isinstance(insns, np.ndarray) else encode(insns)
+    return header(hw, dram, flags, err_len) + np.asarray(words, "<u4").tobytes()
+
+
+def chain(*insns: Insn) -> list[Insn]:
+    """Serialize with tokens: instruction i+1 waits for instruction i."""
+    out = []
+    for i, insn in enumerate(insns):
+        wait = 1 << ((i - 1) % 16) if i > 0 else 0
+        signal = 1 << (i % 16) if i < len(insns) - 1 else 0
+        out.append(Insn(insn.op, insn.fields, wait, signal, insn.layer))
+    return out
+
+
+ins = make_insn  # short: the seeds below are dense
+
+
+def micro() -> dict[str, bytes]:
+    """Small programs on the SMALL NPU (SPAD 4096 B, ACC 1024 words, DRAM 4096 B)."""
+    ld = ins("ld", dst=0, src=0, n0=4, n1=4, n2=4, ss0=16, ss1=4, ds0=24, ds1=4, pt=1, pb=1, pl=1, pr=1, fill=-3)
+    lda = ins("lda", dst=512, src=256, n0=2, n1=8, ss0=32, ds0=8)
+    gemm = ins("gemm", dst=0, a=0, w=256, m0=4, m1=2, k=4, n=8, as0=4, as1=16, ws=8, ds0=8, ds1=32, acc=1)
+    vaddv = ins("vaddv", dst=0, src=0, vec=512, m=8, n=8, ds=8, ss=8)
+    shifts = ins("lda", dst=600, src=1024, n0=1, n1=16)  # with SMALL_WORDS, DRAM words are valid shifts
+    vrq = ins("vrq", dst=1024, src=0, mul=512, sh=600, m=8, n=8, ds=8, ss=8, zp=3, lo=-100, hi=100, rnd=0)
+    vrq_up = ins("vrq", dst=1024, src=0, mul=512, sh=600, m=8, n=8, ds=8, ss=8, zp=0, lo=-128, hi=127, rnd=1)
+    vrq_tr = ins("vrq", dst=1024, src=0, mul=512, sh=600, m=8, n=8, ds=8, ss=8, zp=-1, lo=-5, hi=5, rnd=2)
+    vmax = {"dst": 2048, "a": 1024, "b": 1040, "m": 4, "n": 16, "ds": 16, "as": 16, "bs": -16}
+    vsum = ins("vsum", dst=700, src=2048, m=4, n=16, ss=16, acc=0)
+    st = ins("st", dst=3000, src=2048, n0=2, n1=2, n2=8, ds0=64, ds1=8, ss0=32, ss1=16)
+    full = chain(ld, lda, gemm, vaddv, shifts, vrq, vrq_up, vrq_tr, ins("vmax", **vmax), vsum, st)
+    parallel = [  # no tokens: three units overlap and contend for the DRAM channel
+        ins("ld", dst=0, src=0, n0=8, n1=1, n2=64, ss0=64, ss1=64, ds0=64, ds1=64),
+        ins("ld", dst=512, src=512, n0=8, n1=8, n2=8, ss0=80, ss1=9, ds0=64, ds1=8),
+        ins("gemm", dst=0, a=0, w=0, m0=16, m1=1, k=4, n=8, as0=4, ws=8, ds0=8),
+        ins("st", dst=2048, src=0, n0=4, n1=1, n2=100, ds0=100, ds1=100, ss0=100, ss1=100),
+        ins("vsum", dst=100, src=0, m=16, n=32, ss=32, acc=1),
+    ]
+    zero = [ins(op) for op in ("ld", "lda", "st", "vaddv", "vrq", "vmax", "vsum")] + [ins("gemm", k=1, n=1)]
+    aliasing = chain(
+        ins("ld", dst=0, src=0, n0=1, n1=1, n2=4096),
+        ins("vmax", dst=0, a=0, b=1, m=100, n=40, ds=40, **{"as": 40, "bs": 40}),
+        ins("lda", dst=0, src=0, n0=1, n1=1024),
+        ins("vaddv", dst=1, src=0, vec=0, m=63, n=16, ds=16, ss=16),
+        ins("gemm", dst=0, a=0, w=0, m0=2, m1=3, k=4, n=8, as0=0, as1=1, ws=0, ds0=0, ds1=8, acc=1),
+    )
+    return {
+        "micro-every-insn": seed(full, flags=SMALL_WORDS | TRACE | DUMP),
+        "micro-every-insn-big-words": seed(full),
+        "micro-every-insn-repaired": seed(full, flags=REPAIR | SMALL_WORDS | TRACE | DUMP),
+        "micro-parallel": seed(parallel),
+        "micro-empty-boxes": seed(zero, flags=TRACE),
+        "micro-aliasing": seed(aliasing, flags=DUMP),
+        "micro-nulls": seed(full, flags=NULLS),
+        "micro-tiny-work": seed(full, flags=TINY_WORK, err_len=40),
+        "micro-short-error-buffer": seed(full[:3] + [ins("st", dst=5000, n0=1, n1=1, n2=1)], err_len=5),
+    }
+
+
+def errors() -> dict[str, bytes]:
+    """One seed per error class of the decoder and of the run."""
+    ok = [ins("vsum", dst=0, m=0, n=0)]
+    words = encode(ok * 2)
+    out: dict[str, bytes] = {}
+
+    def mutated(name: str, index: int, value: int) -> None:
+        w = words.copy()
+        w[index] = value & 0xFFFFFFFF
+        out[f"error-{name}"] = seed(w)
+
+    mutated("unknown-opcode", WORDS_PER_INSN, 0x7F)
+    mutated("reserved-bits", WORDS_PER_INSN, int(words[WORDS_PER_INSN]) | 0x100)
+    mutated("field-range", WORDS_PER_INSN + 2 + 2, -1)
+    mutated("unused-word", WORDS_PER_INSN + WORDS_PER_INSN - 1, 1)
+    out["error-truncated"] = seed(encode(ok * 2)[:-3])
+    out["error-deadlock"] = seed([Insn("vsum", ins("vsum").fields, wait=1), Insn("st", ins("st").fields, wait=6)])
+    out["error-gemm-too-big"] = seed([ins("gemm", m0=1, m1=1, k=5, n=8)])
+    out["error-vrq-lo-hi"] = seed([ins("vrq", m=1, n=1, lo=5, hi=4)])
+    out["error-vrq-shift"] = seed(chain(ins("lda", dst=0, src=0, n0=1, n1=4), ins("vrq", sh=0, m=1, n=4, hi=1)))
+    out["error-box-overflow"] = seed([ins("ld", dst=BIG, n0=BIG, n1=BIG, n2=BIG, ds0=BIG, ds1=NEG, pt=BIG, pb=BIG,
+                                        pl=BIG, pr=BIG)])
+    out["error-negative-stride"] = seed([ins("vmax", **{"dst": 10, "a": 0, "m": 3, "n": 1, "ds": 1, "as": -1})])
+    out["error-work-limit"] = seed([ins("vmax", m=BIG, n=1, ds=0, **{"as": 0, "bs": 0})])
+    out["error-dram-box"] = seed([ins("st", dst=4090, src=0, n0=1, n1=1, n2=10)], dram=4096)
+    out["error-no-dram"] = seed([ins("st", dst=0, src=0, n0=1, n1=1, n2=1)], dram=0)
+    bad_hw = struct.pack("<BB8iI", RAW_HW | TRACE, 100, 0, 8, 4096, 1024, 4, 10, 4, 3, 4096)
+    out["error-raw-hw"] = bad_hw + encode(ok).astype("<u4").tobytes()
+    huge_hw = struct.pack("<BB8iI", RAW_HW, 100, 16, 16, 1 << 30, 1 << 28, 16, 100, 16, 4, 1 << 20)
+    out["raw-hw-huge-memories"] = huge_hw + encode(ok).astype("<u4").tobytes()
+    out["header-only"] = header(SMALL, 64, TRACE | DUMP)
+    out["empty"] = b""
+    return out
+
+
+def runnable(window: np.ndarray) -> np.ndarray:
+    """A window of a program with the waits on tokens signalled before it dropped (so it runs)."""
+    window = window.copy()
+    count = [0] * 16
+    for row in window:
+        wait, signal = int(row[1]) & 0xFFFF, int(row[1]) >> 16
+        for t in range(16):
+            if wait >> t & 1:
+                if count[t]:
+                    count[t] -= 1
+                else:
+                    wait &= ~(1 << t)
+        for t in range(16):
+            count[t] += signal >> t & 1
+        row[1] = wait | signal << 16
+    return window
+
+
+def cnn_windows() -> dict[str, bytes]:
+    """Windows of the bundled CNN compiled for the tiny preset, as raw-hw seeds with its DRAM size."""
+    from npuc.compiler import compile_model
+    from npuc.demo import MODEL, SAMPLES
+
+    hw = load_hw("tiny")
+    prog = compile_model(MODEL, hw, calib=SAMPLES).program
+    words = encode(prog.insns).reshape(-1, WORDS_PER_INSN)
+    per_seed = (MAX_SEED_BYTES - 38) // (4 * WORDS_PER_INSN) // 2  # half the length limit: room to grow
+    starts = {0}
+    for i in range(1, len(prog.insns)):  # the first instructions of every layer
+        if prog.insns[i].layer != prog.insns[i - 1].layer:
+            starts.add(i)
+    starts |= {len(prog.insns) - per_seed, len(prog.insns) // 2}
+    out = {}
+    for s in sorted(starts):
+        window = runnable(words[s:s + per_seed]).reshape(-1)
+        out[f"cnn-tiny-{s:05d}"] = header(hw, prog.dram_size, RAW_HW | SMALL_WORDS | TRACE) + window.astype("<u4").tobytes()
+    out["cnn-tiny-00000-cut"] = out["cnn-tiny-00000"][:-10]
+    return out
+
+
+def main() -> int:
+    seeds = {**micro(), **errors(), **cnn_windows()}
+    OUT.mkdir(exist_ok=True)
+    for old in OUT.iterdir():
+        old.unlink()
+    total = 0
+    for name, blob in sorted(seeds.items()):
+        assert len(blob) <= MAX_SEED_BYTES, name
+        (OUT / name).write_bytes(blob)
+        total += len(blob)
+    digest = hashlib.sha256(b"".join(seeds[k] for k in sorted(seeds))).hexdigest()[:16]
+    print(f"wrote {len(seeds)} seeds, {total} bytes, into {OUT} (digest {digest})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

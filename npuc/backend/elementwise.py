@@ -1,0 +1,47 @@
+"""Elementwise Add and Sub on the vector unit: one `vadd` per tile.
+
+Both inputs and the output are int8 tensors of one shape stored the same way
+in DRAM (NHWC, or the same flattened order), so the op is blind to the layout:
+the bytes are cut into tiles, and each tile is two `ld`s, one `vadd` (both
+inputs rescaled by their multipliers, summed exactly, rounded once, the fused
+activation as the clamp) and one `st`. Every buffer has two slots, so the
+loads of tile k+1 and the store of tile k-1 overlap the `vadd` of tile k; the
+dependency pass orders the slots' reuse. Tiles are at most an eighth of the
+tensor (not below `MIN_TILE` bytes), so even a tensor that fits the
+scratchpad whole streams through DRAM, load, compute and store overlapping.
+"""
+
+from __future__ import annotations
+
+from ..isa.arith import ROUNDING_BY_NAME
+from .conv import _spans, cdiv
+from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, align_up
+
+MIN_TILE = 512  # bytes: below this the per-instruction latencies dominate
+TILES = 8  # target tile count of a tensor that is large enough
+
+
+def plan_add(total: int, spad_bytes: int) -> int:
+    """Tile size in bytes: six slots (a, b, out; two each) fit the scratchpad."""
+    fit = (spad_bytes // 6) // SPAD_ALIGN * SPAD_ALIGN
+    return min(total, fit, max(MIN_TILE, align_up(cdiv(total, TILES), SPAD_ALIGN)))
+
+
+def lower_add(em: Emitter, a: Buf, b: Buf, y: Buf, qop, zp_in: tuple[int, int], what: str) -> None:
+    """Emit y = vadd(a, b) with the node's `vadd` parameters (`npuc/passes/quantize.py`, add_q)."""
+    total = y.nbytes
+    if a.nbytes != total or b.nbytes != total or a.flat_of != b.flat_of:
+        raise BackendError(f"{what}: inputs of {a.nbytes} and {b.nbytes} bytes (flattened from {a.flat_of} and "
+                           f"{b.flat_of}) do not lie in DRAM like the {total}-byte output")
+    tile = plan_add(total, em.hw.spad_bytes)
+    if tile < 1:
+        raise BackendError(f"{what}: the scratchpad cannot hold six tiles")
+    slots = [tuple(em.spad.take(tile, what) for _ in range(3)) for _ in range(2)]
+    f = {"za": zp_in[0], "zb": zp_in[1], "ma": int(qop.mul[0]), "mb": int(qop.mul[1]), "sh": int(qop.shift[0]),
+         "zp": qop.zp_out, "lo": qop.lo, "hi": qop.hi, "rnd": int(ROUNDING_BY_NAME[qop.rounding])}
+    for k, (off, n) in enumerate(_spans(total, tile)):
+        sa, sb, so = slots[k % 2]
+        em.emit("ld", dst=sa, src=a.addr + off, n0=1, n1=1, n2=n)
+        em.emit("ld", dst=sb, src=b.addr + off, n0=1, n1=1, n2=n)
+        em.emit("vadd", dst=so, a=sa, b=sb, m=1, n=n, ds=n, bs=n, **{"as": n}, **f)
+        em.emit("st", dst=y.addr + off, src=so, n0=1, n1=1, n2=n)

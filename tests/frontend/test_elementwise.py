@@ -1,0 +1,81 @@
+"""Add, Sub, Sum: the IR they become, their float meaning (against onnxruntime) and what they refuse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from npuc.frontend import FrontendError, load_onnx
+from npuc.passes import verify
+from npuc.reference import run_float
+
+R = np.random.default_rng(5)
+
+
+def _relu(out: str = "r") -> helper.NodeProto:
+    return helper.make_node("Relu", ["x"], [out], name=out)
+
+
+def _w(*shape: int) -> np.ndarray:
+    return R.standard_normal(shape).astype(np.float32)
+
+
+CASES = [
+    pytest.param([_relu(), helper.make_node("Add", ["r", "x"], ["y"], name="y")], (1, 3, 4, 5), {}, id="add"),
+    pytest.param([_relu(), helper.make_node("Sub", ["x", "r"], ["y"], name="y")], (1, 3, 4, 5), {}, id="sub"),
+    pytest.param([_relu(), helper.make_node("Add", ["x", "r"], ["y"], name="y")], (2, 7), {}, id="add-2d"),
+    pytest.param([_relu(), helper.make_node("Sum", ["r", "x"], ["y"], name="y")], (1, 2, 3, 3), {}, id="sum-2"),
+    pytest.param([_relu(), helper.make_node("Sum", ["r"], ["y"], name="y")], (1, 2, 3, 3), {}, id="sum-1"),
+    pytest.param([helper.make_node("Add", ["x", "k"], ["y"], name="y")], (1, 3, 4, 4), {"k": _w(3, 1, 1)},
+                 id="add-const-c11"),
+    pytest.param([helper.make_node("Add", ["k", "x"], ["y"], name="y")], (1, 3, 4, 4), {"k": _w(1, 3, 1, 1)},
+                 id="const-add-1c11"),
+    pytest.param([helper.make_node("Sub", ["x", "k"], ["y"], name="y")], (1, 3, 4, 4), {"k": _w()},
+                 id="sub-scalar"),
+    pytest.param([helper.make_node("Add", ["x", "k"], ["y"], name="y")], (2, 6), {"k": _w(6)}, id="add-const-2d"),
+]
+
+
+@pytest.mark.parametrize("nodes, x_shape, inits", CASES)
+def test_matches_onnxruntime(build, oracle, nodes, x_shape, inits):
+    model = build(nodes, {"x": list(x_shape)}, ["y"], inits)
+    ir = load_onnx(model, allow_fallback=False)
+    verify(ir, "frontend")
+    x = R.standard_normal(x_shape).astype(np.float32)
+    (want,) = oracle(model, {"x": x})
+    got = run_float(ir, {"x": x})[ir.outputs[0]]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_two_tensors_become_a_two_input_node_in_onnx_input_order(build):
+    model = build([_relu(), helper.make_node("Sub", ["r", "x"], ["y"], name="d")], {"x": [1, 2, 3, 3]}, ["y"])
+    ir = load_onnx(model)
+    assert ir.op("d") == "Sub" and ir.preds("d") == ["r", "x"] and not ir.node("d")["consts"]
+
+
+def test_a_per_channel_constant_becomes_a_bias_vector(build):
+    k = _w(1, 4, 1, 1)
+    model = build([helper.make_node("Sub", ["x", "k"], ["y"], name="d")], {"x": [1, 4, 2, 2]}, ["y"], {"k": k})
+    ir = load_onnx(model)
+    assert ir.op("d") == "Add" and ir.preds("d") == ["x"]
+    np.testing.assert_array_equal(ir.node("d")["consts"]["B"], -k.reshape(4))
+
+
+@pytest.mark.parametrize("nodes, inits, match", [
+    ([helper.make_node("MaxPool", ["x"], ["q"], name="q", kernel_shape=[4, 1]),
+      helper.make_node("Add", ["x", "q"], ["y"], name="n")], {}, "shapes (1, 3, 4, 4) and (1, 3, 1, 4)"),
+    ([helper.make_node("Add", ["x", "k"], ["y"], name="n")], {"k": _w(1, 1, 4, 4)},
+     "not one value per channel"),
+    ([helper.make_node("Sub", ["k", "x"], ["y"], name="n")], {"k": np.ones((3, 1, 1), np.float32)},
+     "a constant minus a tensor"),
+    ([_relu(), _relu("s"), helper.make_node("Sum", ["x", "r", "s"], ["y"], name="n")], {}, "Sum of 3 inputs"),
+    ([_relu(), helper.make_node("Add", ["r", "r"], ["y"], name="n")], {}, "both inputs are the same tensor"),
+])
+def test_refusals_name_the_node_and_fall_back_to_the_host(build, nodes, inits, match):
+    model = build(nodes, {"x": [1, 3, 4, 4]}, ["y"], inits)
+    with pytest.raises(FrontendError) as e:
+        load_onnx(model, allow_fallback=False)
+    assert "node 'n' (op " in str(e.value) and "opset 13" in str(e.value) and match in str(e.value)
+    ir = load_onnx(model)
+    assert ir.op("n") == "Host"
