@@ -87,6 +87,39 @@ def _hw_from_args(args: argparse.Namespace):
     return hw
 
 
+def _precision_kwargs(args: argparse.Namespace) -> dict:
+    """compile_model's mixed-precision arguments from --float-layers, --sqnr-target, --keep-accuracy,
+    --data, --labels."""
+    from .calib import CalibrationError
+    from .passes.mixed_precision import Budget
+
+    layers = [n.strip() for n in (args.float_layers or "").split(",") if n.strip()]
+    budget = None
+    if args.sqnr_target is not None or args.keep_accuracy is not None:
+        budget = Budget(args.sqnr_target, args.keep_accuracy)
+    if args.keep_accuracy is not None and (args.data is None or args.labels is None):
+        raise CalibrationError("--keep-accuracy needs labelled data: give --data X.npy and --labels Y.npy")
+    kw: dict = {"float_layers": layers, "budget": budget, "equalize": args.equalize,
+                "bias_correction": args.bias_correction}
+    for key, path, what in (("eval_data", args.data, "data"), ("eval_labels", args.labels, "labels")):
+        if path is not None:
+            try:
+                kw[key] = np.load(path, allow_pickle=False)
+            except (ValueError, OSError) as e:
+                raise CalibrationError(f"{path}: cannot read {what} as .npy: {e}") from None
+    if "eval_labels" in kw:
+        kw["eval_labels"] = kw["eval_labels"].astype(np.int64).ravel()
+        n = len(kw["eval_data"]) if "eval_data" in kw else None
+        if n is not None and len(kw["eval_labels"]) != n:
+            raise CalibrationError(f"{args.labels}: {len(kw['eval_labels'])} labels for {n} samples in {args.data}")
+    return kw
+
+
+def _print_precision(result) -> None:
+    if result.mixed is not None:
+        print("\n".join(result.mixed.summary()))
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from .compiler import compile_model
     from .isa.asm import write_program
@@ -94,10 +127,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     hw = _hw_from_args(args)
     result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
                            input_shapes=parse_input_shapes(args.input_shape), dump_ir=args.dump_ir,
-                           verify=args.verify, allow_fallback=not args.no_fallback)
+                           verify=args.verify, allow_fallback=not args.no_fallback, **_precision_kwargs(args))
     out = Path(args.output or Path(args.model).with_suffix(".s").name)
     write_program(result.program, out)
     prog = result.program
+    _print_precision(result)
     for fb in result.fallbacks:
         print(f"fallback: {fb}")
     print(f"wrote {out}: {len(prog.insns)} instructions, {len(prog.layers)} layers, "
@@ -168,7 +202,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     hw = _hw_from_args(args)
     result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
-                           input_shapes=parse_input_shapes(args.input_shape), allow_fallback=not args.no_fallback)
+                           input_shapes=parse_input_shapes(args.input_shape), allow_fallback=not args.no_fallback,
+                           **_precision_kwargs(args))
+    _print_precision(result)
     for fb in result.fallbacks:
         print(f"fallback: {fb}")
     check_program(result.program, args.model)
@@ -223,6 +259,23 @@ def _add_fallback_option(p: argparse.ArgumentParser) -> None:
                    help="an op the NPU cannot run is an error instead of running on the host")
 
 
+def _add_precision_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("mixed precision (sensitive layers in host float) and error correction")
+    g.add_argument("--float-layers", default=None, metavar="NAME,..",
+                   help="run these Conv/Gemm layers in float on the host")
+    g.add_argument("--sqnr-target", type=float, default=None, metavar="DB",
+                   help="move the most sensitive layers to host float until the output SQNR vs fp32 reaches DB")
+    g.add_argument("--keep-accuracy", type=float, default=None, metavar="PP",
+                   help="... until at most PP percentage points of accuracy are lost (needs --data, --labels)")
+    g.add_argument("--data", default=None, metavar="X.npy",
+                   help="inputs the budget is measured on, batch first (default: the calibration samples)")
+    g.add_argument("--labels", default=None, metavar="Y.npy", help="integer labels of --data")
+    g.add_argument("--equalize", action="store_true",
+                   help="cross-layer equalization of Conv/Gemm pairs before calibration")
+    g.add_argument("--bias-correction", action="store_true",
+                   help="empirical bias correction on the calibration samples after quantization")
+
+
 def _memory_size(text: str) -> int:
     from .limits import parse_size
 
@@ -248,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="ONNX -> NPU assembly")
     _add_compile_options(p)
     _add_fallback_option(p)
+    _add_precision_options(p)
     p.add_argument("-o", "--output", default=None, help="assembly file to write (default: MODEL.s)")
     p.add_argument("--dump-ir", default=None, metavar="DIR", help="write the IR after each pass into DIR")
     p.add_argument("--verify", action="store_true", help="verify IR invariants between passes")
@@ -265,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="compile and simulate, compare with fp32")
     _add_compile_options(p)
     _add_fallback_option(p)
+    _add_precision_options(p)
     p.add_argument("--input", default=None)
     p.add_argument("--stats", action="store_true")
     p.set_defaults(func=cmd_run)

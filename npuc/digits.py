@@ -35,3 +35,22 @@ def digits_split() -> dict[str, Split]:
     order = np.random.default_rng(SEED).permutation(len(y))
     test, calib, train = order[:N_TEST], order[N_TEST:N_TEST + N_CALIB], order[N_TEST + N_CALIB:]
     return {"train": Split(x[train], y[train]), "calib": Split(x[calib], y[calib]), "test": Split(x[test], y[test])}
+
+
+def dead_channel_model(channel: int = 3, gain: float = 20.0, seed: int = 0):
+    """The digits CNN with a dead channel: bn1's channel `channel` gets bias -100 (after the ReLU it is
+    always 0) and conv2 reads it through weights of std `gain` — the float model is unchanged up to that
+    channel, but conv2's weight range is set by weights that never matter, so int8 weights (per channel
+    or per tensor) crush conv2's real ones. A fixture for mixed precision: a model int8 alone cannot save."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(MODEL)
+    inits = {i.name: i for i in model.graph.initializer}
+    b = numpy_helper.to_array(inits["bn1.B"]).copy()
+    b[channel] = -100.0
+    w = numpy_helper.to_array(inits["conv2.W"]).copy()
+    w[:, channel] = np.random.default_rng(seed).standard_normal(w[:, channel].shape) * gain
+    for name, value in (("bn1.B", b), ("conv2.W", w)):
+        inits[name].CopyFrom(numpy_helper.from_array(value.astype(np.float32), name))
+    return model
