@@ -108,7 +108,7 @@ def host_float(ir: IR, name: str, reason: str) -> None:
         node = helper.make_node("Gemm", [x.name, *inits], [y.name], name=name, transB=1)
     d["op"] = "Host"
     d["attrs"] = {"onnx_op": op, "opset": ir.opset, "reason": reason,
-                  "model": host.build_model(node, [x], y, inits, max(ir.opset, 11))}
+                  "model": host.build_model(node, [x], y, inits, ir.opset)}
     d["consts"] = {}
 
 
