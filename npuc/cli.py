@@ -87,6 +87,19 @@ def _hw_from_args(args: argparse.Namespace):
     return hw
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def calib_kwargs(args: argparse.Namespace) -> dict:
+    """compile_model's calibration arguments from --calib-samples and --calib-batch."""
+    return {"calib_samples": getattr(args, "calib_samples", None), "calib_batch": getattr(args, "calib_batch", 16),
+            "progress": True}
+
+
 def _precision_kwargs(args: argparse.Namespace) -> dict:
     """compile_model's mixed-precision arguments from --float-layers, --sqnr-target, --keep-accuracy,
     --data, --labels."""
@@ -125,7 +138,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from .isa.asm import write_program
 
     hw = _hw_from_args(args)
-    result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
+    result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method, **calib_kwargs(args),
                            input_shapes=parse_input_shapes(args.input_shape), dump_ir=args.dump_ir,
                            verify=args.verify, allow_fallback=not args.no_fallback, **_precision_kwargs(args))
     out = Path(args.output or Path(args.model).with_suffix(".s").name)
@@ -201,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .sim.driver import run_program
 
     hw = _hw_from_args(args)
-    result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method,
+    result = compile_model(args.model, hw, calib=args.calib, method=args.calib_method, **calib_kwargs(args),
                            input_shapes=parse_input_shapes(args.input_shape), allow_fallback=not args.no_fallback,
                            **_precision_kwargs(args))
     _print_precision(result)
@@ -246,6 +259,10 @@ def _add_compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib", default=None,
                    help="calibration data: .npy (samples on axis 0), .npz keyed by input, or a directory of .npy")
     p.add_argument("--calib-method", default="minmax", help="minmax | percentile | entropy | mse")
+    p.add_argument("--calib-samples", type=_positive_int, default=None, metavar="N",
+                   help="use the first N calibration samples (default: all)")
+    p.add_argument("--calib-batch", type=_positive_int, default=16, metavar="B",
+                   help="samples per batch of the calibration runs (default: 16)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales")
     p.add_argument("--asymmetric", action="store_true", help="asymmetric activations (zero points)")
     p.add_argument("--rounding", choices=("half_even", "half_up", "truncate"), default=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,9 @@ def compile_model(
     eval_labels: np.ndarray | None = None,
     equalize: bool = False,
     bias_correction: bool = False,
+    calib_samples: int | None = None,
+    calib_batch: int = 16,
+    progress: bool = False,
 ) -> Compiled:
     """ONNX file -> quantized IR -> NPU program.
 
@@ -86,8 +91,10 @@ def compile_model(
         samples = calib_data.load_calibration(calib, float_ir)
         source = str(calib)
     else:
-        samples = list(calib)
+        samples = list(itertools.islice(calib, calib_samples))
         source = "<iterable>"
+    if calib_samples is not None:
+        samples = samples[:calib_samples]  # the first N, so a sweep over N is reproducible
     if equalize:  # same float function, equal weight ranges per channel: before anything measures ranges
         float_ir = watch("equalize", equalize_layers(float_ir), "prepared")
     plan = None
@@ -96,7 +103,8 @@ def compile_model(
         plan = plan_mixed_precision(float_ir, hw, samples, budget or Budget(), method=method,
                                     float_layers=float_layers, data=eval_data, labels=eval_labels)
         float_ir = watch("mixed_precision", plan.ir, "prepared")
-    qir = quantize_ir(float_ir, hw, samples, method=method, watch=watch)  # calibrate, quantize, legalize
+    qir = quantize_ir(float_ir, hw, samples, method=method, watch=watch, batch_size=calib_batch,
+                      progress=progress)  # calibrate, quantize, legalize
     if bias_correction:  # int32 biases absorb the mean error of the int8 layers, layer by layer
         qir = watch("bias_correction", correct_bias(qir, samples), "quantized", hw)
     program = generate(qir, hw)  # tile, emit instructions, insert tokens

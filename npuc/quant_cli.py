@@ -36,9 +36,11 @@ def add_quant_commands(sub: Any, add_compile_options: Callable[[argparse.Argumen
 
 
 def _compile(args: argparse.Namespace, hw: Any, shapes: dict[str, tuple[int, ...]]) -> Any:
+    from .cli import calib_kwargs
     from .compiler import compile_model
 
-    return compile_model(args.model, hw, calib=args.calib, method=args.calib_method, input_shapes=shapes)
+    return compile_model(args.model, hw, calib=args.calib, method=args.calib_method, input_shapes=shapes,
+                         **calib_kwargs(args))
 
 
 def export_qdq_command(args: argparse.Namespace, hw: Any, shapes: dict[str, tuple[int, ...]]) -> int:

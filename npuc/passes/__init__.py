@@ -58,13 +58,14 @@ def prepare(ir: IR, check: bool = False, watch: Watch | None = None, fallback: b
 
 
 def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], method: str = "minmax",
-                check: bool = False, watch: Watch | None = None) -> IR:
+                check: bool = False, watch: Watch | None = None, batch_size: int = 16,
+                progress: bool = False) -> IR:
     """Prepared IR (see `prepare`) -> quantized, legalized IR ready for the backend.
 
     Ranges must be measured on the fused graph the NPU runs, so the input is
     the output of `prepare`. `check` verifies every stage."""
     watch = watch or Watch(check)
-    ir = calibrate(ir, samples, method, hw)  # float reference over the samples: a range for every tensor
+    ir = calibrate(ir, samples, method, hw, batch_size, progress)  # float reference over the samples: a range for every tensor
     ir = watch("calibrate", ir, "calibrated")
     ir = quantize(ir, hw)  # scales from ranges, int8 weights, int32 bias with zp_in folded, raw shifts
     ir = watch("quantize", ir)

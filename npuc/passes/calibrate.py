@@ -10,10 +10,11 @@ their outputs are calibrated like any tensor.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from itertools import islice
 
 import numpy as np
+from tqdm import tqdm
 
 from ..hw import HwConfig
 from ..ir import IR
@@ -26,11 +27,12 @@ Sample = dict[str, np.ndarray]
 
 
 def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwConfig | None = None,
-              batch_size: int = 16) -> IR:
+              batch_size: int = 16, progress: bool = False) -> IR:
     """`samples` are dicts input name -> one sample (the input without its batch axis).
 
     `hw` tells error-minimizing methods (mse) which scales the hardware's
-    rules allow, so they choose among those.
+    rules allow, so they choose among those. `progress` shows a progress bar on a terminal
+    (statistics of all tensors are collected in one pass over the samples).
     """
     ir = ir.copy()
     act_rule = None
@@ -39,7 +41,10 @@ def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwC
     cals: dict[str, Calibrator] = {n: make_calibrator(method, act_rule) for n in ir.g.nodes
                                    if ir.node(n)["dtype"] == "float32"}
     seen = 0
-    for batch in _batches(ir, samples, batch_size):
+    total = -(-len(samples) // batch_size) if isinstance(samples, Sized) else None
+    bar = tqdm(_batches(ir, samples, batch_size), total=total, desc="calibrating", unit="batch",
+               disable=None if progress else True, leave=False)
+    for batch in bar:
         for name, value in run_float(ir, batch, intermediates=True).items():
             if name in cals:
                 cals[name].observe(value)
