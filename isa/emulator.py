@@ -25,6 +25,7 @@ from npuc.hw import HwConfig
 from .encoding import DecodeError, EncodeError, decode, encode
 from .program import Insn
 from .semantics import SEMANTICS, Fault, Machine
+from .stats import RunStats
 from .table import BY_MNEMONIC, HEADER_WORDS, NUM_TOKENS, WORDS_PER_INSN, Unit
 
 UNIT_NAMES = tuple(u.name.lower() for u in Unit)  # ("load", "compute", "store")
@@ -43,22 +44,8 @@ class EmuError(RuntimeError):
         self.message = f"insn {insn}: {message}"
         super().__init__(self.message)
 
-@dataclass(frozen=True)
-class EmuStats:
-    """Counters of one run (ISA.md, Statistics); per-unit tuples are (load, compute, store)."""
+EmuStats = RunStats  # the emulator's counters: the same type as the C core's
 
-    cycles: int
-    busy: tuple[int, int, int]
-    token_stall: tuple[int, int, int]
-    dram_stall: tuple[int, int, int]
-    insns: tuple[int, int, int]
-    macs: int
-    dram_rd: int
-    dram_wr: int
-    spad_rd: int
-    spad_wr: int
-    acc_rd: int
-    acc_wr: int
 
 @dataclass(frozen=True)
 class EmuResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .program import Insn
+from .semantics import bounds
 
 DRAM, SPAD, ACC = "DRAM", "SPAD", "ACC"
 
@@ -24,16 +25,7 @@ class Region(NamedTuple):
 
 def box_bounds(base: int, extents: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int] | None:
     """Lowest and highest address of a strided box, or None when it is empty."""
-    if any(n <= 0 for n in extents):
-        return None
-    lo = hi = base
-    for n, s in zip(extents, strides):
-        span = (n - 1) * s
-        if span > 0:
-            hi += span
-        else:
-            lo += span
-    return lo, hi
+    return bounds(base, tuple(zip(extents, strides)))
 
 
 def _box(mem: str, write: bool, base: int, extents: tuple[int, ...], strides: tuple[int, ...]) -> list[Region]:

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from ..hw import HwConfig
-from ..isa.table import WORDS_PER_INSN, Unit
+from ..isa.stats import RunStats
+from ..isa.table import WORDS_PER_INSN
 from ._npusim import ffi, lib
-
-UNITS: tuple[str, ...] = tuple(u.name.lower() for u in Unit)  # ("load", "compute", "store")
 
 _ERR_LEN = 1024
 
@@ -36,31 +35,7 @@ class SimError(RuntimeError):
         self.message = message
 
 
-@dataclass(frozen=True)
-class SimStats:
-    """Counters of one run (ISA.md, Statistics). Per-unit tuples are indexed by
-    `isa.table.Unit` (load, compute, store); memory traffic is in bytes."""
-
-    cycles: int
-    busy: tuple[int, int, int]
-    token_stall: tuple[int, int, int]
-    dram_stall: tuple[int, int, int]
-    insns: tuple[int, int, int]
-    macs: int
-    dram_rd: int
-    dram_wr: int
-    spad_rd: int
-    spad_wr: int
-    acc_rd: int
-    acc_wr: int
-
-    def utilization(self, hw: HwConfig) -> float:
-        """MACs done over MACs the array could have done in `cycles`."""
-        return self.macs / (hw.rows * hw.cols * self.cycles) if self.cycles else 0.0
-
-    def per_unit(self, counter: str) -> dict[str, int]:
-        """A per-unit counter by unit name: `per_unit("busy")["compute"]`."""
-        return dict(zip(UNITS, getattr(self, counter)))
+SimStats = RunStats  # the C core's counters: the same type as the emulator's
 
 
 @dataclass(frozen=True)

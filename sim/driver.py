@@ -16,7 +16,6 @@ per-instruction times of the segments add up as if one program had run.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -31,9 +30,10 @@ from ..hw import HwConfig
 from ..isa.encoding import encode
 from ..isa.program import HostOp, Program, TensorInfo
 from ..isa.table import BY_MNEMONIC, WORDS_PER_INSN, Unit
+from ..isa.stats import UNITS
+from ..isa.stats import ZERO as ZERO_STATS
 from .core import SimError, SimResult, SimStats, run_words
 
-UNITS = tuple(u.name.lower() for u in Unit)
 
 
 class InputError(ValueError):
@@ -225,7 +225,7 @@ def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], 
     n = len(prog.insns)
     cuts = [0, *(h.at for h in prog.hosts), n]
     cycles = 0
-    total = SimStats(0, (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), 0, 0, 0, 0, 0, 0, 0)
+    total = ZERO_STATS
     start = np.zeros(n, dtype=np.uint64) if trace else None
     end = np.zeros(n, dtype=np.uint64) if trace else None
     for seg, (a, b) in enumerate(pairwise(cuts)):
@@ -248,16 +248,8 @@ def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], 
             start[a:b] = res.insn_start + np.uint64(cycles)
             end[a:b] = res.insn_end + np.uint64(cycles)
         cycles += res.stats.cycles
-        total = _add_stats(total, res.stats)
+        total = total + res.stats  # a host point is a full barrier: cycles add
     return SimResult(total, dram, start, end)
-
-
-def _add_stats(a: SimStats, b: SimStats) -> SimStats:
-    """Counters of two runs one after the other (cycles add: a host point is a full barrier)."""
-    def add(x: object, y: object) -> object:
-        return tuple(i + j for i, j in zip(x, y)) if isinstance(x, tuple) else x + y  # type: ignore
-
-    return SimStats(**{f.name: add(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(SimStats)})
 
 
 def _located(e: SimError, prog: Program, program_name: str, offset: int = 0) -> SimError:
