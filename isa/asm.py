@@ -14,6 +14,8 @@ specified in ISA.md, "Assembly text format".
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import os
 from pathlib import Path
 
@@ -66,21 +68,35 @@ def read_program(path: str | os.PathLike[str]) -> Program:
     return parse_program(text, str(p))
 
 
+def _is_sidecar_name(candidate: str, program: str) -> bool:
+    """`prog.s.weights` (older name) or `prog.s.<16 hex>.weights`."""
+    middle = candidate[len(program):-len(".weights")]
+    return middle == "" or (len(middle) == 17 and middle[0] == "." and all(c in "0123456789abcdef" for c in middle[1:]))
+
+
 def write_program(prog: Program, path: str | os.PathLike[str],
                   sidecar_threshold: int = DEFAULT_SIDECAR_THRESHOLD) -> None:
-    """Write prog.s atomically; data beyond `sidecar_threshold` bytes goes to `<path>.weights`.
+    """Write prog.s atomically; data beyond `sidecar_threshold` bytes goes to a sidecar file.
 
-    Each file is written to a temporary file in the same directory, fsynced
-    and renamed over its target (`npuc.fsutil`), sidecar first: the .s names
-    it by checksum, so a reader never pairs a new .s with a stale sidecar
-    unnoticed. Temporary files are removed on any failure.
+    The sidecar is named by its content (`<name>.<sha256[:16]>.weights`), so
+    writing a new one never touches the one the current prog.s names: each
+    file is written to a temporary file in the same directory, fsynced and
+    renamed into place (`npuc.fsutil`), the sidecar first and prog.s last —
+    the rename of prog.s is the one moment the new program replaces the old.
+    Only then are sidecars of earlier versions removed. Temporary files are
+    removed on any failure.
     """
     p = Path(path)
     total = sum(len(seg) for _, seg in prog.data) + sum(len(h.model) for h in prog.hosts)
     sidecar: Sidecar | None = None
     if total > sidecar_threshold:
-        sidecar = make_sidecar(prog, p.name + ".weights")
+        sidecar = make_sidecar(prog, "")
+        sidecar = dataclasses.replace(sidecar, name=f"{p.name}.{sidecar.sha256[:16]}.weights")
     text = format_program(prog, sidecar=sidecar)
     if sidecar is not None:
         atomic_write_bytes(p.with_name(sidecar.name), sidecar.blob)
     atomic_write_bytes(p, text.encode("utf-8"))
+    keep = sidecar.name if sidecar is not None else None
+    for stale in p.parent.glob(f"{glob.escape(p.name)}.*weights"):
+        if stale.name != keep and _is_sidecar_name(stale.name, p.name):
+            stale.unlink(missing_ok=True)

@@ -354,6 +354,11 @@ class Assembler:
         for j, d in enumerate(shape):
             if d < 0:
                 raise self.fail(item, f"{what} shape: dimension {d} is negative", value=kv["shape"][0], elem=j)
+        if not shape or shape[0] != 1:
+            raise self.fail(item, f"{what} shape: a program runs one sample, so the batch dimension must be 1",
+                            value=kv["shape"][0])
+        if layout == "nhwc" and len(shape) != 4:
+            raise self.fail(item, f"{what} shape: layout nhwc needs a 4-D shape (1, C, H, W)", value=kv["shape"][0])
         scale = float(get("scale", (float, int), "a number"))
         if not (math.isfinite(scale) and scale > 0):
             raise self.fail(item, f"{what} scale: {scale!r} must be positive and finite", value=kv["scale"][0])

@@ -181,7 +181,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from .isa.asm import read_program
     from .limits import check_program, check_program_file
     from .report import format_stats
-    from .sim.driver import random_inputs, run_program, write_trace
+    from .sim.driver import DEFAULT_MAX_WORK, random_inputs, run_program, write_trace
 
     check_program_file(args.program, args.program)
     prog = read_program(args.program)
@@ -190,6 +190,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if inputs is None:
         inputs = random_inputs(prog, seed=args.seed)
     result = run_program(prog, inputs, trace=bool(args.trace), source=args.input or "random input",
+                         max_work=args.max_work or DEFAULT_MAX_WORK,
                          program_name=args.program)
     hw = HwConfig.from_flat(prog.hw, source=args.program)
     print(format_stats(result.stats[0], hw, result.layers if args.stats else None, samples=len(result.stats),
@@ -331,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", default=None, metavar="FILE.json", help="write a Chrome/Perfetto trace")
     p.add_argument("--stats", action="store_true", help="per-layer breakdown")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--max-work", type=_positive_int, default=None, metavar="N",
+                   help="stop a program after N processed elements (default 2^37: a runaway guard)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("run", help="compile and simulate, compare with fp32")

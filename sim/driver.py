@@ -140,8 +140,15 @@ def random_inputs(prog: Program, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+# elements the C core may process in one run before it stops the program (npuc sim --max-work):
+# VGG-19 needs about 2^34.2 MACs, so real models stay far below; a runaway hand-written
+# program (zero strides, 2^31 extents) ends with an error after some seconds instead of never
+DEFAULT_MAX_WORK = 1 << 37
+
+
 def run_program(prog: Program, inputs: dict[str, np.ndarray] | None = None, *, quantized: bool = False,
-                trace: bool = False, source: str = "input", program_name: str = "<program>") -> RunResult:
+                trace: bool = False, source: str = "input", program_name: str = "<program>",
+                max_work: int | None = DEFAULT_MAX_WORK) -> RunResult:
     """Simulate `prog` on float inputs (or int8 ones with `quantized=True`), batch first."""
     inputs = random_inputs(prog) if inputs is None else inputs
     batch = check_inputs(prog, inputs, source)
@@ -160,7 +167,7 @@ def run_program(prog: Program, inputs: dict[str, np.ndarray] | None = None, *, q
             q = x.astype(np.int8) if quantized else quantize(x, t)
             payload = np.frombuffer(_to_dram(q, t), dtype=np.uint8)
             dram[t.addr:t.addr + payload.size] = payload
-        res = _run_segments(prog, words, kernels, dram, hw, trace or b == 0, hosts, program_name)
+        res = _run_segments(prog, words, kernels, dram, hw, trace or b == 0, hosts, program_name, max_work)
         stats.append(res.stats)
         if b == 0:
             first = res
@@ -217,7 +224,8 @@ def _run_host(h: HostOp, k: host.Kernel, dram: np.ndarray) -> None:
 
 
 def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], dram: np.ndarray,
-                  hw: HwConfig, trace: bool, hosts: list[HostStats], program_name: str) -> SimResult:
+                  hw: HwConfig, trace: bool, hosts: list[HostStats], program_name: str,
+                   max_work: int | None = None) -> SimResult:
     """One sample: the C core on each segment between host points, the host ops in between.
 
     Returns the result of the whole: counters summed, per-instruction times
@@ -240,7 +248,8 @@ def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], 
         if a == b:
             continue
         try:
-            res = run_words(words[a * WORDS_PER_INSN:b * WORDS_PER_INSN], dram, hw, trace=trace)
+            res = run_words(words[a * WORDS_PER_INSN:b * WORDS_PER_INSN], dram, hw, trace=trace,
+                            max_work=max_work)
         except SimError as e:
             raise _located(e, prog, program_name, a) from None
         dram = res.dram
@@ -277,7 +286,10 @@ def layer_stats(prog: Program, start: np.ndarray | None, end: np.ndarray | None)
     """Per-layer cycles, per-unit busy cycles, MACs and DRAM traffic."""
     if start is None or end is None or not prog.insns:
         return []
-    out = [LayerStats(name, 0, {u: 0 for u in UNITS}, 0, 0, 0) for name in prog.layers]
+    # a hand-written program may have no .layer table: its instructions are all in layer 0
+    names = prog.layers or ["layer0"]
+    names = names + [f"layer{i}" for i in range(len(names), 1 + max(i.layer for i in prog.insns))]
+    out = [LayerStats(name, 0, {u: 0 for u in UNITS}, 0, 0, 0) for name in names]
     first = [None] * len(out)
     last = [0] * len(out)
     for i, insn in enumerate(prog.insns):

@@ -68,7 +68,7 @@ def random_program(seed: int) -> Program:
     dram = rnd.randint(128, 8192)  # the tensors below end by byte 32 + 3**4
     names = list(dict.fromkeys(_name(rnd) for _ in range(rnd.randint(0, 2))))
     tensors = [TensorInfo(n, rnd.choice(["input", "output"]), rnd.randint(0, 32),
-                          tuple(rnd.randint(1, 3) for _ in range(rnd.randint(2, 4))), rnd.choice(["nhwc", "flat"]),
+                          (1,) + tuple(rnd.randint(1, 3) for _ in range(3)), rnd.choice(["nhwc", "flat"]),
                           rnd.choice([0.5, 1e-6, 3.0, rnd.uniform(1e-6, 1e6)]), rnd.randint(-128, 127))
                for n in names]
     layers = [_name(rnd) for _ in range(rnd.randint(0, 3))]

@@ -164,9 +164,6 @@ def test_sidecar_write_failure_leaves_nothing(tmp_path, monkeypatch):
     assert listing(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="isa/asm.py write_program renames the new sidecar over the old one "
-                   "before writing prog.s; if writing prog.s then fails, the old prog.s names a sidecar "
-                   "whose checksum no longer matches: the previous program is lost (reported to the lead)")
 def test_failed_rewrite_keeps_the_old_program_with_sidecar_readable(tmp_path, monkeypatch):
     path = tmp_path / "prog.s"
     old = _big_program()

@@ -61,6 +61,14 @@ def segments(draw, dram: int) -> list[tuple[int, bytes]]:
     return out
 
 
+def _tensor(draw, name: str, role: str, dtype: str) -> TensorInfo:
+    """A tensor of one sample (batch dimension 1); nhwc only on 4-D shapes, as the assembler requires."""
+    rest = tuple(draw(st.lists(st.integers(0, 4), max_size=3 if dtype == "int8" else 2)))
+    layout = draw(st.sampled_from(["nhwc", "flat"])) if len(rest) == 3 else "flat"
+    return TensorInfo(name, role, draw(st.integers(0, 64)), (1,) + rest, layout, draw(st.floats(1e-30, 1e30)),
+                      draw(st.integers(-128, 127)), dtype)
+
+
 @st.composite
 def host_ops(draw, n_insns: int) -> list[HostOp]:
     """Host ops at sorted instruction indices (0 and the end included), each with an output."""
@@ -69,10 +77,7 @@ def host_ops(draw, n_insns: int) -> list[HostOp]:
         tensors = []
         for role in ["input"] * draw(st.integers(0, 2)) + ["output"]:
             dtype = draw(st.sampled_from(["int8", "int64"]))
-            shape = tuple(draw(st.lists(st.integers(0, 4), max_size=4 if dtype == "int8" else 3)))
-            tensors.append(TensorInfo(f"{role}{len(tensors)}", role, draw(st.integers(0, 64)), shape,
-                                      draw(st.sampled_from(["nhwc", "flat"])), draw(st.floats(1e-30, 1e30)),
-                                      draw(st.integers(-128, 127)), dtype))
+            tensors.append(_tensor(draw, f"{role}{len(tensors)}", role, dtype))
         out.append(HostOp(draw(names), draw(names.filter(bool)), at, tuple(tensors),
                           draw(st.binary(min_size=1, max_size=150))))
     return out
@@ -82,10 +87,7 @@ def host_ops(draw, n_insns: int) -> list[HostOp]:
 def programs(draw) -> Program:
     hw = draw(hw_configs())
     dram = draw(st.integers(1024, 1 << 20))
-    tensors = [TensorInfo(name, draw(st.sampled_from(["input", "output"])), draw(st.integers(0, 64)),
-                          tuple(draw(st.lists(st.integers(0, 4), max_size=4))),
-                          draw(st.sampled_from(["nhwc", "flat"])),
-                          draw(st.floats(1e-30, 1e30)), draw(st.integers(-128, 127)))
+    tensors = [_tensor(draw, name, draw(st.sampled_from(["input", "output"])), "int8")
                for name in draw(st.lists(names, max_size=3, unique=True))]
     layers = draw(st.lists(names, max_size=4))
     body = draw(st.lists(insns(hw, len(layers)), max_size=12))
@@ -192,8 +194,9 @@ def test_large_data_goes_to_a_checked_sidecar(tmp_path):
     path = tmp_path / "prog.s"
     write_program(prog, path, sidecar_threshold=1000)
     text = path.read_text()
-    assert '.weights "prog.s.weights" sha256=' in text and ".data" not in text
-    assert (tmp_path / "prog.s.weights").stat().st_size == 3500
+    (side,) = tmp_path.glob("prog.s.*.weights")  # named by its content
+    assert f'.weights "{side.name}" sha256=' in text and ".data" not in text
+    assert side.stat().st_size == 3500
     umask = os.umask(0)
     os.umask(umask)
     assert {f.stat().st_mode & 0o777 for f in tmp_path.iterdir()} == {0o666 & ~umask}  # not mkstemp's 0600
@@ -207,13 +210,13 @@ def test_sidecar_missing_or_changed_is_an_error(tmp_path):
     path = tmp_path / "prog.s"
     write_program(_big_program(), path, sidecar_threshold=0)
     line = next(i for i, ln in enumerate(path.read_text().split("\n"), 1) if ln.startswith(".weights"))
-    side = tmp_path / "prog.s.weights"
+    (side,) = tmp_path.glob("prog.s.*.weights")
     blob = bytearray(side.read_bytes())
     blob[7] ^= 1
     side.write_bytes(bytes(blob))
     with pytest.raises(AsmError, match="does not match") as e:
         read_program(path)
-    assert (e.value.line, e.value.column) == (line, len('.weights "prog.s.weights" sha256=') + 1)
+    assert (e.value.line, e.value.column) == (line, len(f'.weights "{side.name}" sha256=') + 1)
     side.unlink()
     with pytest.raises(AsmError, match="not found") as e:
         read_program(path)
