@@ -7,36 +7,26 @@ NPUC_SANITIZE=1 at build time for an AddressSanitizer + UBSan build
 """
 
 import os
+import re
 from glob import glob
 
 from cffi import FFI
 
 CSRC = "csrc"
 
-CDEF = """
-typedef struct {
-    int32_t rows, cols, spad_bytes, acc_words, dram_bw, dram_latency, vec_lanes, vec_latency;
-} npu_hw;
 
-typedef struct {
-    uint64_t cycles;
-    uint64_t busy[3], token_stall[3], dram_stall[3], insns[3];
-    uint64_t macs, dram_rd, dram_wr, spad_rd, spad_wr, acc_rd, acc_wr;
-} npu_stats;
 
-#define NPU_TOKEN_MAX 65535
+def cdef_from_header(path: str) -> str:
+    """The declarations cffi needs, read from the public header itself (written once):
+    comments, the include guard and #includes dropped, integer #defines kept."""
+    with open(path) as f:
+        text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    keep = [ln for ln in text.splitlines()
+            if not ln.lstrip().startswith("#") or re.fullmatch(r"#define \w+ \d+", ln.strip())]
+    return "\n".join(keep)
 
-typedef struct {
-    uint64_t max_work;
-    uint64_t *insn_start, *insn_end;
-    int8_t *spad_out;
-    int32_t *acc_out;
-} npu_opts;
 
-int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
-            uint8_t *dram, size_t dram_size, const npu_opts *opts,
-            npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len);
-"""
+CDEF = cdef_from_header(os.path.join(CSRC, "npusim.h"))
 
 if os.environ.get("NPUC_SANITIZE") == "1":
     _SAN = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
