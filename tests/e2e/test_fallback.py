@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from npuc.cli import main
 from npuc.compiler import compile_model
@@ -25,17 +25,14 @@ from npuc.reference import run_quantized
 from npuc.report import sqnr_db
 from npuc.sim.driver import quantize, run_program, write_trace
 
+from .models import make_model
+
 TINY = load_hw("tiny")
 RNG = np.random.default_rng(0)
 
 
 def _model(nodes, inits, x_shape, y_name="y", y_type=TensorProto.FLOAT) -> onnx.ModelProto:
-    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
-                          [helper.make_tensor_value_info(y_name, y_type, None)],
-                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    return m
+    return make_model(nodes, inits, x_shape, y_name, y_type=y_type)
 
 
 def _w(*shape: int) -> np.ndarray:

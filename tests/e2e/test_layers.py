@@ -9,26 +9,20 @@ import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
 from npuc.reference import run_quantized
 from npuc.sim.driver import quantize, run_program
 
+from .models import make_model
+
 TINY = load_hw("tiny")
 
 
 def _model(nodes, inits, x_shape, y_name, opset=13):
-    g = helper.make_graph(
-        nodes, "t",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
-        [helper.make_tensor_value_info(y_name, TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(v, k) for k, v in inits.items()],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    return m
+    return make_model(nodes, inits, x_shape, y_name, opset=opset)
 
 
 def _check(tmp_path, model, x_shape, hw=TINY, n=4, seed=0, asymmetric=False):

@@ -23,6 +23,8 @@ from npuc.isa.arith import requantize
 from npuc.reference import dequantize, quantize_input, run_quantized
 from npuc.sim.driver import run_program
 
+from .models import make_model
+
 DATA = np.load(SAMPLES)
 CALIB = [{"x": s} for s in DATA[:48]]
 HELD_OUT = DATA[48:]
@@ -60,12 +62,7 @@ def _mixed_model() -> onnx.ModelProto:
         helper.make_node("Flatten", ["g"], ["f"], axis=1, name="f"),
         helper.make_node("Gemm", ["f", "W4", "B4"], ["y"], transB=1, name="fc"),
     ]
-    graph = helper.make_graph(nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 12, 12])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return model
+    return make_model(nodes, inits, [1, 3, 12, 12], "y", [1, 5], name="mixed")
 
 
 @pytest.mark.parametrize("optimize", [False, True], ids=["opt-off", "opt-on"])

@@ -26,6 +26,8 @@ from npuc.hw import HwConfig, load_hw
 from npuc.reference import dequantize, quantize_input, run_quantized
 from npuc.sim.driver import run_program
 
+from .models import make_model
+
 C, H, W = 8, 16, 16
 
 
@@ -59,13 +61,7 @@ def residual_model(op: str = "Add", seed: int = 0) -> onnx.ModelProto:
         helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
         helper.make_node("Gemm", ["f", "W4", "B4"], ["y"], name="fc", transB=1),
     ]
-    graph = helper.make_graph(nodes, "resblock", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return make_model(nodes, inits, [1, C, H, W], "y", [1, 10], name="resblock", check=True)
 
 
 def _data(n: int, seed: int) -> np.ndarray:

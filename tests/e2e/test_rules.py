@@ -14,12 +14,14 @@ import itertools
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
 from npuc.reference import quantize_input, run_quantized
 from npuc.sim.driver import run_program
+
+from .models import make_model
 
 C, H, W = 3, 12, 12
 
@@ -44,13 +46,7 @@ def rules_model(seed: int = 0) -> onnx.ModelProto:
         helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
         helper.make_node("Gemm", ["f", "W3", "B3"], ["y"], name="fc", transB=1),
     ]
-    graph = helper.make_graph(nodes, "rules", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return make_model(nodes, inits, [1, C, H, W], "y", [1, 10], name="rules", check=True)
 
 
 RULES = list(itertools.product(("pow2", "fixed_point", "float"), ("half_even", "half_up", "truncate"),
