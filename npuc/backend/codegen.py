@@ -220,6 +220,8 @@ def _host(ctx: Context, name: str) -> Buf:
 def _alias(ctx: Context, name: str) -> Buf:
     x = ctx.input_buf(name)
     shape = ctx.ir.node(name)["shape"]
+    if not x.dense:
+        raise BackendError(f"{ctx.what(name)}: reshaping a strided view is not supported")
     if len(shape) == 2 and shape[0] == 1 and shape[1] == x.nbytes:
         flat_of = x.flat_of if x.flat_of is not None else ((x.c, x.h, x.w) if x.h * x.w > 1 else None)
         return Buf(x.addr, x.nbytes, 1, 1, flat_of)

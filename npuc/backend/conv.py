@@ -184,8 +184,8 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop, in
                 em.emit("vaddv", dst=acc_tile, src=acc_tile, vec=par, m=m, n=nt, ds=nt, ss=nt)
                 em.emit("vrq", dst=out, src=acc_tile, mul=par + nt, sh=par + 2 * nt, m=m, n=nt, ds=nt, ss=nt,
                         zp=qop.zp_out, lo=qop.lo, hi=qop.hi, rnd=rnd)
-                em.emit("st", dst=y.addr + (r0 * g.ow + c0) * g.cout + j0, src=out, n0=th, n1=tw, n2=nt,
-                        ds0=g.ow * g.cout, ds1=g.cout, ss0=tw * nt, ss1=nt)
+                em.emit("st", dst=y.at(r0, c0, j0), src=out, n0=th, n1=tw, n2=nt,
+                        ds0=y.rs, ds1=y.ps, ss0=tw * nt, ss1=nt)
 
 
 def _load_box(em: Emitter, g: ConvGeom, x: Buf, box: int, r0: int, c0: int, ih: int, iw: int,
@@ -195,8 +195,8 @@ def _load_box(em: Emitter, g: ConvGeom, x: Buf, box: int, r0: int, c0: int, ih: 
     left = c0 * g.sw - g.pl
     pt, n0, pb = _clip(top, ih, g.h)
     pl, n1, pr = _clip(left, iw, g.w)
-    src = x.addr + ((top + pt) * g.w + (left + pl)) * g.cin + k0 if n0 and n1 else 0
-    em.emit("ld", dst=box, src=src, n0=n0, n1=n1, n2=kc, ss0=g.w * g.cin, ss1=g.cin,
+    src = x.at(top + pt, left + pl, k0) if n0 and n1 else 0
+    em.emit("ld", dst=box, src=src, n0=n0, n1=n1, n2=kc, ss0=x.rs, ss1=x.ps,
             ds0=iw * kc, ds1=kc, pt=pt, pb=pb, pl=pl, pr=pr, fill=fill)
 
 

@@ -33,6 +33,8 @@ def lower_add(em: Emitter, a: Buf, b: Buf, y: Buf, qop, zp_in: tuple[int, int], 
     if a.nbytes != total or b.nbytes != total or a.flat_of != b.flat_of:
         raise BackendError(f"{what}: inputs of {a.nbytes} and {b.nbytes} bytes (flattened from {a.flat_of} and "
                            f"{b.flat_of}) do not lie in DRAM like the {total}-byte output")
+    if not (a.dense and b.dense and y.dense):
+        raise BackendError(f"{what}: an input or the output is a strided view; elementwise ops need dense tensors")
     tile = plan_add(total, em.hw.spad_bytes)
     if tile < 1:
         raise BackendError(f"{what}: the scratchpad cannot hold six tiles")

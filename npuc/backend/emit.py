@@ -27,8 +27,14 @@ ACC_ALIGN = 8
 
 @dataclass(frozen=True)
 class Buf:
-    """An int8 activation in DRAM, stored NHWC (batch 1): pixel (y, x) at addr + (y*w + x)*c.
+    """An int8 activation in DRAM, stored NHWC (batch 1): channel k of pixel (y, x) at
+    addr + y*rs + x*ps + k.
 
+    A dense tensor has ps = c and rs = w*c (the defaults, given as 0). A view
+    is a window of a larger tensor: a channel slice of a Concat output or a
+    Split input (ps = the full tensor's channels), or one phase of a strided
+    output (rs, ps multiples of the dense strides), so producers and consumers
+    read and write it in place, without copies.
     A 2-D tensor (1, K) is a Buf with h = w = 1 and c = K. `flat_of` records the
     (C, H, W) it was flattened from, in which case its bytes are in H, W, C order.
     """
@@ -38,10 +44,33 @@ class Buf:
     h: int = 1
     w: int = 1
     flat_of: tuple[int, int, int] | None = None
+    ps: int = 0  # bytes between horizontally adjacent pixels; 0: c
+    rs: int = 0  # bytes between vertically adjacent pixels; 0: w * ps
+
+    def __post_init__(self) -> None:
+        if self.ps == 0:
+            object.__setattr__(self, "ps", self.c)
+        if self.rs == 0:
+            object.__setattr__(self, "rs", self.w * self.ps)
 
     @property
     def nbytes(self) -> int:
+        """The tensor's own bytes (c*h*w), not the span of a view."""
         return self.c * self.h * self.w
+
+    @property
+    def dense(self) -> bool:
+        """True when the bytes are contiguous, in NHWC order."""
+        return self.ps == self.c and self.rs == self.w * self.c
+
+    @property
+    def rows_dense(self) -> bool:
+        """True when pixels follow each other at stride ps across row ends (pixel p at addr + p*ps)."""
+        return self.rs == self.w * self.ps
+
+    def at(self, y: int, x: int, k: int = 0) -> int:
+        """DRAM address of channel k of pixel (y, x)."""
+        return self.addr + y * self.rs + x * self.ps + k
 
 
 class Arena:

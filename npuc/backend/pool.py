@@ -47,8 +47,8 @@ def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
                 top, left = r0 * g.sh - g.pt, c0 * g.sw - g.pl
                 pt, n0, pb = _clip(top, ih, g.h)
                 pl, n1, pr = _clip(left, iw, g.w)
-                src = x.addr + ((top + pt) * g.w + (left + pl)) * g.cin + k0 if n0 and n1 else 0
-                em.emit("ld", dst=box, src=src, n0=n0, n1=n1, n2=cci, ss0=g.w * g.cin, ss1=g.cin,
+                src = x.at(top + pt, left + pl, k0) if n0 and n1 else 0
+                em.emit("ld", dst=box, src=src, n0=n0, n1=n1, n2=cci, ss0=x.rs, ss1=x.ps,
                         ds0=iw * cci, ds1=cci, pt=pt, pb=pb, pl=pl, pr=pr, fill=INT8_MIN)
                 out = out_slots[n_out % 2]
                 n_out += 1
@@ -59,13 +59,15 @@ def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
                         a, a_s = (tap, g.sw * cci) if t == 0 else (row, cci)
                         em.emit("vmax", dst=row, a=a, b=tap, m=tw_i, n=cci, ds=cci, **{"as": a_s},
                                 bs=g.sw * cci)
-                em.emit("st", dst=y.addr + (r0 * g.ow + c0) * g.cin + k0, src=out, n0=th_i, n1=tw_i,
-                        n2=cci, ds0=g.ow * g.cin, ds1=g.cin, ss0=tw_i * cci, ss1=cci)
+                em.emit("st", dst=y.at(r0, c0, k0), src=out, n0=th_i, n1=tw_i,
+                        n2=cci, ds0=y.rs, ds1=y.ps, ss0=tw_i * cci, ss1=cci)
 
 
 def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop, what: str) -> None:
     hw = em.hw
     c, pixels = x.c, x.h * x.w
+    if not x.rows_dense:
+        raise BackendError(f"{what}: the input is a view whose rows are not adjacent")
     cc = min(c, max(1, hw.acc_words // 4 - 16))
     par = np.concatenate([qop.bias, qop.mul, qop.shift]).astype("<i4")
     par_addr = em.add_data(par)
@@ -83,7 +85,7 @@ def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop, what: str) -> None:
         em.emit("lda", dst=par_slot, src=par_addr + 4 * k0, n0=3, n1=cci, ss0=4 * c, ds0=cci)
         for p, (p0, npx) in enumerate(_spans(pixels, pix)):
             box, _ = in_cache.get((k0, p0))
-            em.emit("ld", dst=box, src=x.addr + p0 * c + k0, n0=1, n1=npx, n2=cci, ss1=c, ds1=cci)
+            em.emit("ld", dst=box, src=x.addr + p0 * x.ps + k0, n0=1, n1=npx, n2=cci, ss1=x.ps, ds1=cci)
             em.emit("vsum", dst=acc, src=box, m=npx, n=cci, ss=cci, acc=0 if p == 0 else 1)
         out = out_slots[n % 2]
         em.emit("vaddv", dst=acc, src=acc, vec=par_slot, m=1, n=cci)
