@@ -378,6 +378,73 @@ static int exec_vadd(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     return 0;
 }
 
+static int exec_vlut(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_VLUT_DST], src = f[NPU_F_VLUT_SRC], tab = f[NPU_F_VLUT_TAB];
+    int64_t m = f[NPU_F_VLUT_M], n = f[NPU_F_VLUT_N];
+    int64_t ds = f[NPU_F_VLUT_DS], ss = f[NPU_F_VLUT_SS], ts = f[NPU_F_VLUT_TS];
+    const npu_dim dbox[2] = {{m, ds}, {n, 1}}, sbox[2] = {{m, ss}, {n, 1}};
+    const npu_dim tbox[2] = {{n, ts}, {256, 1}}; /* every entry a lookup could read */
+    uint64_t elems = npu_box_elems(2, dbox);
+    if (npu_check_box(s, idx, in, NPU_F_VLUT_DST, NPU_MEM_SPAD, dst, 2, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_VLUT_SRC, NPU_MEM_SPAD, src, 2, sbox) ||
+        (m > 0 && npu_check_box(s, idx, in, NPU_F_VLUT_TAB, NPU_MEM_SPAD, tab, 2, tbox)) ||
+        charge_work(s, idx, in, elems))
+        return -1;
+    *cost = vec_cost(s, m, n);
+    if (elems == 0)
+        return 0;
+    s->stats.spad_rd += 2 * elems; /* the source byte and the table byte it selects */
+    s->stats.spad_wr += elems;
+    /* element by element, as the Action reads: dst may alias src or a table; the table
+     * box is inside SPAD, so tab + j*ts + (x + 128) is too */
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            int64_t x = s->spad[src + i * ss + j];
+            s->spad[dst + i * ds + j] = s->spad[tab + j * ts + x + 128];
+        }
+    }
+    return 0;
+}
+
+/* (a - za)*(b - zb)*mul, rounded once: |t| <= 255^2 * 2^31 < 2^47, no overflow. */
+static int8_t vmul_one(int8_t x, int8_t y, const int32_t *f)
+{
+    int64_t t = ((int64_t)x - f[NPU_F_VMUL_ZA]) * ((int64_t)y - f[NPU_F_VMUL_ZB]) * f[NPU_F_VMUL_MUL];
+    int64_t r = round_shift(t, f[NPU_F_VMUL_SH], f[NPU_F_VMUL_RND]) + f[NPU_F_VMUL_ZP];
+    int64_t lo = f[NPU_F_VMUL_LO], hi = f[NPU_F_VMUL_HI];
+    return (int8_t)(r < lo ? lo : r > hi ? hi : r);
+}
+
+static int exec_vmul(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_VMUL_DST], a = f[NPU_F_VMUL_A], b = f[NPU_F_VMUL_B];
+    int64_t m = f[NPU_F_VMUL_M], n = f[NPU_F_VMUL_N];
+    int64_t ds = f[NPU_F_VMUL_DS], as = f[NPU_F_VMUL_AS], bs = f[NPU_F_VMUL_BS];
+    const npu_dim dbox[2] = {{m, ds}, {n, 1}}, abox[2] = {{m, as}, {n, 1}}, bbox[2] = {{m, bs}, {n, 1}};
+    uint64_t elems = npu_box_elems(2, dbox);
+    if (npu_check_box(s, idx, in, NPU_F_VMUL_DST, NPU_MEM_SPAD, dst, 2, dbox) ||
+        npu_check_box(s, idx, in, NPU_F_VMUL_A, NPU_MEM_SPAD, a, 2, abox) ||
+        npu_check_box(s, idx, in, NPU_F_VMUL_B, NPU_MEM_SPAD, b, 2, bbox))
+        return -1;
+    if (f[NPU_F_VMUL_LO] > f[NPU_F_VMUL_HI])
+        return npu_fail(s, idx, "vmul: lo = %ld > hi = %ld", (long)f[NPU_F_VMUL_LO], (long)f[NPU_F_VMUL_HI]);
+    if (charge_work(s, idx, in, elems))
+        return -1;
+    *cost = vec_cost(s, m, n);
+    if (elems == 0)
+        return 0;
+    s->stats.spad_rd += 2 * elems;
+    s->stats.spad_wr += elems;
+    /* element by element, as the Action reads: dst may alias a or b */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            s->spad[dst + i * ds + j] = vmul_one(s->spad[a + i * as + j], s->spad[b + i * bs + j], f);
+    return 0;
+}
+
 #define NPU_EXEC(name, OPCODE, UNIT, NFIELDS) exec_##name,
 static const npu_exec_fn EXEC[NPU_NUM_INSNS] = {NPU_INSNS(NPU_EXEC)};
 #undef NPU_EXEC

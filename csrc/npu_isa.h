@@ -9,7 +9,7 @@
 #define NPU_MAX_FIELDS 18
 #define NPU_NUM_TOKENS 16
 #define NPU_MAX_LAYERS 65536
-#define NPU_NUM_INSNS 9
+#define NPU_NUM_INSNS 11
 #define NPU_NUM_UNITS 3
 #define NPU_UNIT_LOAD 0
 #define NPU_UNIT_COMPUTE 1
@@ -28,7 +28,9 @@
     X(vrq, 0x21, NPU_UNIT_COMPUTE, 12) \
     X(vmax, 0x22, NPU_UNIT_COMPUTE, 8) \
     X(vsum, 0x23, NPU_UNIT_COMPUTE, 6) \
-    X(vadd, 0x24, NPU_UNIT_COMPUTE, 17)
+    X(vadd, 0x24, NPU_UNIT_COMPUTE, 17) \
+    X(vlut, 0x25, NPU_UNIT_COMPUTE, 8) \
+    X(vmul, 0x26, NPU_UNIT_COMPUTE, 16)
 
 #define NPU_F_LD_DST 0
 #define NPU_F_LD_SRC 1
@@ -122,6 +124,30 @@
 #define NPU_F_VADD_LO 14
 #define NPU_F_VADD_HI 15
 #define NPU_F_VADD_RND 16
+#define NPU_F_VLUT_DST 0
+#define NPU_F_VLUT_SRC 1
+#define NPU_F_VLUT_TAB 2
+#define NPU_F_VLUT_M 3
+#define NPU_F_VLUT_N 4
+#define NPU_F_VLUT_DS 5
+#define NPU_F_VLUT_SS 6
+#define NPU_F_VLUT_TS 7
+#define NPU_F_VMUL_DST 0
+#define NPU_F_VMUL_A 1
+#define NPU_F_VMUL_B 2
+#define NPU_F_VMUL_M 3
+#define NPU_F_VMUL_N 4
+#define NPU_F_VMUL_DS 5
+#define NPU_F_VMUL_AS 6
+#define NPU_F_VMUL_BS 7
+#define NPU_F_VMUL_ZA 8
+#define NPU_F_VMUL_ZB 9
+#define NPU_F_VMUL_MUL 10
+#define NPU_F_VMUL_SH 11
+#define NPU_F_VMUL_ZP 12
+#define NPU_F_VMUL_LO 13
+#define NPU_F_VMUL_HI 14
+#define NPU_F_VMUL_RND 15
 
 typedef struct {
     const char *name;
@@ -232,6 +258,34 @@ static const npu_field_range npu_fields_vadd[17] = {
     {"zb", INT64_C(-128), INT64_C(127)},
     {"ma", INT64_C(-2147483648), INT64_C(2147483647)},
     {"mb", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"sh", INT64_C(0), INT64_C(62)},
+    {"zp", INT64_C(-128), INT64_C(127)},
+    {"lo", INT64_C(-128), INT64_C(127)},
+    {"hi", INT64_C(-128), INT64_C(127)},
+    {"rnd", INT64_C(0), INT64_C(2)},
+};
+static const npu_field_range npu_fields_vlut[8] = {
+    {"dst", INT64_C(0), INT64_C(2147483647)},
+    {"src", INT64_C(0), INT64_C(2147483647)},
+    {"tab", INT64_C(0), INT64_C(2147483647)},
+    {"m", INT64_C(0), INT64_C(2147483647)},
+    {"n", INT64_C(0), INT64_C(2147483647)},
+    {"ds", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"ss", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"ts", INT64_C(-2147483648), INT64_C(2147483647)},
+};
+static const npu_field_range npu_fields_vmul[16] = {
+    {"dst", INT64_C(0), INT64_C(2147483647)},
+    {"a", INT64_C(0), INT64_C(2147483647)},
+    {"b", INT64_C(0), INT64_C(2147483647)},
+    {"m", INT64_C(0), INT64_C(2147483647)},
+    {"n", INT64_C(0), INT64_C(2147483647)},
+    {"ds", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"as", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"bs", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"za", INT64_C(-128), INT64_C(127)},
+    {"zb", INT64_C(-128), INT64_C(127)},
+    {"mul", INT64_C(-2147483648), INT64_C(2147483647)},
     {"sh", INT64_C(0), INT64_C(62)},
     {"zp", INT64_C(-128), INT64_C(127)},
     {"lo", INT64_C(-128), INT64_C(127)},

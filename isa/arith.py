@@ -62,3 +62,23 @@ def add_requantize(a: np.ndarray, b: np.ndarray, za: int, zb: int, ma: int, mb: 
     """
     t = (np.asarray(a, dtype=np.int64) - za) * np.int64(ma) + (np.asarray(b, dtype=np.int64) - zb) * np.int64(mb)
     return saturate(round_shift(t, sh, rnd) + zp, lo, hi).astype(np.int8)
+
+
+def mul_requantize(a: np.ndarray, b: np.ndarray, za: int, zb: int, mul: int, sh: int, zp: int,
+                   lo: int, hi: int, rnd: Rounding | str) -> np.ndarray:
+    """`vmul` on int8 arrays (broadcast): clamp(round_shift((a-za)·(b-zb)·mul, sh) + zp, lo, hi).
+
+    The product is exact: |a-za|, |b-zb| <= 255 and |mul| <= 2^31, so
+    |t| <= 255^2 * 2^31 < 2^47 and no step overflows int64.
+    """
+    t = (np.asarray(a, dtype=np.int64) - za) * (np.asarray(b, dtype=np.int64) - zb) * np.int64(mul)
+    return saturate(round_shift(t, sh, rnd) + zp, lo, hi).astype(np.int8)
+
+
+def lut_lookup(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """`vlut` on int8 `x` whose last axis is the column: table (256,) shared, or (C, 256) per column."""
+    idx = np.asarray(x, dtype=np.int64) + 128
+    tab = np.asarray(table, dtype=np.int8)
+    if tab.ndim == 1:
+        return tab[idx]
+    return tab[np.arange(tab.shape[0]), idx]  # broadcasts the column index over the last axis

@@ -90,8 +90,16 @@ def _vsum(f: dict[str, int]) -> list[Region]:
     return out + _box(SPAD, False, f["src"], (f["m"], f["n"]), (f["ss"], 1))
 
 
+def _vlut(f: dict[str, int]) -> list[Region]:
+    ext = (f["m"], f["n"])
+    tab = _box(SPAD, False, f["tab"], (f["n"], 256), (f["ts"], 1)) if f["m"] > 0 else []
+    return (_box(SPAD, False, f["src"], ext, (f["ss"], 1)) + tab
+            + _box(SPAD, True, f["dst"], ext, (f["ds"], 1)))
+
+
+# vadd and vmul touch the boxes vmax does
 _REGIONS = {"ld": _ld, "lda": _lda, "st": _st, "gemm": _gemm, "vaddv": _vaddv, "vrq": _vrq,
-            "vmax": _vmax, "vsum": _vsum, "vadd": _vmax}  # vadd touches the boxes vmax does
+            "vmax": _vmax, "vsum": _vsum, "vadd": _vmax, "vlut": _vlut, "vmul": _vmax}
 
 
 def regions(insn: Insn) -> list[Region]:

@@ -11,8 +11,8 @@ The Actions are sequential loops; these functions run them as numpy
 gathers and scatters. That is exact when no element written is read by a
 later iteration: a scatter to repeated addresses keeps the last value in
 loop order, an accumulation into repeated addresses adds every term, and
-vaddv/vmax/vadd, whose destination can overlap their sources, fall back to
-the element loop unless the boxes are disjoint or the very same box.
+vaddv/vmax/vadd/vlut/vmul, whose destination can overlap their sources, fall
+back to the element loop unless the boxes are disjoint or the very same box.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 
 from npuc.hw import HwConfig
 
-from .arith import add_requantize, round_shift, wrap_int32
+from .arith import add_requantize, mul_requantize, round_shift, wrap_int32
 from .table import Rounding
 
 Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
@@ -322,7 +322,60 @@ def vadd(m: Machine, f: dict[str, int]) -> int:
     return cost
 
 
+def vlut(m: Machine, f: dict[str, int]) -> int:
+    rows, n = f["m"], f["n"]
+    dst = (f["dst"], ((rows, f["ds"]), (n, 1)))
+    src = (f["src"], ((rows, f["ss"]), (n, 1)))
+    tab = (f["tab"], ((n, f["ts"]), (256, 1)))  # every entry a lookup could read, whatever the data
+    d = m.box("vlut", "dst", "SPAD", *dst)
+    s = m.box("vlut", "src", "SPAD", *src)
+    t = m.box("vlut", "tab", "SPAD", *tab) if rows > 0 else None
+    cost = vec_cost(m.hw, rows, n)
+    if d.size == 0:
+        return cost
+    assert t is not None
+    m.traffic.spad_rd += 2 * d.size  # the source byte and the one table byte it selects
+    m.traffic.spad_wr += d.size
+    # the address of the entry each element reads: tab + j*ts + x + 128
+    col = np.broadcast_to(t[:, 0], d.shape)
+
+    if _in_place_safe(dst, [src, tab]):
+        scatter(m.spad, d, m.spad[col + m.spad[s].astype(np.int64) + 128])
+    else:
+        flat_s, flat_c = s.ravel(), col.ravel()
+        for e, o in enumerate(d.ravel()):
+            m.spad[o] = m.spad[flat_c[e] + int(m.spad[flat_s[e]]) + 128]
+    return cost
+
+
+def vmul(m: Machine, f: dict[str, int]) -> int:
+    rows, n = f["m"], f["n"]
+    dst = (f["dst"], ((rows, f["ds"]), (n, 1)))
+    opa = (f["a"], ((rows, f["as"]), (n, 1)))
+    opb = (f["b"], ((rows, f["bs"]), (n, 1)))
+    d = m.box("vmul", "dst", "SPAD", *dst)
+    a = m.box("vmul", "a", "SPAD", *opa)
+    b = m.box("vmul", "b", "SPAD", *opb)
+    if f["lo"] > f["hi"]:
+        raise Fault(f"vmul: lo = {f['lo']} > hi = {f['hi']}")
+    cost = vec_cost(m.hw, rows, n)
+    if d.size == 0:
+        return cost
+    m.traffic.spad_rd += 2 * d.size
+    m.traffic.spad_wr += d.size
+
+    def op(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return mul_requantize(x, y, f["za"], f["zb"], f["mul"], f["sh"], f["zp"], f["lo"], f["hi"],
+                              Rounding(f["rnd"]))
+
+    if _in_place_safe(dst, [opa, opb]):
+        scatter(m.spad, d, op(m.spad[a], m.spad[b]))
+    else:
+        _elementwise(m.spad, d, [a, b], op)
+    return cost
+
+
 SEMANTICS: dict[str, Callable[[Machine, dict[str, int]], int]] = {
     "ld": ld, "lda": lda, "st": st, "gemm": gemm, "vaddv": vaddv, "vrq": vrq, "vmax": vmax, "vsum": vsum,
-    "vadd": vadd,
+    "vadd": vadd, "vlut": vlut, "vmul": vmul,
 }

@@ -71,7 +71,12 @@ def micro() -> dict[str, bytes]:
     vmax = {"dst": 2048, "a": 1024, "b": 1040, "m": 4, "n": 16, "ds": 16, "as": 16, "bs": -16}
     vsum = ins("vsum", dst=700, src=2048, m=4, n=16, ss=16, acc=0)
     st = ins("st", dst=3000, src=2048, n0=2, n1=2, n2=8, ds0=64, ds1=8, ss0=32, ss1=16)
-    full = chain(ld, lda, gemm, vaddv, shifts, vrq, vrq_up, vrq_tr, ins("vmax", **vmax), vsum, st)
+    vmul = {"dst": 1536, "a": 1024, "b": 1040, "m": 4, "n": 16, "ds": 16, "as": 16, "bs": 0, "za": -3, "zb": 5,
+            "mul": -(2**31), "sh": 40, "zp": 2, "lo": -120, "hi": 110, "rnd": 1}
+    vlut = ins("vlut", dst=2048, src=1536, tab=0, m=4, n=16, ds=16, ss=16, ts=0)
+    vlut_pc = ins("vlut", dst=2048, src=2048, tab=0, m=4, n=8, ds=16, ss=16, ts=256)  # in place, per column
+    full = chain(ld, lda, gemm, vaddv, shifts, vrq, vrq_up, vrq_tr, ins("vmax", **vmax), ins("vmul", **vmul),
+                 vlut, vlut_pc, vsum, st)
     parallel = [  # no tokens: three units overlap and contend for the DRAM channel
         ins("ld", dst=0, src=0, n0=8, n1=1, n2=64, ss0=64, ss1=64, ds0=64, ds1=64),
         ins("ld", dst=512, src=512, n0=8, n1=8, n2=8, ss0=80, ss1=9, ds0=64, ds1=8),
@@ -79,13 +84,16 @@ def micro() -> dict[str, bytes]:
         ins("st", dst=2048, src=0, n0=4, n1=1, n2=100, ds0=100, ds1=100, ss0=100, ss1=100),
         ins("vsum", dst=100, src=0, m=16, n=32, ss=32, acc=1),
     ]
-    zero = [ins(op) for op in ("ld", "lda", "st", "vaddv", "vrq", "vmax", "vsum")] + [ins("gemm", k=1, n=1)]
+    zero = ([ins(op) for op in ("ld", "lda", "st", "vaddv", "vrq", "vmax", "vsum", "vadd", "vlut", "vmul")]
+            + [ins("gemm", k=1, n=1), ins("vlut", tab=BIG, m=0, n=4, ts=BIG)])
     aliasing = chain(
         ins("ld", dst=0, src=0, n0=1, n1=1, n2=4096),
         ins("vmax", dst=0, a=0, b=1, m=100, n=40, ds=40, **{"as": 40, "bs": 40}),
         ins("lda", dst=0, src=0, n0=1, n1=1024),
         ins("vaddv", dst=1, src=0, vec=0, m=63, n=16, ds=16, ss=16),
         ins("gemm", dst=0, a=0, w=0, m0=2, m1=3, k=4, n=8, as0=0, as1=1, ws=0, ds0=0, ds1=8, acc=1),
+        ins("vlut", dst=100, src=90, tab=0, m=30, n=16, ds=3, ss=5, ts=64),  # writes into its own tables
+        ins("vmul", dst=1, a=0, b=2, m=50, n=30, ds=30, bs=-1, mul=3, sh=1, lo=-128, hi=127, **{"as": 30}),
     )
     return {
         "micro-every-insn": seed(full, flags=SMALL_WORDS | TRACE | DUMP),
@@ -120,6 +128,9 @@ def errors() -> dict[str, bytes]:
     out["error-gemm-too-big"] = seed([ins("gemm", m0=1, m1=1, k=5, n=8)])
     out["error-vrq-lo-hi"] = seed([ins("vrq", m=1, n=1, lo=5, hi=4)])
     out["error-vrq-shift"] = seed(chain(ins("lda", dst=0, src=0, n0=1, n1=4), ins("vrq", sh=0, m=1, n=4, hi=1)))
+    out["error-vmul-lo-hi"] = seed([ins("vmul", m=1, n=1, lo=5, hi=4)])
+    out["error-vlut-table-box"] = seed([ins("vlut", m=1, n=3, tab=3900, ts=BIG)])
+    out["error-vlut-negative-table-stride"] = seed([ins("vlut", m=1, n=2, tab=10, ts=NEG)])
     out["error-box-overflow"] = seed([ins("ld", dst=BIG, n0=BIG, n1=BIG, n2=BIG, ds0=BIG, ds1=NEG, pt=BIG, pb=BIG,
                                         pl=BIG, pr=BIG)])
     out["error-negative-stride"] = seed([ins("vmax", **{"dst": 10, "a": 0, "m": 3, "n": 1, "ds": 1, "as": -1})])

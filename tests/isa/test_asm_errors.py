@@ -45,6 +45,11 @@ CASES = {
     "token out of range": [("wait=0", "wait=0,^16")],
     "token repeated": [("wait=0", "wait=0,^0")],
     "undeclared layer": [("@layer 0", "@layer ^3")],
+    "vmul shift out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("sh=SH", "sh=^63"))],
+    "vmul multiplier out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("mul=1", "mul=^2147483648").replace("SH", "0"))],
+    "vmul zero point out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("zb=0", "zb=^128").replace("SH", "0"))],
+    "vlut missing field": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "^vlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace(" ts=TS", ""))],
+    "vlut stride not an integer": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace("ts=TS", 'ts=^"256"'))],
     # header directives
     "version": [(".npuc 1", ".npuc ^2")],
     "no version first": [(".npuc 1\n", ""), (".hw", "^.hw")],
@@ -76,7 +81,11 @@ MESSAGES = {
     "field given twice": "field 'acc' given twice", "field out of range": "ld n2=-1 outside [0, 2147483647]",
     "not an integer": "gemm k: expected an integer", "gemm tile too big": "gemm k=5 exceeds the array's 4 rows",
     "token out of range": "gemm wait: token 16 outside [0, 15]", "token repeated": "gemm wait: token 0 repeated",
-    "undeclared layer": "undeclared layer 3", "version": "unsupported format version 2",
+    "undeclared layer": "undeclared layer 3",
+    "vmul shift out of range": "vmul sh=63 outside [0, 62]",
+    "vmul multiplier out of range": "vmul mul=2147483648 outside [-2147483648, 2147483647]",
+    "vmul zero point out of range": "vmul zb=128 outside [-128, 127]",
+    "vlut missing field": "vlut: missing field 'ts'", "vlut stride not an integer": "vlut ts: expected an integer", "version": "unsupported format version 2",
     "no version first": "expected '.npuc 1' before anything else",
     "duplicate directive": "duplicate .dram (first on line 3)",
     "directive after the body": ".dram after the first instruction (line 8)",
@@ -133,6 +142,13 @@ def test_earlier_range_error_wins_over_later_error():
     with pytest.raises(AsmError) as e:
         parse_program(text)
     assert (e.value.line, e.value.column) == (line, col)
+
+
+def test_vlut_and_vmul_lines_assemble():
+    text = BASE.replace("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("SH", "62") + "\nvlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace("TS", "256"))
+    prog = parse_program(text)
+    assert [i.op for i in prog.insns] == ["ld", "vmul", "vlut"]
+    assert prog.insns[1].as_dict()["sh"] == 62 and prog.insns[2].as_dict()["ts"] == 256
 
 
 def test_hw_fields_left_out_take_the_default_preset():

@@ -178,6 +178,9 @@ def test_vsum_of_no_rows_zeroes_its_output():
     (make_insn("vmax", b=1023, m=2, n=1, bs=1), "vmax b: address range [1023, 1024]"),
     (make_insn("vsum", dst=255, n=2), "vsum dst: address range [255, 256]"),
     (make_insn("vadd", a=1020, m=2, n=3, hi=1, **{"as": 2}), "vadd a: address range [1020, 1024]"),
+    (make_insn("vlut", tab=800, m=1, n=1), "vlut tab: address range [800, 1055] outside SPAD"),
+    (make_insn("vlut", tab=100, m=1, n=2, ts=-256), "vlut tab: address range [-156, 355]"),
+    (make_insn("vmul", b=1023, m=2, n=1, bs=1, hi=1), "vmul b: address range [1023, 1024]"),
 ])
 def test_compute_boxes_are_checked(insn, message):
     with pytest.raises(EmuError) as e:
@@ -220,3 +223,32 @@ def test_vadd_lo_above_hi_is_checked_after_the_boxes():
         _run(make_insn("vadd", m=0, n=0, lo=1, hi=0))
     with pytest.raises(EmuError, match=r"^insn 0: vadd dst: address range"):
         _run(make_insn("vadd", dst=1024, m=1, n=1, lo=1, hi=0))
+
+
+def test_vlut_looks_up_shared_and_per_column_tables_in_place():
+    spad = _spad(3)
+    f = dict(dst=40, src=40, tab=300, m=3, n=2, ds=-7, ss=-7, ts=256)
+    res = _run(make_insn("vlut", **f), spad)
+    x = np.array([spad[40 - 7 * i:][:2] for i in range(3)]).astype(np.int64)
+    want = np.stack([spad[300 + j * 256 + x[:, j] + 128] for j in range(2)], axis=1)
+    np.testing.assert_array_equal(np.array([res.spad[40 - 7 * i:][:2] for i in range(3)]), want)
+    assert (res.stats.spad_rd, res.stats.spad_wr) == (12, 6) and res.insn_end[0] == VL + 3
+
+
+def test_vlut_writing_into_its_own_table_reads_what_it_wrote():
+    spad = np.zeros(HW.spad_bytes, np.int8)
+    spad[128:384] = np.arange(256) % 7  # tab = 0 + x + 128: x = 0 reads address 128
+    spad[500:504] = [0, 0, 1, 0]
+    res = _run(make_insn("vlut", dst=128, src=500, tab=0, m=4, n=1, ds=0, ss=1, ts=128), spad)
+    # element 0 writes tab[128] = tab[128] = 0; element 2 reads tab[129] = 1 -> 1, element 3 reads it back
+    assert res.spad[128] == 1
+
+
+def test_vmul_broadcasts_one_row_and_runs_in_place():
+    spad = _spad(4)
+    f = dict(dst=10, a=10, b=600, m=4, n=5, ds=5, bs=0, za=3, zb=-2, mul=-(2**31), sh=40, zp=1, lo=-50,
+             hi=60, rnd=1, **{"as": 5})
+    res = _run(make_insn("vmul", **f), spad)
+    a = spad[10:30].reshape(4, 5).astype(np.int64)
+    t = (a - 3) * (spad[600:605].astype(np.int64) + 2) * -(2**31)
+    np.testing.assert_array_equal(res.spad[10:30].reshape(4, 5), np.clip(round_shift(t, 40, "half_up") + 1, -50, 60))

@@ -5,8 +5,9 @@ empty), token waits that cannot deadlock (each semaphore is consumed by one
 unit, and every wait is covered by signals earlier in program order), vrq
 shifts from a parameter area loaded first. Data races between units are left
 in on purpose: both models must follow the same functional order. Every
-instruction of the table is drawn (vadd with full-range int32 multipliers,
-in place or overlapping). Both must
+instruction of the table is drawn (vadd and vmul with full-range int32
+multipliers, in place or overlapping; vlut with shared, per-column and
+overlapping tables). Both must
 give the same final DRAM, statistics and per-instruction start and end
 cycles. Mutated programs (a field set to any in-range value, a bad word, a
 wait nobody signals) must succeed alike or fail alike: same instruction
@@ -113,6 +114,27 @@ def body_insn(draw, hw: HwConfig) -> Insn:
             if draw(st.booleans()):  # in place: dst is exactly a or b
                 k, s = draw(st.sampled_from([("a", "as"), ("b", "bs")]))
                 f["dst"], f["ds"] = f[k], f[s]
+        elif op == "vmul":
+            i8, i32 = st.integers(-128, 127), st.integers(-(2**31), 2**31 - 1)
+            lo, hi = sorted((draw(i8), draw(i8)))
+            f.update(ds=draw(stride), **{"as": draw(stride)}, bs=draw(st.one_of(stride, st.just(0))),
+                     za=draw(i8), zb=draw(i8), mul=draw(st.one_of(i32, st.integers(-64, 64))),
+                     sh=draw(st.integers(0, 62)), zp=draw(i8), lo=lo, hi=hi, rnd=draw(st.integers(0, 2)))
+            for k, s in (("dst", "ds"), ("a", "as"), ("b", "bs")):
+                f[k] = draw(place(*spad, rows(f[s])))
+            if draw(st.booleans()):  # in place: dst is exactly a or b
+                k, s = draw(st.sampled_from([("a", "as"), ("b", "bs")]))
+                f["dst"], f["ds"] = f[k], f[s]
+        elif op == "vlut":
+            ts = draw(st.one_of(stride, st.just(0), st.just(256), st.just(-256)))
+            if f["n"] > 0 and (f["n"] - 1) * abs(ts) + 256 > hw.spad_bytes:
+                ts = 0  # one table per column does not fit this scratchpad
+            f.update(ds=draw(stride), ss=draw(stride), ts=ts)
+            f["dst"] = draw(place(*spad, rows(f["ds"])))
+            f["src"] = draw(place(*spad, rows(f["ss"])))
+            f["tab"] = draw(place(*spad, ((f["n"], ts), (256, 1))))
+            if draw(st.booleans()):  # in place: dst is exactly src (or anywhere, tables included)
+                f["dst"], f["ds"] = f["src"], f["ss"]
         elif op == "vaddv":
             f.update(ds=draw(stride), ss=draw(stride))
             f["dst"] = draw(place(*acc, rows(f["ds"])))
@@ -210,7 +232,8 @@ SMALL_COUNTS = {"n0", "n1", "n2", "m", "m0", "m1", "pt", "pb", "pl", "pr"}
 @st.composite
 def mutated(draw) -> tuple[HwConfig, np.ndarray, np.ndarray]:
     """A runnable program with one defect: a field set anew (in or out of its range), a bad
-    header or unused word, a gemm tile too big, a bad vrq shift, vrq/vadd bounds lo > hi, a wait never met."""
+    header or unused word, a gemm tile too big, a bad vrq shift, vrq/vadd/vmul bounds lo > hi, a wait never
+    met."""
     hw, insns, dram = draw(runnable())
     words = encode(insns).reshape(len(insns), -1)
     i = draw(st.integers(0, len(insns) - 1))
@@ -220,7 +243,7 @@ def mutated(draw) -> tuple[HwConfig, np.ndarray, np.ndarray]:
                                  "deadlock"]))
     if kind == "tile" and spec.mnemonic == "gemm":
         words[i, HEADER_WORDS + names.index(draw(st.sampled_from(["k", "n"])))] = max(hw.rows, hw.cols) + 1
-    elif kind == "lohi" and spec.mnemonic in ("vrq", "vadd"):
+    elif kind == "lohi" and spec.mnemonic in ("vrq", "vadd", "vmul"):
         words[i, HEADER_WORDS + names.index("lo")] = 5
         words[i, HEADER_WORDS + names.index("hi")] = 4
     elif kind == "shift":  # one parameter shift out of [0, 62]: every vrq reading it faults

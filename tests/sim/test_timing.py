@@ -56,11 +56,20 @@ def test_lda_cost(sim, n0, n1):
 
 
 @pytest.mark.parametrize("op,extra", [("vaddv", {}), ("vrq", {"hi": 127}), ("vmax", {}), ("vsum", {}),
-                                      ("vadd", {"hi": 127})])
+                                      ("vadd", {"hi": 127}), ("vmul", {"hi": 127}), ("vlut", {}),
+                                      ("vlut", {"ts": 256})])
 @pytest.mark.parametrize("m,n", [(1, 1), (3, 9), (5, 4), (0, 7), (2, 0)])
 def test_vector_cost(sim, op, extra, m, n):
     r, cost = _one(sim, sim.I(op, dst=100, m=m, n=n, **extra))
     assert cost == VL + m * cdiv(n, L) == r.stats.busy[COMPUTE]
+
+
+def test_vlut_and_vmul_traffic_and_cost(sim):
+    """vlut reads its source byte and one table byte per element; vmul reads both operands."""
+    r = sim.run(sim.chain(sim.I("vlut", dst=0, src=0, tab=1024, m=3, n=9, ds=9, ss=9, ts=256),
+                          sim.I("vmul", dst=0, a=0, b=100, m=3, n=9, ds=9, bs=0, hi=127, **{"as": 9})))
+    assert r.stats.spad_rd == 2 * 27 + 2 * 27 and r.stats.spad_wr == 2 * 27
+    assert r.stats.busy[COMPUTE] == 2 * (VL + 3 * cdiv(9, L)) and r.stats.insns == (0, 2, 0)
 
 
 def test_dma_issue_is_pipelined_on_one_unit(sim):
