@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -49,6 +50,9 @@ def _fixed_ops() -> list[type]:
     channel 0 is normalized. Here the spec's formula:
     y = x / (bias + alpha/size · Σ x²)^beta over channels
     [c - floor((size-1)/2), c + ceil((size-1)/2)].
+
+    Softmax and LogSoftmax before opset 13: the 2-D coercion at `axis` is
+    ignored (see `_softmax`).
 
     BatchNormalization, opsets 9-13: the schema's default momentum sends
     every node down the training path, which normalizes with batch
@@ -77,7 +81,35 @@ def _fixed_ops() -> list[type]:
             y = scale.reshape(c) * (x - mean.reshape(c)) / np.sqrt(var.reshape(c) + epsilon) + bias.reshape(c)
             return (y.astype(x.dtype),)
 
-    return [LRN, BatchNormalization]
+    class Softmax(OpRun):
+        op_domain = ""
+
+        def _run(self, x, axis=None):  # type: ignore[no-untyped-def]
+            return (_softmax(self, x, log=False),)
+
+    class LogSoftmax(OpRun):
+        op_domain = ""
+
+        def _run(self, x, axis=None):  # type: ignore[no-untyped-def]
+            return (_softmax(self, x, log=True),)
+
+    return [LRN, BatchNormalization, Softmax, LogSoftmax]
+
+
+def _softmax(op: Any, x: np.ndarray, log: bool) -> np.ndarray:
+    """Softmax / LogSoftmax of every opset. onnx.reference applies opset 13's rule (one axis, default
+    -1) to all; before 13 the input is coerced to 2-D at `axis` (default 1) and normalized over the
+    flattened trailing axes: the zoo's (1, 1000, 1, 1) Softmax, opset 9, is over its 1000 channels."""
+    opset = int(op.run_params["opsets"].get("", 13))
+    given = [int(a.i) for a in op.onnx_node.attribute if a.name == "axis"]
+    axis = given[0] if given else (-1 if opset >= 13 else 1)
+    axis = axis + x.ndim if axis < 0 else axis
+    y = x if opset >= 13 else x.reshape(int(np.prod(x.shape[:axis])), -1)
+    a = -1 if opset < 13 else axis
+    z = y - y.max(axis=a, keepdims=True)
+    e = np.exp(z)
+    out = z - np.log(e.sum(axis=a, keepdims=True)) if log else e / e.sum(axis=a, keepdims=True)
+    return out.reshape(x.shape).astype(x.dtype)
 
 
 @dataclass(frozen=True)

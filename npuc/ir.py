@@ -67,6 +67,9 @@ class QOp:
     Add/Sub (one `vadd`) use the same fields differently: ``mul = [ma, mb]``
     (signed), ``shift = [sh]``, ``bias = [0]``, ``extra["zp_in"] = (za, zb)``:
     out = clamp(round_shift((a - za)·ma + (b - zb)·mb, sh) + zp_out, lo, hi).
+    Mul (one `vmul`): ``mul = [mul]``, ``shift = [sh]``, ``bias = [0]``,
+    ``extra["zp_in"] = (za, zb)``: out = clamp(round_shift((a - za)(b - zb)·mul, sh) + zp_out, lo, hi).
+    Lut (one `vlut`): empty mul/shift/bias, ``extra["table"]`` int8 (256,) or (C, 256).
     """
 
     mul: np.ndarray  # int32 per output channel

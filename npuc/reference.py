@@ -70,10 +70,20 @@ def taps(xp: np.ndarray, attrs: Node, out_hw: tuple[int, int]) -> Iterator[tuple
 
 
 def conv_nhwc(xp: np.ndarray, w: np.ndarray, attrs: Node, out_hw: tuple[int, int], dtype: type) -> np.ndarray:
-    """Sum over taps of x·W in `dtype`: returns (N, OH, OW, Cout), channel last."""
+    """Sum over taps of x·W in `dtype`: returns (N, OH, OW, Cout), channel last.
+
+    Grouped (``attrs["group"]`` = G, W of shape (Cout, Cin/G, kh, kw)): output channel o
+    reads only the Cin/G input channels of its group o // (Cout/G)."""
     n, cout = xp.shape[0], w.shape[0]
     acc: np.ndarray = np.zeros((n, *out_hw, cout), dtype=dtype)
     wt: np.ndarray = w.astype(dtype)
+    group = int(attrs.get("group", 1))
+    if group != 1:
+        wg = wt.reshape(group, cout // group, w.shape[1], *w.shape[2:])
+        for i, j, view in taps(xp, attrs, out_hw):
+            v = view.astype(dtype).reshape(n, group, w.shape[1], *out_hw)
+            acc += np.einsum("ngchw,goc->nhwgo", v, wg[..., i, j], optimize=True).reshape(acc.shape)
+        return acc
     for i, j, view in taps(xp, attrs, out_hw):
         acc += np.einsum("nchw,oc->nhwo", view.astype(dtype), wt[:, :, i, j], optimize=True)
     return acc
@@ -318,3 +328,8 @@ def run_quantized_float(ir: IR, feeds: dict[str, np.ndarray], intermediates: boo
     feeds_q = {n: quantize_input(feeds[n], ir.node(n)["act_q"]) for n in ir.inputs if n in feeds}
     out = run_quantized(ir, feeds_q, intermediates)
     return {n: dequantize(q, ir.node(n)["act_q"]) for n, q in out.items()}
+
+
+from . import reference_layout  # noqa: E402,F401  (registers Concat, ChannelSlice, Resize, Pad, ... )
+from . import reference_conv  # noqa: E402,F401  (registers AveragePool, GlobalMaxPool, ConvTranspose)
+from . import reference_vector  # noqa: E402,F401  (registers Lut, Mul)

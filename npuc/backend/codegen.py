@@ -21,7 +21,8 @@ from ..hw import HwConfig
 from ..ir import IR
 from ..isa.program import DTYPE_BYTES, HostOp, Insn, Program, TensorInfo
 from ..isa.regions import ACC, DRAM, SPAD
-from .conv import ConvGeom, lower_conv
+from ..nhwc import same_bytes
+from .conv import ConvGeom, expand_groups, lower_conv
 from .deps import insert_tokens
 from .elementwise import lower_add
 from .emit import BackendError, Buf, Emitter
@@ -45,14 +46,26 @@ class Context:
         self.bufs: dict[str, Buf] = {}
         self.tensors: list[TensorInfo] = []
         self.hosts: list[HostOp] = []
+        # zero-copy concatenation (`layout.py`): tensors written straight into a Concat's output
+        self.placed: dict[str, tuple[str, int]] = layout.plan_concats(ir)
+        self.concat_bufs: dict[str, Buf] = {}
+        self.dense_copies: dict[str, Buf] = {}
 
     def what(self, name: str) -> str:
         return f"node {name!r} ({self.ir.op(name)})"
 
     def input_buf(self, name: str, slot: int = 0) -> Buf:
-        return self.bufs[self.ir.preds(name)[slot]]
+        """Input `slot` of node `name`: a view as it is when the node's lowering reads views, else dense."""
+        src = self.ir.preds(name)[slot]
+        if self.ir.op(name) in layout.VIEW_READERS:
+            return self.bufs[src]
+        return layout.dense_buf(self, src)
 
     def new_buf(self, name: str) -> Buf:
+        """The output of node `name`: its slot in a Concat's output when planned there, else new."""
+        return layout.placed_buf(self, name) or self.dense_buf_for(name)
+
+    def dense_buf_for(self, name: str) -> Buf:
         shape = self.ir.node(name)["shape"]
         c, h, w = _chw(shape, self.what(name))
         return Buf(self.em.alloc_dram(c * h * w), c, h, w)
@@ -82,6 +95,7 @@ def generate(ir: IR, hw: HwConfig) -> Program:
     for name in ir.inputs:
         ctx.tensors.append(_tensor_info(ctx, name, "input"))
     for name in ir.outputs:
+        ctx.bufs[name] = layout.dense_buf(ctx, name)  # a program output is a dense tensor
         if ctx.bufs[name].flat_of is not None:
             raise BackendError(f"{ctx.what(name)}: a flattened feature map as a graph output is not supported yet")
         ctx.tensors.append(_tensor_info(ctx, name, "output"))
@@ -135,16 +149,16 @@ def _tensor_info(ctx: Context, name: str, role: str, value: str | None = None) -
 def _conv(ctx: Context, name: str) -> Buf:
     node = ctx.ir.node(name)
     a = node["attrs"]
-    if a.get("group", 1) != 1:
-        raise BackendError(f"{ctx.what(name)}: grouped convolution is not supported yet")
+    group = a.get("group", 1)
     x = ctx.input_buf(name)
     y = ctx.new_buf(name)
     g = ConvGeom(cin=x.c, h=x.h, w=x.w, cout=y.c, oh=y.h, ow=y.w, kh=a["kernel"][0], kw=a["kernel"][1],
                  sh=a["strides"][0], sw=a["strides"][1], dh=a["dilations"][0], dw=a["dilations"][1],
-                 pt=a["pads"][0], pl=a["pads"][1])
+                 pt=a["pads"][0], pl=a["pads"][1], group=group)
     in_zp = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].zp
     ctx.em.begin_layer(name)
-    lower_conv(ctx.em, g, x, y, node["qop"].weight, node["qop"], in_zp, ctx.what(name))
+    # grouped: block-diagonal dense weights, whose zero blocks lower_conv skips
+    lower_conv(ctx.em, g, x, y, expand_groups(node["qop"].weight, group), node["qop"], in_zp, ctx.what(name))
     return y
 
 
@@ -211,6 +225,8 @@ def _host(ctx: Context, name: str) -> Buf:
     ctx.bufs[name] = y
     # the model names its run-time inputs by ONNX value, in the order of the IR edges (slots)
     specs, out = host.model_io(a["model"])
+    for p in ctx.ir.preds(name):  # the host reads dense tensors
+        ctx.bufs[p] = layout.dense_buf(ctx, p)
     ins = [_tensor_info(ctx, p, "input", s.name) for p, s in zip(ctx.ir.preds(name), specs)]
     io = (*ins, _tensor_info(ctx, name, "output", out.name))
     ctx.hosts.append(HostOp(name, a["onnx_op"], len(ctx.em.insns), io, a["model"]))
@@ -223,12 +239,21 @@ def _alias(ctx: Context, name: str) -> Buf:
     if not x.dense:
         raise BackendError(f"{ctx.what(name)}: reshaping a strided view is not supported")
     if len(shape) == 2 and shape[0] == 1 and shape[1] == x.nbytes:
-        flat_of = x.flat_of if x.flat_of is not None else ((x.c, x.h, x.w) if x.h * x.w > 1 else None)
+        flat_of = x.flat_of if x.flat_of is not None else ((x.c, x.h, x.w) if x.h * x.w > 1 and x.c > 1 else None)
         return Buf(x.addr, x.nbytes, 1, 1, flat_of)
-    if len(shape) == 4 and tuple(shape[1:]) == (x.c, x.h, x.w):
-        return x
+    if len(shape) == 4 and x.flat_of == tuple(shape[1:]):  # un-flattening: the bytes are that map's
+        return Buf(x.addr, *x.flat_of)
+    if len(shape) == 4 and x.flat_of is None and same_bytes((1, x.c, x.h, x.w), shape):
+        return Buf(x.addr, shape[1], shape[2], shape[3])
     raise BackendError(f"{ctx.what(name)}: reshape to {shape} changes the memory layout; not supported yet")
 
 
 LOWERINGS["Flatten"] = _alias
 LOWERINGS["Reshape"] = _alias
+
+
+from . import layout  # noqa: E402  (Concat, ChannelSlice, ChannelShuffle, Resize, Pad, Requant; placement)
+
+
+from . import vector  # noqa: E402,F401  (registers Lut and Mul: vlut, vmul)
+from . import conv_ops  # noqa: E402,F401  (registers AveragePool, GlobalMaxPool, ConvTranspose)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable
 
 import numpy as np
 
@@ -150,3 +150,36 @@ class Emitter:
     @property
     def dram_size(self) -> int:
         return align_up(self.dram_top, DRAM_ALIGN)
+
+
+def channel_view(base: Buf, c0: int, c: int) -> Buf:
+    """Channels [c0, c0 + c) of every pixel of `base`: a view at the same pixel and row strides
+    (a single pixel, or a single column's pixel stride, is normalized so `dense` stays exact)."""
+    ps = base.ps if base.w > 1 else c
+    rs = base.rs if base.h > 1 else base.w * ps
+    return Buf(base.addr + c0, c, base.h, base.w, None, ps, rs)
+
+
+Box = tuple[int, int, int, int, int, int]  # r0, rows, x0, cols, k0, channels
+
+
+def box_tiles(h: int, w: int, c: int, budget: int) -> list[Box]:
+    """Cut an h x w x c tensor into boxes of at most `budget` bytes: whole rows first, then part
+    of a row, then part of the channels — so a dense tensor moves in few long bursts."""
+    nk = min(c, budget)
+    nx = min(w, max(1, budget // nk))
+    nr = min(h, max(1, budget // (nx * nk))) if nx == w else 1
+    return [(r0, min(nr, h - r0), x0, min(nx, w - x0), k0, min(nk, c - k0))
+            for r0 in range(0, h, nr) for x0 in range(0, w, nx) for k0 in range(0, c, nk)]
+
+
+def ld_box(em: Emitter, x: Buf, dst: int, box: Box) -> None:
+    """DMA one box of view `x` into a dense box (rows x cols x channels) in the scratchpad."""
+    r0, nr, x0, nx, k0, nk = box
+    em.emit("ld", dst=dst, src=x.at(r0, x0, k0), n0=nr, n1=nx, n2=nk, ss0=x.rs, ss1=x.ps, ds0=nx * nk, ds1=nk)
+
+
+def st_box(em: Emitter, y: Buf, src: int, box: Box) -> None:
+    """DMA a dense scratchpad box into the same box of view `y`."""
+    r0, nr, x0, nx, k0, nk = box
+    em.emit("st", dst=y.at(r0, x0, k0), src=src, n0=nr, n1=nx, n2=nk, ds0=y.rs, ds1=y.ps, ss0=nx * nk, ss1=nk)

@@ -5,6 +5,10 @@ identity of max) and reduced by one `vmax` per output row and kernel tap.
 GlobalAveragePool sums each channel with `vsum` into int32, adds the folded
 zero-point correction with `vaddv` and divides by the pixel count inside `vrq`
 through the reciprocal multiplier the quantizer chose.
+GlobalMaxPool loads chunks of pixel rows and halves them with `vmax` (a
+reduction tree: log2(pixels) instructions, pixels·ceil(C/L) lane cycles) to
+one row, the running maximum of the chunks; exact on int8.
+AveragePool runs on the array as a depthwise convolution (`conv_ops.py`).
 """
 
 from __future__ import annotations
@@ -66,8 +70,6 @@ def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
 def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop, what: str) -> None:
     hw = em.hw
     c, pixels = x.c, x.h * x.w
-    if not x.rows_dense:
-        raise BackendError(f"{what}: the input is a view whose rows are not adjacent")
     cc = min(c, max(1, hw.acc_words // 4 - 16))
     par = np.concatenate([qop.bias, qop.mul, qop.shift]).astype("<i4")
     par_addr = em.add_data(par)
@@ -85,10 +87,51 @@ def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop, what: str) -> None:
         em.emit("lda", dst=par_slot, src=par_addr + 4 * k0, n0=3, n1=cci, ss0=4 * c, ds0=cci)
         for p, (p0, npx) in enumerate(_spans(pixels, pix)):
             box, _ = in_cache.get((k0, p0))
-            em.emit("ld", dst=box, src=x.addr + p0 * x.ps + k0, n0=1, n1=npx, n2=cci, ss1=x.ps, ds1=cci)
+            _load_pixels(em, x, box, p0, npx, k0, cci)
             em.emit("vsum", dst=acc, src=box, m=npx, n=cci, ss=cci, acc=0 if p == 0 else 1)
         out = out_slots[n % 2]
         em.emit("vaddv", dst=acc, src=acc, vec=par_slot, m=1, n=cci)
         em.emit("vrq", dst=out, src=acc, mul=par_slot + cci, sh=par_slot + 2 * cci, m=1, n=cci,
                 zp=qop.zp_out, lo=qop.lo, hi=qop.hi, rnd=rnd)
+        em.emit("st", dst=y.addr + k0, src=out, n0=1, n1=1, n2=cci)
+
+
+def _load_pixels(em: Emitter, x: Buf, dst: int, p0: int, npx: int, k0: int, cc: int) -> None:
+    """DMA pixels [p0, p0 + npx) (row-major) x channels [k0, k0 + cc) of view `x` as dense rows of cc
+    bytes: one `ld` when the pixels follow each other at one stride, else one per image row."""
+    if x.rows_dense:
+        em.emit("ld", dst=dst, src=x.addr + p0 * x.ps + k0, n0=1, n1=npx, n2=cc, ss1=x.ps, ds1=cc)
+        return
+    p = p0
+    while p < p0 + npx:
+        r, c = divmod(p, x.w)
+        n = min(x.w - c, p0 + npx - p)
+        em.emit("ld", dst=dst + (p - p0) * cc, src=x.at(r, c, k0), n0=1, n1=n, n2=cc, ss1=x.ps, ds1=cc)
+        p += n
+
+
+def lower_global_maxpool(em: Emitter, x: Buf, y: Buf, what: str) -> None:
+    """Per channel chunk: each pixel chunk halved by `vmax` down to one row, folded into the result row."""
+    hw = em.hw
+    c, pixels = x.c, x.h * x.w
+    cc = min(c, max(1, hw.spad_bytes // 8))
+    room = hw.spad_bytes - 2 * align_up(cc, SPAD_ALIGN) - 2 * SPAD_ALIGN
+    pix = min(pixels, max(0, room // (2 * cc)))
+    if pix == 0:
+        raise BackendError(f"{what}: {cc} channels do not fit the scratchpad")
+    in_cache = SlotCache([em.spad.take(pix * cc, what) for _ in range(2)])
+    out_slots = [em.spad.take(cc, what) for _ in range(2)]
+    for n, (k0, cci) in enumerate(_spans(c, cc)):
+        out = out_slots[n % 2]
+        for p, (p0, npx) in enumerate(_spans(pixels, pix)):
+            box, _ = in_cache.get((k0, p0))
+            _load_pixels(em, x, box, p0, npx, k0, cci)
+            rows = npx
+            while rows > 1:  # rows [0, half) take the max with rows [rows - half, rows)
+                half = rows // 2
+                em.emit("vmax", dst=box, a=box, b=box + (rows - half) * cci, m=half, n=cci, ds=cci,
+                        **{"as": cci}, bs=cci)
+                rows -= half
+            # the first chunk's row is copied (max with itself), later ones folded in
+            em.emit("vmax", dst=out, a=box if p == 0 else out, b=box, m=1, n=cci, ds=cci, **{"as": cci}, bs=cci)
         em.emit("st", dst=y.addr + k0, src=out, n0=1, n1=1, n2=cci)

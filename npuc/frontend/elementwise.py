@@ -1,4 +1,4 @@
-"""Elementwise arithmetic: Add, Sub, Sum.
+"""Elementwise arithmetic: Add, Sub, Sum, Mul, Div.
 
 Two run-time tensors of the same shape become an IR ``Add`` or ``Sub`` node
 with two inputs (slot 0 = ONNX input A, slot 1 = B): on the NPU one `vadd`
@@ -13,7 +13,22 @@ becomes an IR ``Add`` with one input and ``consts["B"]`` of shape ``(C,)``
 or Gemm before it. Any other constant operand, or constant minus tensor, is
 refused here (`UnsupportedOp`: the loader may run the node on the host).
 
-Sum of one input is the identity and Sum of two is Add; more inputs are refused.
+Sum of one input is the identity, Sum of two is Add, and Sum of n > 2 a chain
+of two-input Adds (each rounded: ((a + b) + c) + ...), the intermediate
+nodes named ``<node>/sum<k>``.
+
+Mul (`vmul` on the NPU), in its IR forms:
+
+* two run-time tensors of one shape: IR ``Mul`` (slot 0 = A, slot 1 = B);
+* a run-time (1, C, H, W) tensor times a run-time (1, C, 1, 1) one, either
+  order (squeeze-excite): IR ``Mul`` with ``attrs["broadcast"] = "channel"``,
+  the full tensor in slot 0, the per-channel one in slot 1;
+* a tensor times a constant that is one value per channel (scalar, (C,),
+  (C, 1, 1), ...): IR ``Mul`` with one input and ``consts["S"]`` of shape
+  (C,), which `fold_batchnorm` folds into the Conv before it (or turns into
+  a depthwise 1x1 conv);
+* Div of a tensor by such a constant is that Mul by the reciprocal; Div of
+  two run-time tensors, or of a constant by a tensor, is refused.
 """
 
 from __future__ import annotations
@@ -41,7 +56,67 @@ def Sum(ctx: NodeCtx) -> None:
     elif n == 2:
         _binary(ctx, sub=False)
     else:
-        raise ctx.unsupported(f"Sum of {n} inputs: only one or two are supported")
+        _sum_chain(ctx, n)
+
+
+def _sum_chain(ctx: NodeCtx, n: int) -> None:
+    """((x0 + x1) + x2) + ...: n - 1 two-input Adds, the last one this node's output."""
+    shape = ctx.in_shape(0)
+    srcs = [ctx.data(i) for i in range(n)]
+    if any(ctx.in_shape(i) != shape for i in range(n)):
+        raise ctx.unsupported(f"Sum of shapes {[ctx.in_shape(i) for i in range(n)]}: one shape expected, "
+                              "no broadcasting")
+    if len(set(srcs)) != n:
+        raise ctx.unsupported("an input appears twice")
+    g = ctx.graph
+    acc = srcs[0]
+    for k in range(1, n - 1):
+        g.order += 1
+        acc = g.ir.add(g.unique_name(f"{ctx.name}/sum{k}"), "Add", [acc, srcs[k]], shape=shape)
+        g.ir.node(acc)["order"] = g.order
+    ctx.emit("Add", [acc, srcs[-1]], shape=shape)
+
+
+@handler("Mul")
+def Mul(ctx: NodeCtx) -> None:
+    const = [ctx.is_const(0), ctx.is_const(1)]
+    if not any(const):
+        sa, sb = ctx.in_shape(0), ctx.in_shape(1)
+        if ctx.data(0) == ctx.data(1):  # one IR edge per producer and consumer: x * x has no two slots
+            raise ctx.unsupported("both inputs are the same tensor")
+        if sa == sb:
+            ctx.emit("Mul", [ctx.data(0), ctx.data(1)], shape=sa)
+            return
+        for big, small in ((0, 1), (1, 0)):
+            s_big, s_small = ctx.in_shape(big), ctx.in_shape(small)
+            if len(s_big) == 4 and s_big[0] == 1 and s_small == (1, s_big[1], 1, 1):
+                ctx.emit("Mul", [ctx.data(big), ctx.data(small)], shape=s_big, attrs={"broadcast": "channel"})
+                return
+        raise ctx.unsupported(f"inputs of shapes {sa} and {sb}: the same shape, or (1, C, H, W) times "
+                              "(1, C, 1, 1), are supported")
+    i = 1 if const[0] else 0
+    _scale(ctx, i, ctx.const(1 - i, "constant operand").astype(np.float64))
+
+
+@handler("Div")
+def Div(ctx: NodeCtx) -> None:
+    if not ctx.is_const(1):
+        raise ctx.unsupported("division by a run-time tensor is not supported; only by a constant")
+    if ctx.is_const(0):
+        raise ctx.error("both inputs are constants")
+    c = ctx.const(1, "divisor").astype(np.float64)
+    if np.any(c == 0):
+        raise ctx.unsupported("division by zero")
+    _scale(ctx, 0, 1.0 / c)
+
+
+def _scale(ctx: NodeCtx, i: int, c: np.ndarray) -> None:
+    """Run-time input `i` times constant `c`, one value per channel: a one-input Mul with consts S."""
+    shape = ctx.in_shape(i)
+    s = per_channel(c, shape)
+    if s is None:
+        raise ctx.unsupported(f"constant of shape {c.shape} is not one value per channel of the {shape} tensor")
+    ctx.emit("Mul", [ctx.data(i)], shape=shape, consts={"S": s.astype(np.float32)})
 
 
 def _binary(ctx: NodeCtx, sub: bool) -> None:
@@ -59,14 +134,14 @@ def _binary(ctx: NodeCtx, sub: bool) -> None:
         raise ctx.unsupported("a constant minus a tensor is not supported")
     i = 1 if const[0] else 0  # the run-time input
     shape = ctx.in_shape(i)
-    bias = _per_channel(ctx.const(1 - i, "constant operand").astype(np.float64), shape)
+    bias = per_channel(ctx.const(1 - i, "constant operand").astype(np.float64), shape)
     if bias is None:
         raise ctx.unsupported(f"constant of shape {ctx.const(1 - i, 'constant operand').shape} is not one "
                               f"value per channel of the {shape} tensor")
     ctx.emit("Add", [ctx.data(i)], shape=shape, consts={"B": (-bias if sub else bias).astype(np.float32)})
 
 
-def _per_channel(c: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+def per_channel(c: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     """The (C,) vector a constant adds to an (N, C, ...) tensor, or None when it is not one value per channel."""
     if len(shape) not in (2, 4):
         return None

@@ -1,5 +1,11 @@
 """ONNX model -> IR: opset check, static input shapes, shape inference, the node walk.
 
+A model of opset 9 or 10 (the ONNX model zoo's Caffe2 exports are opset 9)
+is first converted to opset `OPSET_CONVERT` by ONNX's version converter, so
+the handlers see one form of each op (Upsample becomes Resize, Slice's and
+Pad's attributes become inputs, BatchNormalization loses `spatial`): the IR's
+opset, and a host node's, is then the converted one.
+
 Each ONNX node is handed to the handler registered under its op type (see
 `registry.py`); this module only owns the order of things around that. A
 node with constant inputs only is folded, and one no handler takes runs on
@@ -21,7 +27,8 @@ from ..ir import IR
 from . import fallback
 from .registry import HANDLERS, FrontendError, Graph, NodeCtx, UnsupportedOp
 
-OPSET_MIN, OPSET_MAX = 11, 21
+OPSET_MIN, OPSET_MAX = 9, 21
+OPSET_CONVERT = 11  # older models are converted up to this opset before translation
 DEFAULT_DOMAINS = ("", "ai.onnx")
 InputShapes = dict[str, tuple[int, ...]]
 
@@ -38,17 +45,20 @@ def load_onnx(model: str | Path | onnx.ModelProto, input_shapes: InputShapes | N
     """
     source, proto = _read(model)
     opset = _default_opset(proto, source)
+    _check_graph_structure(proto, source)
+    if opset < OPSET_CONVERT:
+        proto, opset = _upgrade(proto, opset, source), OPSET_CONVERT
     initializers = {t.name: t for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in initializers]
-    _check_graph_structure(proto, source)
     _check_input_shape_names(input_shapes or {}, inputs, source)
     static = {i.name: _static_input_shape(i, (input_shapes or {}).get(i.name), source) for i in inputs}
     _check_sizes(static, "input", source)
     consts = _constants(proto, source)
     dtypes: dict[str, int] = {}
     shapes = _infer_shapes(proto, static, source, dtypes)
-    _check_sizes(shapes, "value", source, _producers(proto))
-    _check_working_set({**static, **shapes}, source)
+    producers = _producers(proto)
+    _check_sizes(shapes, "value", source, producers)
+    _check_working_set({**static, **{v: s for v, s in shapes.items() if v in producers}}, source)
 
     ir = IR(proto.graph.name or Path(source).stem or "model", opset)
     used = {v for n in proto.graph.node for v in n.input if v} | {o.name for o in proto.graph.output}
@@ -144,11 +154,23 @@ def _cycle(proto: onnx.ModelProto, producer: dict[str, int], start: int) -> list
 
 
 def _producers(proto: onnx.ModelProto) -> dict[str, str]:
-    """Computed values (Constant outputs excluded) -> the name of the node computing them."""
-    return {o: (n.name or n.output[0]) for n in proto.graph.node if n.op_type != "Constant"
-            for o in n.output if o}
+    """Computed values -> the name of the node computing them.
+
+    Values the loader folds at compile time are not computed: Constant and Shape outputs, and the
+    outputs of a node whose inputs are all such constants (the zoo's ConstantOfShape weights)."""
+    const = {t.name for t in proto.graph.initializer}
+    out: dict[str, str] = {}
+    for n in proto.graph.node:
+        inputs = [v for v in n.input if v]
+        if n.op_type in ("Constant", "Shape") or (inputs and all(v in const for v in inputs)):
+            const.update(o for o in n.output if o)
+            continue
+        out.update((o, n.name or n.output[0]) for o in n.output if o)
+    return out
 
 
+# inputs where an infinite scalar is a bound, not a broken weight: Pad's constant_value, Clip's min/max
+_BOUND_INPUTS = {"Pad": (2,), "Clip": (1, 2)}
 _FLOAT = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 
@@ -166,6 +188,8 @@ def _constants(proto: onnx.ModelProto, source: str) -> dict[str, np.ndarray]:
                     tensors.append((a.t, node.output[0], f"node '{node.name or node.output[0]}' (op Constant) value"))
     npu_read = {v for n in proto.graph.node if n.domain in DEFAULT_DOMAINS and n.op_type in HANDLERS
                 and n.op_type != "Constant" for v in n.input}
+    bounds = {n.input[i] for n in proto.graph.node if n.domain in DEFAULT_DOMAINS
+              for i in _BOUND_INPUTS.get(n.op_type, ()) if i < len(n.input)}
     total = 0
     for t, _, what in tensors:
         dims = tuple(int(d) for d in t.dims)
@@ -189,8 +213,11 @@ def _constants(proto: onnx.ModelProto, source: str) -> dict[str, np.ndarray]:
         if value.size == 0 and value.ndim > 0 and value_name in npu_read:
             raise FrontendError(f"{source}: {what} is empty: shape {value.shape} (zero-sized tensors are not "
                                 "supported)")
-        if t.data_type in _FLOAT and not np.all(np.isfinite(value)):
-            bad = np.argwhere(~np.isfinite(value))[0]
+        ok = np.isfinite(value) if t.data_type in _FLOAT else None
+        if ok is not None and value_name in bounds:  # a -inf Pad value or Clip bound is meaningful
+            ok = ~np.isnan(value)
+        if ok is not None and not np.all(ok):
+            bad = np.argwhere(~ok)[0]
             raise FrontendError(f"{source}: {what} holds {value[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
                                 "weights must be finite")
         if what.startswith("initializer"):
@@ -233,6 +260,52 @@ def _default_opset(proto: onnx.ModelProto, source: str) -> int:
     if not OPSET_MIN <= opset <= OPSET_MAX:
         raise FrontendError(f"{source}: opset {opset} is not supported (supported: {OPSET_MIN}..{OPSET_MAX})")
     return opset
+
+
+def _upgrade(proto: onnx.ModelProto, opset: int, source: str) -> onnx.ModelProto:
+    """Convert an opset 9/10 model to `OPSET_CONVERT` (ONNX's version converter: node names kept)."""
+    from onnx import version_converter
+
+    light, big = _light(proto)
+    try:
+        out = version_converter.convert_version(light, OPSET_CONVERT)
+    except Exception as e:  # noqa: BLE001 - the converter raises bare RuntimeErrors naming the op
+        raise FrontendError(f"{source}: converting opset {opset} to {OPSET_CONVERT} failed: {_first_line(e)}") from None
+    added = {t.name for t in big} - {i.name for i in proto.graph.input}  # an IR v3 model keeps its own
+    kept = [vi for vi in out.graph.input if vi.name not in added]
+    del out.graph.input[:]
+    out.graph.input.extend(kept)
+    out.graph.initializer.extend(big)
+    return out
+
+
+LIGHT_MAX = 4096  # elements: a larger float initializer is only a shape to the converter and to inference
+
+
+def _light(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[onnx.TensorProto]]:
+    """A copy of `proto` whose large float initializers are graph inputs of their type and shape, and
+    those initializers. The version converter and shape inference serialize the whole model (VGG-19's
+    550 MB several times over) but need only the weights' shapes; the constants they read (Reshape's
+    shape, Resize's scales, Pad's pads) are small."""
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    small, big = [], []
+    for t in model.graph.initializer:
+        (big if t.data_type in _FLOAT and limits.elements(tuple(t.dims)) > LIGHT_MAX else small).append(t)
+    if not big:
+        return model, []
+    names = {t.name for t in big}
+    kept = [vi for vi in model.graph.input if vi.name not in names]  # IR v3 lists initializers as inputs
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    model.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big)
+    big = [t for t in proto.graph.initializer if t.name in names]
+    small_copy = [onnx.TensorProto() for _ in small]
+    for dst, src in zip(small_copy, small):
+        dst.CopyFrom(src)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(small_copy)
+    return model, big
 
 
 def _check_input_shape_names(given: InputShapes, inputs: list[onnx.ValueInfoProto], source: str) -> None:
@@ -287,8 +360,7 @@ def _infer_shapes(proto: onnx.ModelProto, static: InputShapes, source: str,
     """Run ONNX shape inference with the inputs made static; return every fully static shape.
 
     `dtypes`, when given, receives every inferred element type (a host op's output keeps its own)."""
-    model = onnx.ModelProto()
-    model.CopyFrom(proto)
+    model, _ = _light(proto)
     for vi in model.graph.input:
         if vi.name in static:
             vi.type.tensor_type.ClearField("shape")

@@ -2,7 +2,9 @@
 
 Flatten and Reshape become IR nodes whose ``shape`` is the resolved output
 shape (a Reshape also keeps it in ``attrs["shape"]``); both reinterpret the
-NCHW element order. Constant, Identity and inference-mode Dropout produce no
+NCHW element order. A 4-D result must leave the DRAM bytes alone
+(`npuc.nhwc.same_bytes`, or un-flattening a flattened map); the 5-D
+Reshapes of a channel shuffle are handled in `layout.py`. Constant, Identity and inference-mode Dropout produce no
 IR node: they only rename values.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nhwc import same_bytes
+from .layout import reshape_shuffle
 from .registry import NodeCtx, handler
 
 
@@ -45,12 +49,22 @@ def Reshape(ctx: NodeCtx) -> None:
         out[out.index(-1)] = total // known
     if int(np.prod(out)) != total:
         raise ctx.error(f"cannot reshape {shape} to {target}")
+    if reshape_shuffle(ctx, shape, out):  # a step of a channel shuffle (`layout.py`)
+        return
     if len(out) not in (2, 4) or out[0] != shape[0]:
         raise ctx.unsupported(f"reshape {shape} -> {tuple(out)}: only 2-D/4-D results keeping the batch are supported")
     # a 4-D result is an NHWC map in DRAM: only one whose bytes are the input's is a free alias
-    if len(out) == 4 and tuple(out[1:]) != tuple(shape[1:]) and not (len(shape) == 2 and out[2] == out[3] == 1):
+    if len(out) == 4 and not (same_bytes(shape, out) or _unflattens(ctx, tuple(out))):
         raise ctx.unsupported(f"reshape {shape} -> {tuple(out)} reorders the NHWC bytes in DRAM")
     ctx.emit("Reshape", [ctx.data(0)], shape=tuple(out), attrs={"shape": tuple(out)})
+
+
+def _unflattens(ctx: NodeCtx, out: tuple[int, ...]) -> bool:
+    """True when the input is a flattening of a map of shape `out` (its bytes are that map's NHWC bytes)."""
+    ir, src = ctx.graph.ir, ctx.data(0)
+    while ir.op(src) in ("Flatten", "Reshape") and len(ir.node(src)["shape"]) == 2:
+        (src,) = ir.preds(src)
+    return tuple(ir.node(src)["shape"]) == out
 
 
 @handler("Constant")

@@ -16,11 +16,14 @@ from ..hw import HwConfig
 from ..ir import IR
 from ..ir_dump import write_ir
 from .calibrate import calibrate
+from .cleanup import cleanup
 from .errors import PassError
 from .fold_batchnorm import fold_batchnorm
 from .fuse_activation import fuse_activation
+from .fuse_lut import fuse_lut
 from .legalize import legalize
 from .quantize import quantize
+from .unify_concat import unify_concat
 from .verify import STAGES, verify
 
 
@@ -50,6 +53,11 @@ def prepare(ir: IR, check: bool = False, watch: Watch | None = None, fallback: b
     With `fallback`, a BN or activation that cannot be folded or fused runs on the host (a `Host` node)."""
     watch = watch or Watch(check)
     ir = watch("frontend", ir, "frontend")
+    ir = cleanup(ir)  # a zero Pad into the Conv / AveragePool after it: the `ld` pads for free
+    ir = watch("cleanup", ir)
+    # SiLU / HardSwish patterns into one Lut first, before fold_batchnorm folds their "+ 3" or "/ 6" away
+    ir = fuse_lut(ir)
+    ir = watch("fuse_lut", ir)
     # BN into conv weights first: a fused activation must follow the BN, not precede it
     ir = fold_batchnorm(ir, fallback)
     ir = watch("fold_batchnorm", ir)
@@ -67,6 +75,8 @@ def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], 
     watch = watch or Watch(check)
     ir = calibrate(ir, samples, method, hw, batch_size, progress)  # float reference over the samples: a range for every tensor
     ir = watch("calibrate", ir, "calibrated")
+    ir = unify_concat(ir)  # a Concat's inputs share its range, so one act_q: the concatenation is a copy
+    ir = watch("unify_concat", ir, "calibrated")
     ir = quantize(ir, hw)  # scales from ranges, int8 weights, int32 bias with zp_in folded, raw shifts
     ir = watch("quantize", ir)
     ir = legalize(ir, hw)  # shifts into vrq's [0, 62], multipliers and bias into int32
@@ -74,6 +84,6 @@ def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], 
 
 
 __all__ = [
-    "STAGES", "PassError", "calibrate", "fold_batchnorm", "fuse_activation", "legalize", "prepare",
+    "STAGES", "PassError", "calibrate", "cleanup", "fold_batchnorm", "fuse_activation", "fuse_lut", "legalize", "prepare",
     "quantize", "quantize_ir", "verify", "Watch",
 ]

@@ -103,7 +103,8 @@ def host_float(ir: IR, name: str, reason: str) -> None:
     a = d["attrs"]
     if op == "Conv":
         node = helper.make_node("Conv", [x.name, *inits], [y.name], name=name, kernel_shape=list(a["kernel"]),
-                                strides=list(a["strides"]), dilations=list(a["dilations"]), pads=list(a["pads"]))
+                                strides=list(a["strides"]), dilations=list(a["dilations"]), pads=list(a["pads"]),
+                                group=int(a.get("group", 1)))
     else:
         node = helper.make_node("Gemm", [x.name, *inits], [y.name], name=name, transB=1)
     d["op"] = "Host"

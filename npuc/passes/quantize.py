@@ -186,3 +186,8 @@ def _qop(rule: ScaleRule, ratio: np.ndarray, bias: np.ndarray, qo: ActQ, lo: int
         rounding=hw.rounding,
         **kw,  # type: ignore[arg-type]
     )
+
+
+from . import quantize_layout  # noqa: E402,F401  (registers Concat, Requant and the layout pass-throughs)
+from . import quantize_vector  # noqa: E402,F401  (registers Lut and Mul)
+from . import quantize_conv  # noqa: E402,F401  (registers AveragePool, GlobalMaxPool, ConvTranspose)

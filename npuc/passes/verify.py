@@ -36,9 +36,10 @@ from ..ir import IR, IRError
 from ..reference import FLOAT_OPS
 
 STAGES = ("frontend", "prepared", "calibrated", "quantized")
-COMPUTE_OPS = ("Conv", "Gemm", "GlobalAveragePool")
+COMPUTE_OPS = ("Conv", "Gemm", "GlobalAveragePool", "ConvTranspose")
 ELEMENTWISE_OPS = ("Add", "Sub")  # two-input, one `vadd`
-PASSTHROUGH_OPS = ("MaxPool", "Flatten", "Reshape")
+PASSTHROUGH_OPS = ("MaxPool", "Flatten", "Reshape", "ChannelSlice", "ChannelShuffle", "Resize", "Pad", "GlobalMaxPool",
+                   "EdgePad")
 
 Check = Callable[[IR, str, HwConfig | None], None]
 
@@ -90,7 +91,7 @@ def _known_and_shaped(ir: IR, name: str, hw: HwConfig | None) -> None:
             raise _fail(ir, name, f"host output {node['dtype']} {shape}: float32 or int64 with batch 1 expected")
     elif node["dtype"] != "float32":
         raise _fail(ir, name, f"dtype {node['dtype']}: only Host nodes produce non-float tensors")
-    if node["op"] in ("Conv", "Gemm"):
+    if node["op"] in ("Conv", "Gemm", "ConvTranspose"):
         w, b = node["consts"].get("W"), node["consts"].get("B")
         cout = shape[1]
         if w is None or b is None or w.shape[0] != cout or b.shape != (cout,):
@@ -184,7 +185,7 @@ def _qop(ir: IR, name: str, node: dict) -> None:
         raise _fail(ir, name, f"bounds lo={q.lo} hi={q.hi} not within int8 with lo <= hi")
     if q.zp_out != node["act_q"].zp:
         raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
-    if node["op"] in ("Conv", "Gemm"):
+    if node["op"] in ("Conv", "Gemm", "ConvTranspose"):
         w = node["consts"]["W"]
         if q.weight is None or q.weight.dtype != np.int8 or q.weight.shape != w.shape:
             raise _fail(ir, name, f"qop.weight must be int8 of shape {w.shape}")

@@ -1,4 +1,4 @@
-"""Add, Sub, Sum: the IR they become, their float meaning (against onnxruntime) and what they refuse."""
+"""Add, Sub, Sum, Mul, Div: the IR they become, their float meaning (against onnxruntime) and what they refuse."""
 
 from __future__ import annotations
 
@@ -34,6 +34,15 @@ CASES = [
     pytest.param([helper.make_node("Sub", ["x", "k"], ["y"], name="y")], (1, 3, 4, 4), {"k": _w()},
                  id="sub-scalar"),
     pytest.param([helper.make_node("Add", ["x", "k"], ["y"], name="y")], (2, 6), {"k": _w(6)}, id="add-const-2d"),
+    pytest.param([_relu(), _relu("s"), helper.make_node("Sum", ["x", "r", "s"], ["y"], name="y")], (1, 2, 3, 3),
+                 {}, id="sum-3"),
+    pytest.param([_relu(), helper.make_node("Mul", ["r", "x"], ["y"], name="y")], (1, 3, 4, 5), {}, id="mul"),
+    pytest.param([helper.make_node("GlobalAveragePool", ["x"], ["g"], name="g"),
+                  helper.make_node("Mul", ["g", "x"], ["y"], name="y")], (1, 3, 4, 5), {}, id="mul-se"),
+    pytest.param([helper.make_node("Mul", ["k", "x"], ["y"], name="y")], (1, 3, 4, 4), {"k": _w(3, 1, 1)},
+                 id="mul-const"),
+    pytest.param([helper.make_node("Div", ["x", "k"], ["y"], name="y")], (1, 3, 4, 4), {"k": np.float32(6)},
+                 id="div-scalar"),
 ]
 
 
@@ -54,6 +63,24 @@ def test_two_tensors_become_a_two_input_node_in_onnx_input_order(build):
     assert ir.op("d") == "Sub" and ir.preds("d") == ["r", "x"] and not ir.node("d")["consts"]
 
 
+def test_sum_of_three_is_a_chain_of_two_input_adds(build):
+    nodes = [_relu(), _relu("s"), helper.make_node("Sum", ["x", "r", "s"], ["y"], name="n")]
+    ir = load_onnx(build(nodes, {"x": [1, 2, 3, 3]}, ["y"]))
+    (inner,) = ir.preds("n")[:1]
+    assert ir.op("n") == "Add" and ir.preds("n") == [inner, "s"]
+    assert inner == "n/sum1" and ir.op(inner) == "Add" and ir.preds(inner) == ["x", "r"]
+
+
+def test_mul_forms(build):
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"], name="g"),
+             helper.make_node("Mul", ["g", "x"], ["m"], name="se"),
+             helper.make_node("Div", ["m", "k"], ["y"], name="d")]
+    ir = load_onnx(build(nodes, {"x": [1, 3, 2, 2]}, ["y"], {"k": np.array([2, 4, 8], np.float32).reshape(3, 1, 1)}))
+    assert ir.op("se") == "Mul" and ir.preds("se") == ["x", "g"] and ir.node("se")["attrs"] == {"broadcast": "channel"}
+    assert ir.op("d") == "Mul" and ir.preds("d") == ["se"]
+    np.testing.assert_array_equal(ir.node("d")["consts"]["S"], [0.5, 0.25, 0.125])
+
+
 def test_a_per_channel_constant_becomes_a_bias_vector(build):
     k = _w(1, 4, 1, 1)
     model = build([helper.make_node("Sub", ["x", "k"], ["y"], name="d")], {"x": [1, 4, 2, 2]}, ["y"], {"k": k})
@@ -69,7 +96,11 @@ def test_a_per_channel_constant_becomes_a_bias_vector(build):
      "not one value per channel"),
     ([helper.make_node("Sub", ["k", "x"], ["y"], name="n")], {"k": np.ones((3, 1, 1), np.float32)},
      "a constant minus a tensor"),
-    ([_relu(), _relu("s"), helper.make_node("Sum", ["x", "r", "s"], ["y"], name="n")], {}, "Sum of 3 inputs"),
+    ([_relu(), helper.make_node("Sum", ["x", "r", "x"], ["y"], name="n")], {}, "an input appears twice"),
+    ([_relu(), helper.make_node("Div", ["x", "r"], ["y"], name="n")], {}, "division by a run-time tensor"),
+    ([helper.make_node("MaxPool", ["x"], ["q"], name="q", kernel_shape=[4, 1]),
+      helper.make_node("Mul", ["x", "q"], ["y"], name="n")], {}, "(1, C, H, W) times (1, C, 1, 1)"),
+    ([helper.make_node("Mul", ["x", "k"], ["y"], name="n")], {"k": _w(1, 1, 4, 4)}, "not one value per channel"),
     ([_relu(), helper.make_node("Add", ["r", "r"], ["y"], name="n")], {}, "both inputs are the same tensor"),
 ])
 def test_refusals_name_the_node_and_fall_back_to_the_host(build, nodes, inits, match):

@@ -44,15 +44,13 @@ def test_a_constant_add_folds_into_the_conv_bias(tiny, nodes):
     np.testing.assert_allclose(run_float(folded, {"x": x})["c"], run_float(ir, {"x": x})["y"], rtol=1e-5, atol=1e-5)
 
 
-def test_a_constant_add_after_a_shared_conv_runs_on_the_host_or_is_an_error(tiny):
+def test_a_constant_add_after_a_shared_conv_is_a_depthwise_conv(tiny):
     nodes = [conv(), node("Add", ["c", "k"], "y"), node("Relu", ["c"], "z")]
     ir = tiny(nodes, [1, 3, 4, 4], {"W": W, "k": K}, outputs=("y", "z"))
-    with pytest.raises(PassError, match=r"node 'y' \(op Add\).*sole consumer of a Conv or Gemm"):
-        fold_batchnorm(ir)
-    host = fold_batchnorm(ir, fallback=True)
-    assert host.op("y") == "Host" and host.node("y")["attrs"]["onnx_op"] == "Add"
+    folded = fold_batchnorm(ir)
+    assert folded.op("y") == "Conv" and folded.node("y")["attrs"]["group"] == 3
     x = RNG.standard_normal((1, 3, 4, 4)).astype(np.float32)
-    np.testing.assert_allclose(run_float(host, {"x": x})["y"], run_float(ir, {"x": x})["y"], rtol=1e-6)
+    np.testing.assert_allclose(run_float(folded, {"x": x})["y"], run_float(ir, {"x": x})["y"], rtol=1e-6)
 
 
 def test_relu_fuses_into_a_residual_add(tiny):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from onnx import helper
 
-from npuc.passes import PassError, fold_batchnorm, fuse_activation, prepare, verify
+from npuc.passes import fold_batchnorm, fuse_activation, prepare, verify
 from npuc.reference import run_float
 
 RNG = np.random.default_rng(3)
@@ -54,16 +53,71 @@ def test_fold_batchnorm_into_gemm(tiny):
                                rtol=1e-4, atol=1e-5)
 
 
-def test_standalone_batchnorm_is_an_error(tiny):
+def test_standalone_batchnorm_is_a_depthwise_1x1_conv(tiny):
     ir = tiny([bn("x", "y")], [1, 4, 3, 3], BN)
-    with pytest.raises(PassError, match=r"node 'y' \(op BatchNormalization\).*not supported yet"):
-        fold_batchnorm(ir)
+    folded = fold_batchnorm(ir)
+    assert [folded.op(n) for n in folded.topo()] == ["Input", "Conv"]
+    node = folded.node("y")
+    assert node["attrs"]["group"] == 4 and node["consts"]["W"].shape == (4, 1, 1, 1)
+    verify(folded, "prepared")
+    x = RNG.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    np.testing.assert_allclose(run_float(folded, {"x": x})["y"], run_float(ir, {"x": x})["y"], rtol=1e-5,
+                               atol=1e-6)
 
 
-def test_batchnorm_after_a_shared_conv_is_an_error(tiny):
+def test_batchnorm_after_a_shared_conv_is_a_depthwise_conv(tiny):
     nodes = [conv(), bn("c", "y"), helper.make_node("Relu", ["c"], ["z"], name="z")]
-    with pytest.raises(PassError, match="sole consumer"):
-        fold_batchnorm(tiny(nodes, [1, 2, 4, 4], {"W": W, **BN}, outputs=("y", "z")))
+    folded = fold_batchnorm(tiny(nodes, [1, 2, 4, 4], {"W": W, **BN}, outputs=("y", "z")))
+    assert folded.op("c") == "Conv" and folded.node("c")["attrs"].get("group", 1) == 1
+    assert folded.op("y") == "Conv" and folded.node("y")["attrs"]["group"] == 4
+
+
+def test_batchnorm_on_a_2d_tensor_is_a_diagonal_gemm(tiny):
+    ir = tiny([bn("x", "y")], [3, 4], BN)
+    folded = fold_batchnorm(ir)
+    np.testing.assert_array_equal(folded.node("y")["consts"]["W"] != 0, np.eye(4, dtype=bool))
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(run_float(folded, {"x": x})["y"], run_float(ir, {"x": x})["y"], rtol=1e-5,
+                               atol=1e-6)
+
+
+def _affine_chain(head: str, tail: str) -> list:
+    """BN -> Mul (per channel) -> Add (per channel) -> Relu: DenseNet's and Inception's pattern."""
+    return [bn(head, "b1"), helper.make_node("Mul", ["b1", "S"], ["m1"], name="m1"),
+            helper.make_node("Add", ["m1", "A"], ["a1"], name="a1"),
+            helper.make_node("Relu", ["a1"], [tail], name=tail)]
+
+
+CHAIN = {"S": RNG.uniform(-2, 2, (4, 1, 1)).astype(np.float32), "A": RNG.standard_normal((1, 4, 1, 1))}
+
+
+def test_affine_chain_after_an_input_is_one_depthwise_conv_with_the_relu(tiny):
+    ir = tiny(_affine_chain("x", "y"), [1, 4, 5, 5], {**BN, **CHAIN})
+    prepared = prepare(ir, check=True)
+    assert [prepared.op(n) for n in prepared.topo()] == ["Input", "Conv"]
+    node = prepared.node("b1")
+    assert node["attrs"]["group"] == 4 and node["attrs"]["act"][0] == "relu" and node["value"] == "y"
+    x = RNG.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    np.testing.assert_allclose(run_float(prepared, {"x": x})["b1"], run_float(ir, {"x": x})["y"], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_affine_chain_after_a_conv_folds_into_it(tiny):
+    w4 = RNG.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    ir = tiny([conv()] + _affine_chain("c", "y"), [1, 2, 5, 5], {"W": w4, **BN, **CHAIN})
+    prepared = prepare(ir, check=True)
+    assert [prepared.op(n) for n in prepared.topo()] == ["Input", "Conv"]
+    x = RNG.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    np.testing.assert_allclose(run_float(prepared, {"x": x})["c"], run_float(ir, {"x": x})["y"], rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_affine_chain_after_an_activated_conv_is_not_folded(tiny):
+    """Conv -> Relu -> BN: folding would move the scale before the clamp, so the BN becomes its own conv."""
+    nodes = [conv(), helper.make_node("Relu", ["c"], ["r"], name="r"), bn("r", "y")]
+    prepared = prepare(tiny(nodes, [1, 2, 4, 4], {"W": W, **BN}), check=True)
+    assert [prepared.op(n) for n in prepared.topo()] == ["Input", "Conv", "Conv"]
+    assert prepared.node("c")["attrs"]["act"][0] == "relu" and prepared.node("y")["attrs"]["group"] == 4
 
 
 def test_relu_fuses_into_conv(tiny):
@@ -91,13 +145,16 @@ def test_two_activations_intersect(tiny):
     assert fused.node("c")["attrs"]["act"] == ("clip", 0.0, 6.0)
 
 
-def test_standalone_relu_is_an_error(tiny):
-    with pytest.raises(PassError, match=r"node 'y' \(op Relu\): no Conv or Gemm.*Input 'x'"):
-        fuse_activation(tiny([helper.make_node("Relu", ["x"], ["y"], name="y")], [1, 4], {}))
+def test_standalone_relu_becomes_a_lut(tiny):
+    ir = fuse_activation(tiny([helper.make_node("Relu", ["x"], ["y"], name="y")], [1, 4], {}))
+    assert ir.op("y") == "Lut" and ir.node("y")["attrs"] == {"fn": "relu"} and ir.preds("y") == ["x"]
 
 
-def test_relu_after_a_shared_conv_is_an_error(tiny):
-    nodes = [conv(), helper.make_node("Relu", ["c"], ["y"], name="y"),
+def test_clip_after_a_shared_conv_becomes_a_lut(tiny):
+    lo, hi = helper.make_node("Constant", [], ["lo"], value_float=-1.0), helper.make_node("Constant", [], ["hi"],
+                                                                                           value_float=2.5)
+    nodes = [conv(), lo, hi, helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="y"),
              helper.make_node("GlobalAveragePool", ["c"], ["z"], name="z")]
-    with pytest.raises(PassError, match="node 'y'"):
-        fuse_activation(tiny(nodes, [1, 2, 4, 4], {"W": W}, outputs=("y", "z")))
+    ir = fuse_activation(tiny(nodes, [1, 2, 4, 4], {"W": W}, outputs=("y", "z")))
+    assert ir.op("y") == "Lut" and ir.node("y")["attrs"] == {"fn": "clip", "lo": -1.0, "hi": 2.5}
+    assert "act" not in ir.node("c")["attrs"]

@@ -1,0 +1,295 @@
+"""Layout ops on the NPU, and where tensors live so that a concatenation costs no copy.
+
+Placement (`plan_concats`, before lowering). Activations are NHWC in DRAM, so
+channels [c0, c0 + c) of a Concat output are a `Buf` view (addr + c0, pixel
+stride = the concat's channels). An input of a Concat is *placed* there —
+its producer's lowering writes straight into the slice, and the Concat emits
+nothing for it — when
+
+* its op writes its output through the view (`VIEW_WRITERS`),
+* it is not a graph input or output (those are dense tensors of the program),
+* it is in no other Concat's slice already (the first Concat wins),
+* every other consumer reads through views (`VIEW_READERS`), and
+* it carries the Concat's act_q (so the bytes are the Concat's bytes).
+
+A Concat placed in another Concat is a view itself, so nested concats (and
+DenseNet's chains, where each concat also feeds its dense layer) share one
+buffer. Every other input is copied into its slice by DMA (ld, st; no
+compute). Views reach consumers as they are; one that needs dense bytes
+(`VIEW_READERS` lists those that do not: a Host op, a graph output, a
+Reshape) gets a dense copy, made once per tensor (`dense_buf`).
+
+Lowerings here: Concat (the copies), ChannelSlice (a view, no instruction),
+ChannelShuffle (a 1x1 convolution with a 0/1 permutation matrix on the
+systolic array: exact, mul 1, shift 0, no bias), Resize nearest (one ld per
+tile, s·s strided st), Pad (ld with the quantized pad value as fill, st),
+EdgePad (one ld per run of border / interior rows x columns, stride 0 or
+negative in the border, st), Requant (ld, one `vadd` with mb = 0, st).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import IR, QOp
+from ..isa.arith import ROUNDING_BY_NAME
+from ..reference_layout import pad_level
+from .codegen import Context, lowering
+from .conv import ConvGeom, _clip, _spans, lower_conv
+from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, box_tiles, channel_view, ld_box, st_box
+
+# ops whose lowering takes its output from `ctx.new_buf` and writes it through the Buf's strides
+# (an op of another family joins once its lowering is checked to use `Buf.at`, `ps` and `rs`)
+VIEW_WRITERS = frozenset({"Conv", "Gemm", "MaxPool", "GlobalAveragePool", "Add", "Sub", "Concat", "Requant",
+                          "ChannelShuffle", "Resize", "Pad", "Lut", "Mul", "EdgePad"})
+# ops whose lowering reads its inputs through the Buf's strides (any view of rows_dense pixels)
+VIEW_READERS = frozenset({"Conv", "Gemm", "MaxPool", "GlobalAveragePool", "Add", "Sub", "Concat", "Requant",
+                          "ChannelSlice", "ChannelShuffle", "Resize", "Pad", "Lut", "Mul", "EdgePad"})
+
+
+# -- placement ---------------------------------------------------------------------
+
+def plan_concats(ir: IR) -> dict[str, tuple[str, int]]:
+    """Node -> (Concat, first channel) for every tensor produced in place inside a Concat's output."""
+    placed: dict[str, tuple[str, int]] = {}
+    outputs, inputs = set(ir.outputs), set(ir.inputs)
+    for c in ir.topo():
+        if ir.op(c) != "Concat":
+            continue
+        q = ir.node(c).get("act_q")
+        c0 = 0
+        for p in ir.preds(c):
+            ok = (ir.op(p) in VIEW_WRITERS and p not in outputs and p not in inputs and p not in placed
+                  and ir.node(p).get("act_q") == q
+                  and all(ir.op(s) in VIEW_READERS for s in ir.succs(p) if s != c))
+            if ok:
+                placed[p] = (c, c0)
+            c0 += ir.node(p)["shape"][1]
+    return placed
+
+
+def placed_buf(ctx: Context, name: str) -> Buf | None:
+    """The view node `name` must write (its slot in a Concat's output), or None."""
+    if name not in ctx.placed:
+        return None
+    concat, c0 = ctx.placed[name]
+    base = concat_buf(ctx, concat)
+    return channel_view(base, c0, ctx.ir.node(name)["shape"][1])
+
+
+def concat_buf(ctx: Context, name: str) -> Buf:
+    """A Concat's output, allocated on first use: its first placed input is lowered before it."""
+    if name not in ctx.concat_bufs:
+        ctx.concat_bufs[name] = placed_buf(ctx, name) or ctx.dense_buf_for(name)
+    return ctx.concat_bufs[name]
+
+
+def dense_buf(ctx: Context, name: str) -> Buf:
+    """Node `name`'s tensor as a dense NHWC Buf: itself, or a copy of its view (made once)."""
+    x = ctx.bufs[name]
+    if x.dense:
+        return x
+    if name not in ctx.dense_copies:
+        y = ctx.dense_buf_for(name)
+        ctx.em.begin_layer(f"{name}.dense")
+        copy_view(ctx.em, x, y, ctx.what(name))
+        ctx.dense_copies[name] = y
+    return ctx.dense_copies[name]
+
+
+# -- DMA helpers -------------------------------------------------------------------
+
+def _copy_budget(em: Emitter) -> int:
+    return max(SPAD_ALIGN, (em.hw.spad_bytes // 2) // SPAD_ALIGN * SPAD_ALIGN)
+
+
+def copy_view(em: Emitter, x: Buf, y: Buf, what: str, slots: list[int] | None = None) -> None:
+    """y = x by DMA (ld, st through two scratchpad slots, taken here unless given), any strides."""
+    if (x.c, x.h, x.w) != (y.c, y.h, y.w):
+        raise BackendError(f"{what}: copying a {x.c}x{x.h}x{x.w} tensor into a {y.c}x{y.h}x{y.w} one")
+    budget = _copy_budget(em)
+    slots = slots or [em.spad.take(budget, what) for _ in range(2)]
+    for k, box in enumerate(box_tiles(x.h, x.w, x.c, budget)):
+        ld_box(em, x, slots[k % 2], box)
+        st_box(em, y, slots[k % 2], box)
+
+
+# -- lowerings ---------------------------------------------------------------------
+
+@lowering("Concat")
+def _concat(ctx: Context, name: str) -> Buf:
+    y = concat_buf(ctx, name)
+    c0, slots = 0, None
+    for p in ctx.ir.preds(name):
+        x = ctx.bufs[p]
+        if x.flat_of is not None:
+            raise BackendError(f"{ctx.what(name)}: input {p!r} is a flattened feature map")
+        target = channel_view(y, c0, x.c)
+        if ctx.placed.get(p) != (name, c0) or x != target:
+            if slots is None:  # the first copy opens the layer; the copies share two slots
+                ctx.em.begin_layer(name)
+                slots = [ctx.em.spad.take(_copy_budget(ctx.em), ctx.what(name)) for _ in range(2)]
+            copy_view(ctx.em, x, target, ctx.what(name), slots)
+        c0 += x.c
+    return y
+
+
+@lowering("ChannelSlice")
+def _channel_slice(ctx: Context, name: str) -> Buf:
+    x = ctx.input_buf(name)
+    a = ctx.ir.node(name)["attrs"]
+    if x.flat_of is not None:
+        raise BackendError(f"{ctx.what(name)}: slicing a flattened feature map is not supported")
+    return channel_view(x, a["start"], a["end"] - a["start"])
+
+
+def shuffle_weights(c: int, groups: int) -> np.ndarray:
+    """int8 (C, C, 1, 1) 0/1 matrix: output channel j·g + i reads input channel i·(C/g) + j."""
+    w = np.zeros((c, c, 1, 1), dtype=np.int8)
+    per = c // groups
+    for i in range(groups):
+        for j in range(per):
+            w[j * groups + i, i * per + j] = 1
+    return w
+
+
+@lowering("ChannelShuffle")
+def _channel_shuffle(ctx: Context, name: str) -> Buf:
+    x = ctx.input_buf(name)
+    y = ctx.new_buf(name)
+    q = ctx.ir.node(name)["act_q"]
+    c = x.c
+    # the accumulator holds the raw int8 value (zero point included): no bias, x1, no shift, no zp
+    ident = QOp(mul=np.ones(c, np.int32), shift=np.zeros(c, np.int32), bias=np.zeros(c, np.int32), zp_out=0,
+                lo=-128, hi=127, rounding=ctx.hw.rounding)
+    g = ConvGeom(cin=c, h=x.h, w=x.w, cout=c, oh=y.h, ow=y.w)
+    ctx.em.begin_layer(name)
+    lower_conv(ctx.em, g, x, y, shuffle_weights(c, ctx.ir.node(name)["attrs"]["groups"]), ident, q.zp,
+               ctx.what(name))
+    return y
+
+
+@lowering("Resize")
+def _resize(ctx: Context, name: str) -> Buf:
+    """Nearest, integer scales: each input tile is loaded once and stored sh·sw times, at the output
+    pixels it replicates to (row stride sh·rs, pixel stride sw·ps)."""
+    x = ctx.input_buf(name)
+    y = ctx.new_buf(name)
+    sh, sw = ctx.ir.node(name)["attrs"]["scales"]
+    em = ctx.em
+    em.begin_layer(name)
+    budget = _copy_budget(em)
+    slots = [em.spad.take(budget, ctx.what(name)) for _ in range(2)]
+    for k, (r0, nr, x0, nx, k0, nk) in enumerate(box_tiles(x.h, x.w, x.c, budget)):
+        slot = slots[k % 2]
+        ld_box(em, x, slot, (r0, nr, x0, nx, k0, nk))
+        for dy in range(sh):
+            for dx in range(sw):
+                em.emit("st", dst=y.at(r0 * sh + dy, x0 * sw + dx, k0), src=slot, n0=nr, n1=nx, n2=nk,
+                        ds0=sh * y.rs, ds1=sw * y.ps, ss0=nx * nk, ss1=nk)
+    return y
+
+
+@lowering("Pad")
+def _pad(ctx: Context, name: str) -> Buf:
+    """Output tiles of whole padded rows (or fewer channels): one ld whose border is the pad level,
+    one st. Rows entirely in the padding are an ld with no DRAM interior."""
+    x = ctx.input_buf(name)
+    y = ctx.new_buf(name)
+    a = ctx.ir.node(name)["attrs"]
+    pt, pl, _, _ = a["pads"]
+    fill = pad_level(float(a["value"]), ctx.ir.node(ctx.ir.preds(name)[0])["act_q"])
+    em = ctx.em
+    em.begin_layer(name)
+    budget = _copy_budget(em)
+    slots = [em.spad.take(budget, ctx.what(name)) for _ in range(2)]
+    nk = min(y.c, max(1, budget // y.w))
+    if y.w * min(nk, y.c) > budget:
+        raise BackendError(f"{ctx.what(name)}: one padded row of {y.w} pixels does not fit the scratchpad")
+    nr = max(1, budget // (y.w * nk))
+    n = 0
+    for r0, rows in _spans(y.h, nr):
+        for k0, kc in _spans(y.c, nk):
+            slot = slots[n % 2]
+            n += 1
+            top, n0, bottom = _clip(r0 - pt, rows, x.h)
+            left, n1, right = pl, x.w, y.w - pl - x.w
+            src = x.at(r0 - pt + top, 0, k0) if n0 else 0
+            em.emit("ld", dst=slot, src=src, n0=n0, n1=n1 if n0 else 0, n2=kc, ss0=x.rs, ss1=x.ps,
+                    ds0=y.w * kc, ds1=kc, pt=top, pb=bottom, pl=left if n0 else 0,
+                    pr=right if n0 else y.w, fill=fill)
+            em.emit("st", dst=y.at(r0, 0, k0), src=slot, n0=rows, n1=y.w, n2=kc, ds0=y.rs, ds1=y.ps,
+                    ss0=y.w * kc, ss1=kc)
+    return y
+
+
+def _border_runs(start: int, count: int, before: int, n: int, mode: str) -> list[tuple[int, int, int, int]]:
+    """Output indices [start, start + count) of an axis padded by `before` (edge or reflect) as runs
+    (offset in the box, length, first source index, source step 0 / +1 / -1)."""
+    runs = []
+    o, stop = start, start + count
+    edge = mode == "edge"
+    while o < stop:
+        i = o - before  # the source index, outside [0, n) in the borders
+        if i < 0:
+            end, src, step = min(stop, before), (0 if edge else -i), (0 if edge else -1)
+        elif i < n:
+            end, src, step = min(stop, before + n), i, 1
+        else:
+            end, src, step = stop, (n - 1 if edge else 2 * (n - 1) - i), (0 if edge else -1)
+        runs.append((o - start, end - o, src, step))
+        o = end
+    return runs
+
+
+@lowering("EdgePad")
+def _edge_pad(ctx: Context, name: str) -> Buf:
+    """Per output box (box_tiles): one ld per run of rows x run of columns — a border run of edge mode
+    has DRAM stride 0 (the edge pixel, repeated), of reflect mode a negative stride (mirrored) — then one
+    st. The border costs its bytes of transfer and nothing else."""
+    x = ctx.input_buf(name)
+    y = ctx.new_buf(name)
+    a = ctx.ir.node(name)["attrs"]
+    pt, pl, _, _ = a["pads"]
+    mode = a["mode"]
+    if mode not in ("edge", "reflect"):
+        raise BackendError(f"{ctx.what(name)}: padding mode {mode!r} is not edge or reflect")
+    em = ctx.em
+    em.begin_layer(name)
+    budget = _copy_budget(em)
+    slots = [em.spad.take(budget, ctx.what(name)) for _ in range(2)]
+    for k, box in enumerate(box_tiles(y.h, y.w, y.c, budget)):
+        r0, nr, c0, nc, k0, nk = box
+        slot = slots[k % 2]
+        for orow, rows, sr, stepr in _border_runs(r0, nr, pt, x.h, mode):
+            for ocol, cols, sc, stepc in _border_runs(c0, nc, pl, x.w, mode):
+                em.emit("ld", dst=slot + (orow * nc + ocol) * nk, src=x.at(sr, sc, k0), n0=rows, n1=cols, n2=nk,
+                        ss0=stepr * x.rs, ss1=stepc * x.ps, ds0=nc * nk, ds1=nk)
+        st_box(em, y, slot, box)
+    return y
+
+
+@lowering("Requant")
+def _requant(ctx: Context, name: str) -> Buf:
+    """y = vadd(x, x) with mb = 0: (x - za)·ma, one rounding shift, + zp, clamp."""
+    x = ctx.input_buf(name)
+    y = ctx.new_buf(name)
+    q = ctx.ir.node(name)["qop"]
+    za = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].zp
+    em = ctx.em
+    em.begin_layer(name)
+    budget = max(SPAD_ALIGN, (em.hw.spad_bytes // 4) // SPAD_ALIGN * SPAD_ALIGN)
+    slots = [(em.spad.take(budget, ctx.what(name)), em.spad.take(budget, ctx.what(name))) for _ in range(2)]
+    f = {"za": za, "zb": 0, "ma": int(q.mul[0]), "mb": 0, "sh": int(q.shift[0]), "zp": q.zp_out, "lo": q.lo,
+         "hi": q.hi, "rnd": int(ROUNDING_BY_NAME[q.rounding])}
+    for k, box in enumerate(box_tiles(x.h, x.w, x.c, budget)):
+        si, so = slots[k % 2]
+        n = box[1] * box[3] * box[5]
+        ld_box(em, x, si, box)
+        em.emit("vadd", dst=so, a=si, b=si, m=1, n=n, ds=n, bs=n, **{"as": n}, **f)
+        st_box(em, y, so, box)
+    return y
+
+
+__all__ = ["VIEW_READERS", "VIEW_WRITERS", "copy_view", "dense_buf", "placed_buf", "plan_concats",
+           "shuffle_weights"]

@@ -1,0 +1,57 @@
+"""Quantizers of the conv family's pooling and transposed ops (registered into `quantize.QUANTIZERS`).
+
+* AveragePool: acc = Σ_window (q − zp_in) — the hardware sums the window
+  padded with zp_in and adds bias = −kh·kw·zp_in, so every padded tap
+  contributes exactly 0 — then divides by the pixel's count K inside `vrq`:
+  one (mul, shift) per distinct count, ratio s_in / (K·s_out). Under pow2 it
+  is an exact shift only when that ratio is a power of two, else a 31-bit
+  fixed-point multiplier (as GlobalAveragePool), rounded once by the
+  rounding mode. ``qop.mul[k], qop.shift[k]`` belong to ``extra["counts"][k]``
+  (sorted); ``qop.bias = [−kh·kw·zp_in]``; a fused activation is the clamp.
+* GlobalMaxPool: the input's act_q (a max is exact on int8).
+* ConvTranspose: weights and requantization as Conv (W is (Cout, Cin/group,
+  kh, kw), see `npuc/frontend/conv.py`), but the bias is rint(B / (s_in·s_w))
+  without the zero-point fold: a transposed conv's border pixels see fewer
+  taps, so −zp_in·ΣW is not one number per channel. The backend folds it per
+  output phase, where it is (`npuc/backend/conv_ops.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..hw import HwConfig
+from ..ir import IR, QOp
+from ..quant.scales import ScaleRule
+from ..reference_conv import pool_counts
+from .quantize import _in_q, _out_q, clamp_bounds, passthrough_q, quantizer, weighted_q
+
+
+@quantizer("AveragePool")
+def avgpool_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    node = ir.node(name)
+    a = node["attrs"]
+    in_hw = tuple(ir.node(ir.preds(name)[0])["shape"][2:4])
+    counts = sorted({int(k) for k in pool_counts(a, in_hw, tuple(node["shape"][2:4])).ravel()})
+    qi, qo = _in_q(ir, name), _out_q(ir, name, hw, rule)
+    ratio = [qi.scale / (k * qo.scale) for k in counts]
+    pairs = [rule.multiplier(r) for r in ratio]
+    lo, hi = clamp_bounds(a.get("act"), qo)
+    kh, kw = a["kernel"]
+    node["act_q"] = qo
+    node["qop"] = QOp(mul=np.array([p[0] for p in pairs], dtype=np.int64),
+                      shift=np.array([p[1] for p in pairs], dtype=np.int64),
+                      bias=np.array([-kh * kw * qi.zp], dtype=np.int64), zp_out=qo.zp, lo=lo, hi=hi,
+                      rounding=hw.rounding,
+                      extra={"zp_in": qi.zp, "pad_value": qi.zp, "counts": tuple(counts), "rescale": ratio})
+
+
+quantizer("GlobalMaxPool")(passthrough_q)
+
+
+@quantizer("ConvTranspose")
+def conv_transpose_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    weighted_q(ir, name, hw, rule)
+    q = ir.node(name)["qop"]
+    wsum = q.weight.reshape(q.weight.shape[0], -1).astype(np.int64).sum(axis=1)
+    q.bias = q.bias + q.extra["zp_in"] * wsum  # undo the fold: the backend folds per output phase
