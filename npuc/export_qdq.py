@@ -14,15 +14,22 @@ the simulator's int8 outputs. Two forms, the same scales and zero points:
   ops on dequantized values or fuses them into QLinearConv/QGemm; both round
   half to even after an int32→float32 multiply, so this form is exact for
   pow2 scales and ``half_even`` while partial sums stay below 2^24 (see
-  `ORACLE_NOTES` for every op).
-* ``integer`` — ConvInteger / MatMulInteger / ReduceSum give the int32
-  accumulator exactly; the requantizer is spelled in int64 ONNX ops (Add,
-  Mul, Mod, Div, Equal ...), so any multiplier, shift and rounding mode is
-  exact in ORT whatever the optimization level. Add/Sub (`vadd`) forms
-  (a − za)·ma + (b − zb)·mb in int64 and rounds it with the same ops.
+  `ORACLE_NOTES` for every op). Where a float spelling would not round like
+  the NPU — a Lut's table (a sampled function), an AveragePool's per-pixel
+  31-bit reciprocals, a Requant (DQ -> Q, which ORT's optimizer merges into
+  the previous Q) — the QDQ form embeds the integer form between the
+  neighbouring Q and DQ (an "integer island"). A Host node (an op left on the
+  host) is its ONNX op in float between DQ and Q in both forms, as the
+  simulator's driver runs it.
+* ``integer`` (`npuc.export_integer`) — ConvInteger / MatMulInteger /
+  ReduceSum give the int32 accumulator exactly; every requantizer (`vrq`,
+  `vadd`, `vmul`) is spelled in int64 ONNX ops (Add, Mul, Mod, Div, Equal
+  ...), a Lut is a Gather of its table, layout ops move the int8 tensors, so
+  any multiplier, shift and rounding mode is exact in ORT whatever the
+  optimization level.
 
-An Add or Sub reads two IR inputs: the emitters' methods take one value per
-IR input, in slot order.
+Multi-input ops (Add, Sub, Mul, Concat) read their IR inputs in slot order:
+the emitters' methods take one value per IR input.
 
 Both take the model's float input (QuantizeLinear with the input's scale, as
 the simulator's driver does) and give float outputs (DequantizeLinear of the
@@ -36,30 +43,56 @@ fits int32 (the hardware wraps; the export does not emulate the wrap).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from .ir import IR, ActQ, IRError, QOp
+from .export_integer import (
+    OPSET,
+    ExportError,
+    _Builder,
+    _conv_attrs,
+    _dequantize,
+    _host_float,
+    _Integer,
+    _quantize,
+    _window_attrs,
+)
+from .ir import IR, QOp
+from .reference_layout import pad_level
 
 FORMS = ("qdq", "integer")
-OPSET = 13
 
 # What the QDQ form guarantees per op, against the simulator (ORT 1.32, x86, optimizations off and on).
+# The integer form is exact for every op, scale rule and rounding mode.
 ORACLE_NOTES: dict[str, str] = {
     "Conv": "exact for pow2 scales and half_even while |partial sums| < 2^24 (ORT sums in float32 "
             "or requantizes int32 via a float32 multiply); above that rare 1-LSB differences; with "
-            "fixed_point/float scales ORT's float32 multiplier differs from the 31-bit one: rare 1 LSB",
+            "fixed_point/float scales ORT's float32 multiplier differs from the 31-bit one: rare 1 LSB. "
+            "Grouped and depthwise convolutions (attrs group) the same, through Conv's group",
     "Gemm": "as Conv",
+    "ConvTranspose": "as Conv: a float ConvTranspose of the dequantized int8 input and weights (weights "
+                     "dequantized per output channel in the IR's layout, then reordered to ONNX's)",
     "MaxPool": "exact (a max commutes with any monotone requantization)",
+    "GlobalMaxPool": "exact (as MaxPool)",
     "GlobalAveragePool": "exact when H·W is a power of two; otherwise the NPU multiplies by a 31-bit "
                          "reciprocal and ORT divides in float32: 1 LSB where the mean is within 2^-23 "
                          "of a rounding tie",
+    "AveragePool": "exact for every rule: an integer island (window sum by a depthwise ConvInteger of "
+                   "ones, each pixel's count's (mul, shift) in int64 ops) — ORT's float AveragePool "
+                   "divides by counts that are not powers of two (borders, 3x3) in float32",
+    "Lut": "exact for every rule: an integer island, Gather of the int8 table at q + 128 (per-channel "
+           "tables flattened, c·256 + q + 128); the sampled function has no float op ORT would round alike",
     "Flatten": "exact (no arithmetic)",
     "Reshape": "exact (no arithmetic)",
+    "Concat": "exact (no arithmetic: every input carries the output's act_q)",
+    "ChannelSlice": "exact (no arithmetic: Slice on axis 1)",
+    "ChannelShuffle": "exact (no arithmetic: Reshape, Transpose, Reshape)",
+    "Resize": "exact (no arithmetic: Resize nearest, asymmetric coordinates, floor = replication)",
+    "Pad": "exact (constant Pad with the dequantized pad level)",
+    "EdgePad": "exact (no arithmetic: Pad mode edge or reflect)",
     "Add": "exact for pow2 scales and half_even: DQ(a) + DQ(b) is exact in float32 while the sum needs "
            "< 24 bits at the finer scale (input scales within 2^15 of each other), and QuantizeLinear then "
            "divides by a power of two and rounds half to even, as vadd does; ORT's fused QLinearAdd "
@@ -67,69 +100,20 @@ ORACLE_NOTES: dict[str, str] = {
            "(tests/e2e/test_residual.py). fixed_point/float scales: vadd's 31-bit multipliers against ORT's "
            "float32 scale ratios, 1 LSB possible near a rounding tie (measured 0 of 163840 Add outputs)",
     "Sub": "as Add",
+    "Requant": "exact for every rule: an integer island (one-input vadd in int64 ops); spelled DQ -> Q, "
+               "ORT's optimizer merges the previous Q and this Q into one rounding of the float value",
+    "Host": "within 1 LSB: the op's ONNX node in float between DQ and Q (both forms), ORT's kernel against "
+            "the driver's onnx.reference; differs only where float32 results straddle a rounding tie",
+    "Mul": "exact for pow2 scales and half_even: DQ(a)·DQ(b) is exact in float32 (two 9-bit centred "
+           "values), QuantizeLinear divides by a power of two and rounds half to even, as vmul; ORT's "
+           "fused QLinearMul (optimizations on) the same. fixed_point/float scales: vmul's 31-bit "
+           "multiplier against a float32 ratio, 1 LSB possible near a rounding tie",
 }
-
-
-class ExportError(IRError):
-    """The quantized IR holds something the export cannot express; the message names the node."""
 
 
 def default_form(rounding: str) -> str:
     """QDQ where ORT's own rounding (half to even) is the hardware's; the integer form otherwise."""
     return "qdq" if rounding == "half_even" else "integer"
-
-
-class _Builder:
-    """Accumulates ONNX nodes and initializers; every helper returns its output value's name."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self._names: set[str] = set()
-
-    def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._names:
-            name, k = f"{base}_{k}", k + 1
-        self._names.add(name)
-        return name
-
-    def const(self, base: str, value: np.ndarray | np.generic) -> str:
-        name = self.fresh(base)
-        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], base: str, out: str | None = None, **attrs: Any) -> str:
-        out = out or self.fresh(base)
-        self._names.add(out)
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.fresh(f"{base}/{op_type}"), **attrs))
-        return out
-
-    def rename(self, old: str, new: str) -> None:
-        """Give value `old` the name `new` (a graph output keeps the model's output name)."""
-        for node in self.nodes:
-            node.input[:] = [new if v == old else v for v in node.input]
-            node.output[:] = [new if v == old else v for v in node.output]
-
-
-def _scale_zp(b: _Builder, base: str, q: ActQ) -> tuple[str, str]:
-    return b.const(f"{base}.scale", np.float32(q.scale)), b.const(f"{base}.zp", np.int8(q.zp))
-
-
-def _quantize(b: _Builder, x: str, q: ActQ, base: str, out: str | None = None) -> str:
-    s, z = _scale_zp(b, base, q)
-    return b.op("QuantizeLinear", [x, s, z], f"{base}.q", out)
-
-
-def _dequantize(b: _Builder, x: str, q: ActQ, base: str, out: str | None = None) -> str:
-    s, z = _scale_zp(b, base, q)
-    return b.op("DequantizeLinear", [x, s, z], f"{base}.dq", out)
-
-
-def _conv_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    pt, pl, pb, pr = attrs["pads"]
-    return {"kernel_shape": list(attrs["kernel"]), "strides": list(attrs["strides"]),
-            "dilations": list(attrs["dilations"]), "pads": [pt, pl, pb, pr]}
 
 
 def _unfolded_bias(q: QOp) -> np.ndarray:
@@ -143,11 +127,12 @@ def _unfolded_bias(q: QOp) -> np.ndarray:
 
 
 class _Qdq:
-    """The QDQ form: one method per IR op, mapping the input's dequantized value to this node's."""
+    """The QDQ form: one method per IR op, mapping the inputs' dequantized values to this node's."""
 
     def __init__(self, b: _Builder, ir: IR) -> None:
         self.b, self.ir = b, ir
         self.int8: dict[str, str] = {}  # IR node -> its QuantizeLinear output
+        self.integer = _Integer(b, ir)  # integer islands and the layout ops, which work on any dtype
 
     def requantized(self, name: str, y: str) -> str:
         """Q then DQ with the node's act_q: the int8 tensor the NPU holds, in real units."""
@@ -155,10 +140,22 @@ class _Qdq:
         self.int8[name] = _quantize(self.b, y, q, name)
         return _dequantize(self.b, self.int8[name], q, name)
 
+    def island(self, name: str, *_: str) -> str:
+        """The integer form of the node on its inputs' int8 tensors (the Q outputs), then DQ."""
+        ins = [self.int8[p] for p in self.ir.preds(name)]
+        self.int8[name] = getattr(self.integer, self.ir.op(name))(name, *ins)
+        return _dequantize(self.b, self.int8[name], self.ir.node(name)["act_q"], name)
+
     def Input(self, name: str, x: str) -> str:
         return self.requantized(name, x)
 
-    def _weights(self, name: str) -> tuple[str, str]:
+    def Host(self, name: str, *xs: str) -> str:
+        """The host op in float on the dequantized inputs, then Q/DQ (an integer output stays raw)."""
+        y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], list(xs))
+        return y if self.ir.node(name).get("act_q") is None else self.requantized(name, y)
+
+    def _weights(self, name: str, bias_q: np.ndarray) -> tuple[str, str]:
+        """Per-output-channel DQ of the IR's int8 weights (axis 0), and of the int32 bias at s_in·s_w."""
         b, node = self.b, self.ir.node(name)
         q: QOp = node["qop"]
         assert q.weight is not None and q.w_scale is not None
@@ -167,7 +164,7 @@ class _Qdq:
         w = b.op("DequantizeLinear", [b.const(f"{name}.Wq", q.weight.astype(np.int8)),
                                       b.const(f"{name}.Wscale", q.w_scale.astype(np.float32)),
                                       b.const(f"{name}.Wzp", np.zeros(cout, np.int8))], f"{name}.W", axis=0)
-        bias = b.op("DequantizeLinear", [b.const(f"{name}.Bq", _unfolded_bias(q)),
+        bias = b.op("DequantizeLinear", [b.const(f"{name}.Bq", bias_q.astype(np.int32)),
                                          b.const(f"{name}.Bscale", np.float32(s_in) * q.w_scale.astype(np.float32)),
                                          b.const(f"{name}.Bzp", np.zeros(cout, np.int32))], f"{name}.B", axis=0)
         return w, bias
@@ -185,143 +182,84 @@ class _Qdq:
         hi = b.const(f"{name}.hi", np.float32((q.hi - act_q.zp) * act_q.scale))
         return b.op("Clip", [y, lo, hi], f"{name}.clip")
 
+    # -- weighted ops ----------------------------------------------------------------------
+
     def Conv(self, name: str, x: str) -> str:
-        w, bias = self._weights(name)
+        w, bias = self._weights(name, _unfolded_bias(self.ir.node(name)["qop"]))
         y = self.b.op("Conv", [x, w, bias], f"{name}.conv", **_conv_attrs(self.ir.node(name)["attrs"]))
         return self.requantized(name, self._activation(name, y))
 
     def Gemm(self, name: str, x: str) -> str:
-        w, bias = self._weights(name)
+        w, bias = self._weights(name, _unfolded_bias(self.ir.node(name)["qop"]))
         y = self.b.op("Gemm", [x, w, bias], f"{name}.gemm", transB=1)
         return self.requantized(name, self._activation(name, y))
 
+    def ConvTranspose(self, name: str, x: str) -> str:
+        """The IR's bias is already rint(B / (s_in·s_w)); its weights (Cout, Cin/g, kh, kw) are dequantized
+        per output channel, then reordered to ONNX's (Cin, Cout/g, kh, kw)."""
+        b, node = self.b, self.ir.node(name)
+        q: QOp = node["qop"]
+        a = node["attrs"]
+        w, bias = self._weights(name, q.bias)
+        assert q.weight is not None
+        cout, cig, kh, kw = q.weight.shape
+        g = int(a["group"])
+        w = b.op("Reshape", [w, b.const(f"{name}.Wg", np.array([g, cout // g, cig, kh, kw], np.int64))], f"{name}.Wg")
+        w = b.op("Transpose", [w], f"{name}.Wt", perm=[0, 2, 1, 3, 4])
+        w = b.op("Reshape", [w, b.const(f"{name}.Wonnx", np.array([g * cig, cout // g, kh, kw], np.int64))],
+                 f"{name}.Wonnx")
+        pt, pl, pb, pr = a["pads"]
+        y = b.op("ConvTranspose", [x, w, bias], f"{name}.convt", kernel_shape=[kh, kw], strides=list(a["strides"]),
+                 dilations=list(a["dilations"]), pads=[pt, pl, pb, pr], group=g,
+                 output_padding=list(a.get("output_padding", (0, 0))))
+        return self.requantized(name, self._activation(name, y))
+
+    # -- pooling ---------------------------------------------------------------------------
+
     def MaxPool(self, name: str, x: str) -> str:
-        a = _conv_attrs(self.ir.node(name)["attrs"])
+        a = _window_attrs(self.ir.node(name)["attrs"])
         return self.requantized(name, self.b.op("MaxPool", [x], f"{name}.maxpool", **a))
+
+    def GlobalMaxPool(self, name: str, x: str) -> str:
+        return self.requantized(name, self.b.op("GlobalMaxPool", [x], f"{name}.gmp"))
 
     def GlobalAveragePool(self, name: str, x: str) -> str:
         return self.requantized(name, self.b.op("GlobalAveragePool", [x], f"{name}.gap"))
 
-    def Flatten(self, name: str, x: str) -> str:
-        return self.requantized(name, _reshape(self.b, self.ir, name, x))
+    AveragePool = island
 
-    Reshape = Flatten
+    # -- vector unit -----------------------------------------------------------------------
 
     def Add(self, name: str, x: str, y: str) -> str:
         op = self.ir.op(name)
         return self.requantized(name, self._activation(name, self.b.op(op, [x, y], f"{name}.{op.lower()}")))
 
     Sub = Add
+    Mul = Add  # (N, C, 1, 1) times (N, C, H, W) broadcasts in ONNX too
 
+    # a Requant as DQ -> Q would be the model's own words, but ORT's optimizer (DoubleQDQPairsRemover)
+    # merges Q1 -> DQ1 -> Q2 into one Q2 of the float value: one rounding instead of the NPU's two
+    Requant = Lut = island
 
-def _reshape(b: _Builder, ir: IR, name: str, x: str) -> str:
-    shape = np.array((-1, *ir.node(name)["shape"][1:]), dtype=np.int64)  # any batch
-    return b.op("Reshape", [x, b.const(f"{name}.shape", shape)], f"{name}.reshape")
+    # -- layout: the integer form's ops, on the dequantized values -----------------------------
 
+    def layout(self, name: str, *xs: str) -> str:
+        """Flatten, Reshape, Concat, ChannelSlice, ChannelShuffle, Resize, EdgePad: the integer form's op on
+        floats."""
+        return self.requantized(name, getattr(self.integer, self.ir.op(name))(name, *xs))
 
-class _Integer:
-    """The integer form: one method per IR op, mapping the input's int8 value to this node's int8 value."""
+    Flatten = Reshape = Concat = ChannelSlice = ChannelShuffle = Resize = EdgePad = layout
 
-    def __init__(self, b: _Builder, ir: IR) -> None:
-        self.b, self.ir = b, ir
-        self.int8: dict[str, str] = {}  # values are int8 already
-
-    def Input(self, name: str, x: str) -> str:
-        return _quantize(self.b, x, self.ir.node(name)["act_q"], name)
-
-    def requantize(self, name: str, acc: str, channel_shape: tuple[int, ...]) -> str:
-        """int32 acc -> int8, exactly `npuc.isa.arith.requantize` (any rounding), in int64 ONNX ops."""
-        b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
-
-        def per_channel(base: str, v: np.ndarray) -> str:
-            return b.const(f"{name}.{base}", np.asarray(v, dtype=np.int64).reshape(channel_shape))
-
-        t = b.op("Cast", [acc], f"{name}.acc64", to=TensorProto.INT64)
-        t = b.op("Add", [t, per_channel("bias", q.bias)], f"{name}.biased")
-        t = b.op("Mul", [t, per_channel("mul", q.mul)], f"{name}.scaled")
-        return self.round_clamp(name, t, q.shift, per_channel)
-
-    def round_clamp(self, name: str, t: str, shifts: np.ndarray, per_channel: Callable[[str, np.ndarray], str]) -> str:
-        """int64 t -> int8: round_shift(t, shifts) (the QOp's rounding), + zp_out, clamp [lo, hi], in ONNX ops;
-        `per_channel` makes a constant broadcasting like `shifts` against t."""
-        b, q = self.b, self.ir.node(name)["qop"]
-        shift = shifts.astype(np.int64)
-        pos = shift > 0
-        half = np.where(pos, np.int64(1) << np.maximum(shift - 1, 0), 0)
-        d = per_channel("pow2shift", np.int64(1) << shift)
-        if q.rounding in ("half_up", "half_even"):
-            t = b.op("Add", [t, per_channel("half", half)], f"{name}.rounded")
-        # floor division by 2^s: Div truncates toward zero, so subtract Mod's (divisor-signed) remainder first
-        rem = b.op("Mod", [t, d], f"{name}.rem", fmod=0)
-        r = b.op("Div", [b.op("Sub", [t, rem], f"{name}.floored"), d], f"{name}.shifted")
-        if q.rounding == "half_even":
-            # a tie (t + half ≡ 0 mod 2^s before the floor, i.e. rem == 0 with s > 0) rounded up to an odd
-            # value goes back down to the even one; tie_at = -1 where s = 0 never matches
-            tie = b.op("Equal", [rem, per_channel("tie_at", np.where(pos, 0, -1))], f"{name}.tie")
-            odd = b.op("Equal", [b.op("Mod", [r, b.const(f"{name}.two", np.int64(2))], f"{name}.parity",
-                                      fmod=0), b.const(f"{name}.one", np.int64(1))], f"{name}.odd")
-            down = b.op("Cast", [b.op("And", [tie, odd], f"{name}.down")], f"{name}.down64",
-                        to=TensorProto.INT64)
-            r = b.op("Sub", [r, down], f"{name}.even")
-        r = b.op("Add", [r, b.const(f"{name}.zp_out", np.int64(q.zp_out))], f"{name}.zp")
-        r = b.op("Max", [r, b.const(f"{name}.qlo", np.int64(q.lo))], f"{name}.lo")
-        r = b.op("Min", [r, b.const(f"{name}.qhi", np.int64(q.hi))], f"{name}.hi")
-        return b.op("Cast", [r], f"{name}.int8", to=TensorProto.INT8)
-
-    def Conv(self, name: str, x: str) -> str:
-        """Pad with zp_in explicitly (as the hardware's `ld fill=`), then ConvInteger with no padding:
-        acc = Σ x·W over the padded input; the IR's bias already subtracts zp_in·ΣW."""
-        b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
-        attrs = _conv_attrs(node["attrs"])
-        pt, pl, pb, pr = attrs.pop("pads")
-        if any((pt, pl, pb, pr)):
-            pads = b.const(f"{name}.pads", np.array([0, 0, pt, pl, 0, 0, pb, pr], np.int64))
-            x = b.op("Pad", [x, pads, b.const(f"{name}.fill", np.int8(q.extra.get("pad_value", 0)))],
-                     f"{name}.pad")
-        assert q.weight is not None
-        acc = b.op("ConvInteger", [x, b.const(f"{name}.Wq", q.weight.astype(np.int8))], f"{name}.acc", **attrs)
-        return self.requantize(name, acc, (-1, 1, 1))
-
-    def Gemm(self, name: str, x: str) -> str:
-        q: QOp = self.ir.node(name)["qop"]
-        assert q.weight is not None
-        w = self.b.const(f"{name}.WqT", np.ascontiguousarray(q.weight.T.astype(np.int8)))
-        return self.requantize(name, self.b.op("MatMulInteger", [x, w], f"{name}.acc"), (-1,))
-
-    def MaxPool(self, name: str, x: str) -> str:
-        return self.b.op("MaxPool", [x], f"{name}.maxpool", **_conv_attrs(self.ir.node(name)["attrs"]))
-
-    def GlobalAveragePool(self, name: str, x: str) -> str:
-        b = self.b
-        wide = b.op("Cast", [x], f"{name}.int32", to=TensorProto.INT32)
-        acc = b.op("ReduceSum", [wide, b.const(f"{name}.axes", np.array([2, 3], np.int64))], f"{name}.acc",
-                   keepdims=1)
-        return self.requantize(name, acc, (-1, 1, 1))
-
-    def Flatten(self, name: str, x: str) -> str:
-        return _reshape(self.b, self.ir, name, x)
-
-    Reshape = Flatten
-
-    def Add(self, name: str, x: str, y: str) -> str:
-        """vadd: t = (a - za)·ma + (b - zb)·mb in int64 (|t| < 2^40), then the shared rounding."""
-        b, q = self.b, self.ir.node(name)["qop"]
-        za, zb = q.extra["zp_in"]
-
-        def scalar(base: str, v: int | np.ndarray) -> str:
-            return b.const(f"{name}.{base}", np.asarray(v, dtype=np.int64).reshape(()))
-
-        def term(v: str, zp: int, mul: int, tag: str) -> str:
-            wide = b.op("Cast", [v], f"{name}.{tag}64", to=TensorProto.INT64)
-            centred = b.op("Sub", [wide, scalar(f"z{tag}", zp)], f"{name}.{tag}c")
-            return b.op("Mul", [centred, scalar(f"m{tag}", mul)], f"{name}.{tag}m")
-
-        t = b.op("Add", [term(x, za, int(q.mul[0]), "a"), term(y, zb, int(q.mul[1]), "b")], f"{name}.sum")
-        return self.round_clamp(name, t, q.shift, scalar)
-
-    Sub = Add  # the sign is in mb
+    def Pad(self, name: str, x: str) -> str:
+        a = self.ir.node(name)["attrs"]
+        q = self.ir.node(self.ir.preds(name)[0])["act_q"]
+        if not any(a["pads"]):
+            return self.requantized(name, self.b.op("Identity", [x], f"{name}.pad"))
+        pt, pl, pb, pr = a["pads"]
+        value = np.float32((pad_level(float(a["value"]), q) - q.zp) * q.scale)  # the level the NPU writes
+        y = self.b.op("Pad", [x, self.b.const(f"{name}.pads", np.array([0, 0, pt, pl, 0, 0, pb, pr], np.int64)),
+                              self.b.const(f"{name}.fill", value)], f"{name}.pad")
+        return self.requantized(name, y)
 
 
 def export_qdq(ir: IR, form: str | None = None, int8_outputs: bool = False) -> onnx.ModelProto:
@@ -350,11 +288,12 @@ def export_qdq(ir: IR, form: str | None = None, int8_outputs: bool = False) -> o
         node = ir.node(name)
         value = node["value"]
         final = emitter.int8.get(name, values[name]) if int8_outputs else values[name]
-        if form == "integer" and not int8_outputs:
+        raw = node.get("act_q") is None  # an integer tensor (a host ArgMax's): as it is
+        if form == "integer" and not int8_outputs and not raw:
             final = _dequantize(b, final, node["act_q"], f"{name}.out")
         b.rename(final, value)
-        graph_outputs.append(helper.make_tensor_value_info(
-            value, TensorProto.INT8 if int8_outputs else TensorProto.FLOAT, ["N", *node["shape"][1:]]))
+        dtype = TensorProto.INT64 if raw else TensorProto.INT8 if int8_outputs else TensorProto.FLOAT
+        graph_outputs.append(helper.make_tensor_value_info(value, dtype, ["N", *node["shape"][1:]]))
     graph = helper.make_graph(b.nodes, f"{ir.name}_{form}", graph_inputs, graph_outputs, b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="npuc export-qdq")
