@@ -59,7 +59,7 @@ class InsnSpec:
     summary: str
 
     def field_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields)
+        return _FIELD_NAMES[self.mnemonic]
 
 
 _U31 = (1 << 31) - 1
@@ -216,6 +216,8 @@ INSNS: tuple[InsnSpec, ...] = (
 )
 
 BY_MNEMONIC: dict[str, InsnSpec] = {s.mnemonic: s for s in INSNS}
+# computed once: the code generator asks for them for every instruction it builds
+_FIELD_NAMES: dict[str, tuple[str, ...]] = {s.mnemonic: tuple(f.name for f in s.fields) for s in INSNS}
 BY_OPCODE: dict[int, InsnSpec] = {s.opcode: s for s in INSNS}
 
 assert len(BY_OPCODE) == len(INSNS), "two instructions share an opcode"

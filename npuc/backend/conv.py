@@ -214,15 +214,16 @@ def _gemm_rows(blk: np.ndarray, rows: int) -> list[tuple[int, int, int, int]]:
     """(ki, kj, first row, end row) of each gemm a weight block needs: per tap and per `rows` slice,
     the rows from the first to the last that hold a nonzero weight; all-zero slices are skipped."""
     kh, kw, kc, _ = blk.shape
-    live = np.asarray(np.any(blk != 0, axis=3))  # kh, kw, kc
-    out = []
-    for ki in range(kh):
-        for kj in range(kw):
-            for rk in range(0, kc, rows):
-                nz = np.flatnonzero(live[ki, kj, rk:rk + rows])
-                if nz.size:
-                    out.append((ki, kj, rk + int(nz[0]), rk + int(nz[-1]) + 1))
-    return out
+    n_sl = cdiv(kc, rows)
+    live = np.zeros((kh, kw, n_sl * rows), dtype=bool)  # padded to whole slices, one vector op per block
+    live[:, :, :kc] = np.any(blk != 0, axis=3)
+    live = live.reshape(kh, kw, n_sl, rows)
+    first = np.argmax(live, axis=3)
+    last = rows - 1 - np.argmax(live[..., ::-1], axis=3)
+    ki, kj, sl = np.nonzero(np.any(live, axis=3))  # row-major: taps in order, slices within a tap
+    rk = sl * rows
+    return list(zip(ki.tolist(), kj.tolist(), (rk + first[ki, kj, sl]).tolist(),
+                    (rk + last[ki, kj, sl] + 1).tolist()))
 
 
 def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop, in_zp: int, what: str, *,

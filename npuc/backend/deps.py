@@ -14,8 +14,6 @@ one; the k-th wait on a semaphore then always takes the k-th token.
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..isa.program import Insn
 from ..isa.regions import ACC, DRAM, SPAD, regions
 from ..isa.table import BY_MNEMONIC, Unit
@@ -35,15 +33,42 @@ TOKEN: dict[tuple[Unit, Unit], int] = {
 PAGE = {DRAM: 64, SPAD: 32, ACC: 8}  # DRAM buffers are 64-byte aligned: no false sharing
 
 
-class _Tracker:
-    """For one unit and one memory: the last instruction that read / wrote each page.
+BLOCK = 64  # pages summarized by one entry of a tracker's block maxima
 
-    Python lists, not numpy arrays: most regions span a few pages, where a list slice's max is
-    several times cheaper than a numpy reduction (VGG-19 has 1.6 million instructions)."""
+
+class _Pages:
+    """The last instruction index that touched each page, with the maximum of every BLOCK pages.
+
+    Indices only grow, so writing idx over a range makes idx the maximum of every block the range
+    touches: the block maxima stay exact, and the maximum over a long range (a weight block spans
+    thousands of DRAM pages) reads a few block entries instead of every page."""
 
     def __init__(self, pages: int) -> None:
-        self.last_read = [-1] * pages
-        self.last_write = [-1] * pages
+        self.page = [-1] * pages
+        self.block = [-1] * (pages // BLOCK + 1)
+        self.latest = -1  # the maximum over all pages: most queries stop here
+
+    def max(self, p0: int, p1: int) -> int:
+        if p1 - p0 <= 2 * BLOCK:
+            return max(self.page[p0:p1], default=-1)
+        b0, b1 = -(-p0 // BLOCK), p1 // BLOCK
+        return max(max(self.block[b0:b1]), max(self.page[p0:b0 * BLOCK], default=-1),
+                   max(self.page[b1 * BLOCK:p1], default=-1))
+
+    def set(self, p0: int, p1: int, idx: int) -> None:
+        if p1 > p0:
+            self.latest = idx
+            self.page[p0:p1] = [idx] * (p1 - p0)
+            b0, b1 = p0 // BLOCK, (p1 - 1) // BLOCK + 1
+            self.block[b0:b1] = [idx] * (b1 - b0)
+
+
+class _Tracker:
+    """For one unit and one memory: the last instruction that read / wrote each page."""
+
+    def __init__(self, pages: int) -> None:
+        self.last_read = _Pages(pages)
+        self.last_write = _Pages(pages)
 
 
 def insert_tokens(insns: list[Insn], mem_sizes: dict[str, int]) -> list[Insn]:
@@ -66,19 +91,19 @@ def insert_tokens(insns: list[Insn], mem_sizes: dict[str, int]) -> list[Insn]:
         regs = [(r.mem, r.lo // PAGE[r.mem], min(r.hi // PAGE[r.mem] + 1, pages[r.mem]), r.write)
                 for r in regions(insn)]
         for u, pair, bit in others[v]:
-            need = -1
+            floor = need = waited[pair]  # only an instruction after the last one waited for matters
             for mem, p0, p1, write in regs:
                 t = track[(u, mem)]
-                need = max(need, max(t.last_write[p0:p1], default=-1))
-                if write:
-                    need = max(need, max(t.last_read[p0:p1], default=-1))
-            if need > waited[pair]:
+                if t.last_write.latest > need:
+                    need = max(need, t.last_write.max(p0, p1))
+                if write and t.last_read.latest > need:
+                    need = max(need, t.last_read.max(p0, p1))
+            if need > floor:
                 wait[idx] |= bit
                 signal[need] |= bit
                 waited[pair] = need
         for mem, p0, p1, write in regs:
             t = track[(v, mem)]
-            if p1 > p0:
-                (t.last_write if write else t.last_read)[p0:p1] = [idx] * (p1 - p0)
+            (t.last_write if write else t.last_read).set(p0, p1, idx)
 
-    return [dataclasses.replace(i, wait=w, signal=s) for i, w, s in zip(insns, wait, signal)]
+    return [Insn(i.op, i.fields, w, s, i.layer, i.line) for i, w, s in zip(insns, wait, signal)]
