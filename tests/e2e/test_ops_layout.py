@@ -462,9 +462,8 @@ def test_resize_bilinear_x2(tmp_path, x_shape, ctm, conv, hw_name):
 @pytest.mark.parametrize("form,ctm,scales,opset", [
     ("sizes", "half_pixel", (2, 2), 13),
     ("scales", "asymmetric", (2, 2), 13),
-    pytest.param("upsample", "asymmetric", (2, 2), 9, marks=pytest.mark.xfail(
-        strict=True, reason="onnx's version converter turns Upsample-9 into a Resize-11 without "
-        "coordinate_transformation_mode=asymmetric (half_pixel by default): the loader must add it")),
+    # the converter's Resize-11 gets Upsample-9's asymmetric coordinates from the loader
+    ("upsample", "asymmetric", (2, 2), 9),
     ("scales", "half_pixel", (4, 2), 13),
     ("scales", "pytorch_half_pixel", (1, 2), 13),  # one axis kept: no padding along it
     ("scales", "half_pixel_symmetric", (3, 3), 19),
