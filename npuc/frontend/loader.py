@@ -247,9 +247,10 @@ def _check_working_set(shapes: dict[str, tuple[int, ...]], source: str) -> None:
         return
     per_sample = sum(limits.elements(s[1:]) for s in shapes.values())
     name, shape = max(shapes.items(), key=lambda kv: limits.elements(kv[1]))
+    # one sample at a time is the least calibration can do; larger batches shrink to fit (calibrate.py)
     limits.check(f"{source}: calibrating the model's {len(shapes)} tensors ({per_sample} values a sample, "
-                 f"largest {name!r} of shape {shape}) in batches of {limits.CALIB_BATCH}",
-                 limits.CALIB_BATCH * limits.REFERENCE_BYTES * per_sample)
+                 f"largest {name!r} of shape {shape}), even one sample at a time",
+                 limits.REFERENCE_BYTES * per_sample)
 
 
 def _default_opset(proto: onnx.ModelProto, source: str) -> int:
@@ -271,12 +272,27 @@ def _upgrade(proto: onnx.ModelProto, opset: int, source: str) -> onnx.ModelProto
         out = version_converter.convert_version(light, OPSET_CONVERT)
     except Exception as e:  # noqa: BLE001 - the converter raises bare RuntimeErrors naming the op
         raise FrontendError(f"{source}: converting opset {opset} to {OPSET_CONVERT} failed: {_first_line(e)}") from None
+    _keep_upsample_coordinates(out)
     added = {t.name for t in big} - {i.name for i in proto.graph.input}  # an IR v3 model keeps its own
     kept = [vi for vi in out.graph.input if vi.name not in added]
     del out.graph.input[:]
     out.graph.input.extend(kept)
     out.graph.initializer.extend(big)
     return out
+
+
+def _keep_upsample_coordinates(model: onnx.ModelProto) -> None:
+    """Upsample-9 and Resize-10 map output pixel x to input x / scale and round nearest down; the
+    converter's Resize-11 omits the attributes, whose defaults (half_pixel, round_prefer_floor) would
+    shift every linear upsampling by a quarter pixel. Set them to the old ops' meaning."""
+    for node in model.graph.node:
+        if node.op_type != "Resize":
+            continue
+        have = {a.name for a in node.attribute}
+        if "coordinate_transformation_mode" not in have:
+            node.attribute.append(helper.make_attribute("coordinate_transformation_mode", "asymmetric"))
+        if "nearest_mode" not in have:
+            node.attribute.append(helper.make_attribute("nearest_mode", "floor"))
 
 
 LIGHT_MAX = 4096  # elements: a larger float initializer is only a shape to the converter and to inference
