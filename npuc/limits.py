@@ -135,3 +135,14 @@ def check_program_file(path, source: str) -> None:
     side = p.with_name(p.name + ".weights")
     side_size = side.stat().st_size if side.is_file() else 0
     check(f"{source}: reading a program of {size} bytes", program_text_bytes(size, side_size))
+
+
+def batch_that_fits(per_sample: int, wanted: int) -> int:
+    """The largest batch <= `wanted` whose working set (`per_sample` bytes a sample) fits the limit,
+    at least 1: a big model (ResNet-50 at 224x224 keeps ~1 GB of float64 intermediates a sample)
+    calibrates in smaller batches instead of failing; the loader already refused a model of which
+    one sample does not fit."""
+    limit = max_memory()
+    if limit == 0 or per_sample <= 0:
+        return wanted
+    return max(1, min(wanted, limit // per_sample))

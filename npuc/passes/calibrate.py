@@ -16,6 +16,7 @@ from itertools import islice
 import numpy as np
 from tqdm import tqdm
 
+from .. import limits
 from ..hw import HwConfig
 from ..ir import IR
 from ..quant.calibrators import Calibrator, make_calibrator
@@ -40,6 +41,9 @@ def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwC
         act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode)
     cals: dict[str, Calibrator] = {n: make_calibrator(method, act_rule) for n in ir.g.nodes
                                    if ir.node(n)["dtype"] == "float32"}
+    # run_float keeps every intermediate of a batch, in float64
+    per_sample = limits.REFERENCE_BYTES * sum(limits.elements(ir.node(n)["shape"][1:]) for n in ir.g.nodes)
+    batch_size = limits.batch_that_fits(per_sample, batch_size)
     seen = 0
     total = -(-len(samples) // batch_size) if isinstance(samples, Sized) else None
     bar = tqdm(_batches(ir, samples, batch_size), total=total, desc="calibrating", unit="batch",

@@ -267,10 +267,11 @@ def test_huge_intermediate(tmp_path, capsys):
 
 
 def test_activations_too_big_to_calibrate(tmp_path, capsys):
-    """Each tensor fits, but calibration keeps them all for a batch of samples: refused, naming the largest."""
-    w = np.ones((2048, 3, 1, 1), np.float32)
+    """Each tensor fits, but calibration keeps them all even for one sample: refused, naming the largest."""
+    w = np.ones((8192, 3, 1, 1), np.float32)
     line = compile_fails(tmp_path, capsys, conv_model(x_shape=(1, 3, 256, 256), w=w))
-    expect(line, "calibrating", "largest 'y' of shape (1, 2048, 256, 256)", "memory limit of 4 GiB")
+    expect(line, "calibrating", "largest 'y' of shape (1, 8192, 256, 256)", "one sample at a time",
+           "memory limit of 4 GiB")
 
 
 def test_huge_initializer_claim(tmp_path, capsys):

@@ -10,6 +10,7 @@ anything is allocated) and the C core's own refusal of absurd sizes.
 from __future__ import annotations
 
 import inspect
+import sys
 
 import numpy as np
 import pytest
@@ -54,8 +55,39 @@ def test_zero_means_no_limit():
 
 
 def test_calibration_batch_matches_the_pass():
-    """The compile-time estimate assumes the calibration pass's batch size."""
+    """The pass's default batch is the one the limits module documents."""
     assert inspect.signature(calibrate).parameters["batch_size"].default == limits.CALIB_BATCH
+
+
+@pytest.mark.parametrize("limit, per_sample, wanted, batch", [
+    (1 << 30, 100 << 20, 16, 10),  # ten samples of 100 MiB fit 1 GiB
+    (1 << 30, 2 << 30, 16, 1),  # never below one (the loader refused what one sample cannot do)
+    (1 << 30, 1 << 20, 16, 16),  # never above what was asked
+    (0, 1 << 40, 16, 16),  # no limit
+])
+def test_calibration_batch_shrinks_to_the_limit(limit, per_sample, wanted, batch):
+    with limits.memory_limit(limit):
+        assert limits.batch_that_fits(per_sample, wanted) == batch
+
+
+def test_a_big_model_calibrates_in_smaller_batches(monkeypatch):
+    """A model whose 16-sample working set exceeds the limit still calibrates, one batch at a time."""
+    from tests.e2e.models import make_model
+    from npuc.frontend import load_onnx
+    from onnx import helper
+
+    w = np.ones((64, 3, 1, 1), np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "W"], ["y"])], {"W": w}, (1, 3, 32, 32))
+    ir = load_onnx(model)
+    seen = []
+    cal = sys.modules[calibrate.__module__]  # the module, not the function npuc.passes re-exports
+    real = cal.run_float
+    monkeypatch.setattr(cal, "run_float", lambda ir, batch, **kw: seen.append(len(batch["x"])) or real(ir, batch, **kw))
+    per_sample = limits.REFERENCE_BYTES * (3 + 64) * 32 * 32
+    samples = [{"x": np.zeros((3, 32, 32), np.float32)} for _ in range(8)]
+    with limits.memory_limit(3 * per_sample):
+        calibrate(ir, samples, batch_size=16)
+    assert seen == [3, 3, 2]
 
 
 def _program(tmp_path, dram: int, hw: str = "rows=4 cols=4 spad_kib=1 acc_kib=1") -> str:
