@@ -350,7 +350,16 @@ static int8_t vadd_one(int8_t x, int8_t y, const int32_t *f)
     return (int8_t)(r < lo ? lo : r > hi ? hi : r);
 }
 
-static int exec_vadd(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+/* vadd and vmul share their first eight fields (dst a b m n ds as bs, isa/table.py) and run
+ * dst = fn(a, b) element by element; only the combining function and the bound fields differ */
+typedef char npu_vmul_fields_follow_vadd[(NPU_F_VMUL_DST == NPU_F_VADD_DST && NPU_F_VMUL_A == NPU_F_VADD_A &&
+                                          NPU_F_VMUL_B == NPU_F_VADD_B && NPU_F_VMUL_M == NPU_F_VADD_M &&
+                                          NPU_F_VMUL_N == NPU_F_VADD_N && NPU_F_VMUL_DS == NPU_F_VADD_DS &&
+                                          NPU_F_VMUL_AS == NPU_F_VADD_AS && NPU_F_VMUL_BS == NPU_F_VADD_BS)
+                                             ? 1 : -1];
+
+static int exec_binary(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost, const char *name,
+                       int lo_field, int hi_field, int8_t (*fn)(int8_t, int8_t, const int32_t *))
 {
     const int32_t *f = in->f;
     int64_t dst = f[NPU_F_VADD_DST], a = f[NPU_F_VADD_A], b = f[NPU_F_VADD_B];
@@ -362,8 +371,8 @@ static int exec_vadd(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         npu_check_box(s, idx, in, NPU_F_VADD_A, NPU_MEM_SPAD, a, 2, abox) ||
         npu_check_box(s, idx, in, NPU_F_VADD_B, NPU_MEM_SPAD, b, 2, bbox))
         return -1;
-    if (f[NPU_F_VADD_LO] > f[NPU_F_VADD_HI])
-        return npu_fail(s, idx, "vadd: lo = %ld > hi = %ld", (long)f[NPU_F_VADD_LO], (long)f[NPU_F_VADD_HI]);
+    if (f[lo_field] > f[hi_field])
+        return npu_fail(s, idx, "%s: lo = %ld > hi = %ld", name, (long)f[lo_field], (long)f[hi_field]);
     if (charge_work(s, idx, in, elems))
         return -1;
     *cost = vec_cost(s, m, n);
@@ -374,8 +383,13 @@ static int exec_vadd(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     /* element by element, as the Action reads: dst may alias a or b */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++)
-            s->spad[dst + i * ds + j] = vadd_one(s->spad[a + i * as + j], s->spad[b + i * bs + j], f);
+            s->spad[dst + i * ds + j] = fn(s->spad[a + i * as + j], s->spad[b + i * bs + j], f);
     return 0;
+}
+
+static int exec_vadd(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    return exec_binary(s, idx, in, cost, "vadd", NPU_F_VADD_LO, NPU_F_VADD_HI, vadd_one);
 }
 
 static int exec_vlut(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
@@ -419,30 +433,7 @@ static int8_t vmul_one(int8_t x, int8_t y, const int32_t *f)
 
 static int exec_vmul(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 {
-    const int32_t *f = in->f;
-    int64_t dst = f[NPU_F_VMUL_DST], a = f[NPU_F_VMUL_A], b = f[NPU_F_VMUL_B];
-    int64_t m = f[NPU_F_VMUL_M], n = f[NPU_F_VMUL_N];
-    int64_t ds = f[NPU_F_VMUL_DS], as = f[NPU_F_VMUL_AS], bs = f[NPU_F_VMUL_BS];
-    const npu_dim dbox[2] = {{m, ds}, {n, 1}}, abox[2] = {{m, as}, {n, 1}}, bbox[2] = {{m, bs}, {n, 1}};
-    uint64_t elems = npu_box_elems(2, dbox);
-    if (npu_check_box(s, idx, in, NPU_F_VMUL_DST, NPU_MEM_SPAD, dst, 2, dbox) ||
-        npu_check_box(s, idx, in, NPU_F_VMUL_A, NPU_MEM_SPAD, a, 2, abox) ||
-        npu_check_box(s, idx, in, NPU_F_VMUL_B, NPU_MEM_SPAD, b, 2, bbox))
-        return -1;
-    if (f[NPU_F_VMUL_LO] > f[NPU_F_VMUL_HI])
-        return npu_fail(s, idx, "vmul: lo = %ld > hi = %ld", (long)f[NPU_F_VMUL_LO], (long)f[NPU_F_VMUL_HI]);
-    if (charge_work(s, idx, in, elems))
-        return -1;
-    *cost = vec_cost(s, m, n);
-    if (elems == 0)
-        return 0;
-    s->stats.spad_rd += 2 * elems;
-    s->stats.spad_wr += elems;
-    /* element by element, as the Action reads: dst may alias a or b */
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++)
-            s->spad[dst + i * ds + j] = vmul_one(s->spad[a + i * as + j], s->spad[b + i * bs + j], f);
-    return 0;
+    return exec_binary(s, idx, in, cost, "vmul", NPU_F_VMUL_LO, NPU_F_VMUL_HI, vmul_one);
 }
 
 #define NPU_EXEC(name, OPCODE, UNIT, NFIELDS) exec_##name,

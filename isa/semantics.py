@@ -295,31 +295,33 @@ def vsum(m: Machine, f: dict[str, int]) -> int:
     return cost
 
 
-def vadd(m: Machine, f: dict[str, int]) -> int:
+def _binary(m: Machine, f: dict[str, int], name: str,
+            op: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> int:
+    """vadd and vmul: dst = op(a, b) over two int8 boxes (same fields dst..bs, lo <= hi)."""
     rows, n = f["m"], f["n"]
     dst = (f["dst"], ((rows, f["ds"]), (n, 1)))
     opa = (f["a"], ((rows, f["as"]), (n, 1)))
     opb = (f["b"], ((rows, f["bs"]), (n, 1)))
-    d = m.box("vadd", "dst", "SPAD", *dst)
-    a = m.box("vadd", "a", "SPAD", *opa)
-    b = m.box("vadd", "b", "SPAD", *opb)
+    d = m.box(name, "dst", "SPAD", *dst)
+    a = m.box(name, "a", "SPAD", *opa)
+    b = m.box(name, "b", "SPAD", *opb)
     if f["lo"] > f["hi"]:
-        raise Fault(f"vadd: lo = {f['lo']} > hi = {f['hi']}")
+        raise Fault(f"{name}: lo = {f['lo']} > hi = {f['hi']}")
     cost = vec_cost(m.hw, rows, n)
     if d.size == 0:
         return cost
     m.traffic.spad_rd += 2 * d.size
     m.traffic.spad_wr += d.size
-
-    def op(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return add_requantize(x, y, f["za"], f["zb"], f["ma"], f["mb"], f["sh"], f["zp"], f["lo"], f["hi"],
-                              Rounding(f["rnd"]))
-
     if _in_place_safe(dst, [opa, opb]):
         scatter(m.spad, d, op(m.spad[a], m.spad[b]))
     else:
         _elementwise(m.spad, d, [a, b], op)
     return cost
+
+
+def vadd(m: Machine, f: dict[str, int]) -> int:
+    return _binary(m, f, "vadd", lambda x, y: add_requantize(
+        x, y, f["za"], f["zb"], f["ma"], f["mb"], f["sh"], f["zp"], f["lo"], f["hi"], Rounding(f["rnd"])))
 
 
 def vlut(m: Machine, f: dict[str, int]) -> int:
@@ -349,30 +351,8 @@ def vlut(m: Machine, f: dict[str, int]) -> int:
 
 
 def vmul(m: Machine, f: dict[str, int]) -> int:
-    rows, n = f["m"], f["n"]
-    dst = (f["dst"], ((rows, f["ds"]), (n, 1)))
-    opa = (f["a"], ((rows, f["as"]), (n, 1)))
-    opb = (f["b"], ((rows, f["bs"]), (n, 1)))
-    d = m.box("vmul", "dst", "SPAD", *dst)
-    a = m.box("vmul", "a", "SPAD", *opa)
-    b = m.box("vmul", "b", "SPAD", *opb)
-    if f["lo"] > f["hi"]:
-        raise Fault(f"vmul: lo = {f['lo']} > hi = {f['hi']}")
-    cost = vec_cost(m.hw, rows, n)
-    if d.size == 0:
-        return cost
-    m.traffic.spad_rd += 2 * d.size
-    m.traffic.spad_wr += d.size
-
-    def op(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return mul_requantize(x, y, f["za"], f["zb"], f["mul"], f["sh"], f["zp"], f["lo"], f["hi"],
-                              Rounding(f["rnd"]))
-
-    if _in_place_safe(dst, [opa, opb]):
-        scatter(m.spad, d, op(m.spad[a], m.spad[b]))
-    else:
-        _elementwise(m.spad, d, [a, b], op)
-    return cost
+    return _binary(m, f, "vmul", lambda x, y: mul_requantize(
+        x, y, f["za"], f["zb"], f["mul"], f["sh"], f["zp"], f["lo"], f["hi"], Rounding(f["rnd"])))
 
 
 SEMANTICS: dict[str, Callable[[Machine, dict[str, int]], int]] = {

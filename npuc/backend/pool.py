@@ -73,13 +73,7 @@ def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop, what: str) -> None:
     cc = min(c, max(1, hw.acc_words // 4 - 16))
     par = np.concatenate([qop.bias, qop.mul, qop.shift]).astype("<i4")
     par_addr = em.add_data(par)
-    # pixels per chunk: two input slots and two output slots must fit
-    room = hw.spad_bytes - 2 * align_up(cc, SPAD_ALIGN) - 2 * SPAD_ALIGN
-    pix = min(pixels, max(0, room // (2 * cc)))
-    if pix == 0:
-        raise BackendError(f"{what}: {cc} channels do not fit the scratchpad")
-    in_cache = SlotCache([em.spad.take(pix * cc, what) for _ in range(2)])
-    out_slots = [em.spad.take(cc, what) for _ in range(2)]
+    pix, in_cache, out_slots = _pixel_slots(em, pixels, cc, what)
     par_slot = em.acc.take(3 * cc, what)
     acc = em.acc.take(cc, what)
     rnd = int(ROUNDING_BY_NAME[qop.rounding])
@@ -94,6 +88,17 @@ def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop, what: str) -> None:
         em.emit("vrq", dst=out, src=acc, mul=par_slot + cci, sh=par_slot + 2 * cci, m=1, n=cci,
                 zp=qop.zp_out, lo=qop.lo, hi=qop.hi, rnd=rnd)
         em.emit("st", dst=y.addr + k0, src=out, n0=1, n1=1, n2=cci)
+
+
+def _pixel_slots(em: Emitter, pixels: int, cc: int, what: str) -> tuple[int, SlotCache, list[int]]:
+    """A global pool's scratchpad: the most pixels a chunk of cc channels may hold so that two input
+    slots (double buffering) and two one-row output slots fit; returns (pixels, inputs, outputs)."""
+    room = em.hw.spad_bytes - 2 * align_up(cc, SPAD_ALIGN) - 2 * SPAD_ALIGN
+    pix = min(pixels, max(0, room // (2 * cc)))
+    if pix == 0:
+        raise BackendError(f"{what}: {cc} channels do not fit the scratchpad")
+    in_cache = SlotCache([em.spad.take(pix * cc, what) for _ in range(2)])
+    return pix, in_cache, [em.spad.take(cc, what) for _ in range(2)]
 
 
 def _load_pixels(em: Emitter, x: Buf, dst: int, p0: int, npx: int, k0: int, cc: int) -> None:
@@ -115,12 +120,7 @@ def lower_global_maxpool(em: Emitter, x: Buf, y: Buf, what: str) -> None:
     hw = em.hw
     c, pixels = x.c, x.h * x.w
     cc = min(c, max(1, hw.spad_bytes // 8))
-    room = hw.spad_bytes - 2 * align_up(cc, SPAD_ALIGN) - 2 * SPAD_ALIGN
-    pix = min(pixels, max(0, room // (2 * cc)))
-    if pix == 0:
-        raise BackendError(f"{what}: {cc} channels do not fit the scratchpad")
-    in_cache = SlotCache([em.spad.take(pix * cc, what) for _ in range(2)])
-    out_slots = [em.spad.take(cc, what) for _ in range(2)]
+    pix, in_cache, out_slots = _pixel_slots(em, pixels, cc, what)
     for n, (k0, cci) in enumerate(_spans(c, cc)):
         out = out_slots[n % 2]
         for p, (p0, npx) in enumerate(_spans(pixels, pix)):
