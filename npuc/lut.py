@@ -85,6 +85,17 @@ def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
 
 
+@lut_fn("erf")
+def erf(x: np.ndarray) -> np.ndarray:
+    """ONNX Erf: PyTorch exports exact GELU as x·0.5·(1 + Erf(x/√2)); `fuse_lut` folds that into gelu."""
+    return _erf(_f64(x)).astype(np.float64)
+
+
+@lut_fn("abs")
+def abs_(x: np.ndarray) -> np.ndarray:
+    return np.abs(_f64(x))
+
+
 @lut_fn("leakyrelu")
 def leakyrelu(x: np.ndarray, alpha: float = 0.01) -> np.ndarray:
     x = _f64(x)

@@ -3,7 +3,7 @@
 Importing the op modules registers their handlers in `HANDLERS`.
 """
 
-from . import activation, conv, dense, elementwise, layout, tensor  # noqa: F401  (registers the handlers)
+from . import activation, conv, dense, elementwise, layout, reduce, tensor  # noqa: F401  (registers the handlers)
 from .loader import OPSET_MAX, OPSET_MIN, load_onnx
 from .registry import HANDLERS, FrontendError, handler
 

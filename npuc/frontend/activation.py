@@ -100,6 +100,25 @@ def Gelu(ctx: NodeCtx) -> None:
     _lut(ctx, "gelu", approximate=approximate)
 
 
+@handler("Erf")
+def Erf(ctx: NodeCtx) -> None:
+    _lut(ctx, "erf")
+
+
+@handler("Abs")
+def Abs(ctx: NodeCtx) -> None:
+    _lut(ctx, "abs")
+
+
+@handler("Neg")
+def Neg(ctx: NodeCtx) -> None:
+    """-x is a channel affine (a Mul by -1), which folds into the producing conv like any other."""
+    shape = ctx.in_shape(0)
+    if len(shape) not in (2, 4):
+        raise ctx.unsupported(f"input of shape {shape}: only 2-D or 4-D tensors are supported")
+    ctx.emit("Mul", [ctx.data(0)], shape=shape, consts={"S": np.full(shape[1], -1.0, np.float32)})
+
+
 @handler("PRelu")
 def PRelu(ctx: NodeCtx) -> None:
     shape = ctx.in_shape(0)

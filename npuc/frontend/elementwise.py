@@ -130,15 +130,21 @@ def _binary(ctx: NodeCtx, sub: bool) -> None:
             raise ctx.unsupported("both inputs are the same tensor")
         ctx.emit("Sub" if sub else "Add", [ctx.data(0), ctx.data(1)], shape=sa)
         return
-    if sub and const[0]:
-        raise ctx.unsupported("a constant minus a tensor is not supported")
     i = 1 if const[0] else 0  # the run-time input
     shape = ctx.in_shape(i)
     bias = per_channel(ctx.const(1 - i, "constant operand").astype(np.float64), shape)
     if bias is None:
         raise ctx.unsupported(f"constant of shape {ctx.const(1 - i, 'constant operand').shape} is not one "
                               f"value per channel of the {shape} tensor")
-    ctx.emit("Add", [ctx.data(i)], shape=shape, consts={"B": (-bias if sub else bias).astype(np.float32)})
+    src = ctx.data(i)
+    if sub and const[0]:  # c - x = (-1)·x + c: two channel affines, which fold into one (or into a conv)
+        g = ctx.graph
+        g.order += 1
+        src = g.ir.add(g.unique_name(f"{ctx.name}/neg"), "Mul", [src], shape=shape,
+                       consts={"S": np.full(shape[1], -1.0, np.float32)})
+        g.ir.node(src)["order"] = g.order
+        sub = False
+    ctx.emit("Add", [src], shape=shape, consts={"B": (-bias if sub else bias).astype(np.float32)})
 
 
 def per_channel(c: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:

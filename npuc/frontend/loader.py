@@ -426,12 +426,32 @@ def _translate(graph: Graph, node: onnx.NodeProto, domains: dict[str, int]) -> N
             raise ctx.error(problem)
         fallback.emit_host(ctx, problem)
         return
+    before = set(graph.ir.g.nodes)
     try:
         fn(ctx)
+        _check_npu_ranks(ctx, before)
     except UnsupportedOp as e:
         if not graph.allow_fallback:
             raise
         fallback.emit_host(ctx, e.reason)
+
+
+def _check_npu_ranks(ctx: NodeCtx, before: set[str]) -> None:
+    """Undo and refuse what a handler added when an NPU node of it is neither 4-D nor 2-D.
+
+    NPU tensors are (1, C, H, W) maps or (1, K) vectors; an elementwise handler would otherwise take a
+    (1, L, D) residual Add of a transformer block (its inputs from host nodes) and the backend refuse
+    it later, ending the compile instead of running the node on the host."""
+    g = ctx.graph
+    added = [n for n in g.ir.g.nodes if n not in before]
+    bad = next((n for n in added if g.ir.op(n) != "Host" and len(g.ir.node(n)["shape"]) not in (2, 4)), None)
+    if bad is None:
+        return
+    shape = tuple(g.ir.node(bad)["shape"])
+    g.ir.g.remove_nodes_from(added)
+    for v in ctx.node.output:
+        g.producer.pop(v, None)
+    raise ctx.unsupported(f"tensor shape {shape}: NPU tensors are 4-D (N, C, H, W) or 2-D (N, K)")
 
 
 def _set_outputs(graph: Graph, proto: onnx.ModelProto, source: str) -> None:

@@ -1,14 +1,14 @@
-"""Fuse the decomposed forms of SiLU and HardSwish into one ``Lut`` node.
+"""Fuse the decomposed forms of SiLU, HardSwish and GELU into one ``Lut`` node.
 
 PyTorch exports SiLU as ``x · Sigmoid(x)`` and, below opset 14, HardSwish as
 ``x · Clip(x + 3, 0, 6) / 6`` (or ``x · relu6(x + 3) / 6``, ``x ·
 HardSigmoid(x)``, the division as a Mul by 1/6, before or after the
-product). In the IR those are a two-input ``Mul`` of ``x`` and a chain of
+product) and exact GELU as ``x · 0.5 · (1 + Erf(x / √2))`` (Erf is a Lut). In the IR those are a two-input ``Mul`` of ``x`` and a chain of
 one-input elementwise nodes of ``x`` (Lut, Relu, Clip, an Add or Mul by a
 constant that is the same for every channel), possibly followed by Muls by
 such constants. This pass finds every such subgraph whose inner nodes have
 no other consumer, evaluates it on a dense grid of inputs and, when it
-equals silu or hardswish (`npuc.lut`) there, replaces it by one Lut — one
+equals silu, hardswish or gelu (`npuc.lut`) there, replaces it by one Lut — one
 `vlut` instead of three to five vector passes, and one rounding instead of
 several. Recognizing by value rather than by shape catches every ordering
 of the same arithmetic.
@@ -88,7 +88,8 @@ def _try_fuse(ir: IR, m: str) -> None:
         if not (ir.op(nxt) == "Mul" and _is_unary(ir, nxt)):
             break
         tail.append(nxt)
-    candidates: list[tuple[str, dict[str, object]]] = [("silu", {}), ("hardswish", {})]
+    candidates: list[tuple[str, dict[str, object]]] = [("silu", {}), ("hardswish", {}),
+                                                        ("gelu", {"approximate": "none"})]
     for n in inner:
         a = ir.node(n)["attrs"]
         if ir.op(n) == "Lut" and a.get("fn") == "hardsigmoid" and "act" not in a:

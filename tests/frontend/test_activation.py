@@ -24,6 +24,8 @@ def _one(build, node, shape=(1, 3, 2, 2), inits=None, opset=None):
     ("LeakyRelu", {"alpha": 0.25}, {"fn": "leakyrelu", "alpha": 0.25}),
     ("Elu", {}, {"fn": "elu", "alpha": 1.0}),
     ("HardSwish", {}, {"fn": "hardswish"}),
+    ("Erf", {}, {"fn": "erf"}),
+    ("Abs", {}, {"fn": "abs"}),
 ])
 def test_activation_is_a_lut(build, op, attrs, want):
     ir, n = _one(build, helper.make_node(op, ["x"], ["y"], name="a", **attrs), opset=14)
