@@ -112,8 +112,9 @@ def _elementwise_inputs(ir: IR, name: str, node: dict) -> None:
 
 
 def _prepared(ir: IR, name: str, hw: HwConfig | None) -> None:
-    const_add = ir.op(name) == "Add" and "B" in ir.node(name)["consts"]
-    if ir.op(name) in ("BatchNormalization", "Relu", "Clip") or const_add:
+    consts = ir.node(name)["consts"]
+    affine = (ir.op(name) == "Add" and "B" in consts) or (ir.op(name) == "Mul" and "S" in consts)
+    if ir.op(name) in ("BatchNormalization", "Relu", "Clip") or affine:
         raise _fail(ir, name, "should have been folded or fused by now")
 
 
@@ -147,6 +148,48 @@ def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
         _qop(ir, name, node)
     if node["op"] in ELEMENTWISE_OPS:
         _vadd_qop(ir, name, node)
+    if node["op"] == "Mul":
+        _vmul_qop(ir, name, node)
+    if node["op"] == "Lut":
+        _lut_qop(ir, name, node)
+
+
+def _bounds_and_zp(ir: IR, name: str, node: dict, q) -> None:
+    if not -128 <= q.lo <= q.hi <= 127:
+        raise _fail(ir, name, f"bounds lo={q.lo} hi={q.hi} not within int8 with lo <= hi")
+    if q.zp_out != node["act_q"].zp:
+        raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
+
+
+def _vmul_qop(ir: IR, name: str, node: dict) -> None:
+    """One `vmul`: one int32 multiplier, one shift in [0, 62], the inputs' zero points."""
+    q = node.get("qop")
+    if q is None:
+        raise _fail(ir, name, "no qop")
+    for field in ("mul", "shift"):
+        arr = getattr(q, field)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.int32 or arr.shape != (1,):
+            raise _fail(ir, name, f"qop.{field} must be an int32 array of shape (1,)")
+    if not 0 <= int(q.shift[0]) <= 62:
+        raise _fail(ir, name, f"shift {int(q.shift[0])} outside [0, 62]")
+    _bounds_and_zp(ir, name, node, q)
+    zps = tuple(ir.node(p)["act_q"].zp for p in ir.preds(name))
+    if tuple(q.extra.get("zp_in", ())) != zps:
+        raise _fail(ir, name, f"qop.extra['zp_in'] {q.extra.get('zp_in')} != the inputs' zero points {zps}")
+
+
+def _lut_qop(ir: IR, name: str, node: dict) -> None:
+    """One `vlut`: an int8 table of 256 entries, or one per channel, inside the clamp bounds."""
+    q = node.get("qop")
+    if q is None:
+        raise _fail(ir, name, "no qop")
+    table = q.extra.get("table")
+    channels = node["shape"][1]
+    if not isinstance(table, np.ndarray) or table.dtype != np.int8 or table.shape not in ((256,), (channels, 256)):
+        raise _fail(ir, name, f"qop.extra['table'] must be int8 of shape (256,) or ({channels}, 256)")
+    _bounds_and_zp(ir, name, node, q)
+    if table.min() < q.lo or table.max() > q.hi:
+        raise _fail(ir, name, f"table entries {table.min()}..{table.max()} outside the bounds [{q.lo}, {q.hi}]")
 
 
 def _vadd_qop(ir: IR, name: str, node: dict) -> None:

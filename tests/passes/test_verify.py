@@ -91,3 +91,40 @@ def test_quantized_violations(stages):
 def test_unknown_stage(stages):
     with pytest.raises(ValueError, match="unknown stage"):
         verify(stages[0], "tiled")
+
+
+@pytest.fixture(scope="module")
+def se_block():
+    """conv -> sigmoid (a Lut) -> times the conv (a two-input Mul), quantized; and its prepared IR."""
+    from onnx import helper
+
+    from tests.e2e.models import make_model
+
+    w = np.random.default_rng(1).standard_normal((4, 3, 1, 1)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Sigmoid", ["c"], ["s"]),
+                        helper.make_node("Tanh", ["c"], ["t"]), helper.make_node("Mul", ["s", "t"], ["y"])],
+                       {"W": w}, (1, 3, 8, 8))
+    prepared = prepare(load_onnx(model))
+    rng = np.random.default_rng(0)
+    calibrated = calibrate(prepared, [{"x": rng.standard_normal((3, 8, 8))} for _ in range(4)])
+    return prepared, legalize(quantize(calibrated, HW), HW)
+
+
+def _node(ir, op):
+    return sorted(n for n in ir.g.nodes if ir.op(n) == op)[0]
+
+
+def test_lut_and_mul_violations(se_block):
+    prepared, q = se_block
+    verify(q, "quantized", HW)
+    lut, mul = _node(q, "Lut"), _node(q, "Mul")
+    table = q.node(lut)["qop"].extra["table"]
+    check(with_qop(q, lut, extra={**q.node(lut)["qop"].extra, "table": table[:100]}), "quantized",
+          r"op Lut\).*int8 of shape \(256,\)")
+    check(with_qop(q, lut, lo=-128, hi=int(table.max()) - 1), "quantized", "table entries")
+    check(with_qop(q, mul, shift=np.array([63], np.int32)), "quantized", r"op Mul\).*outside \[0, 62\]")
+    check(with_qop(q, mul, extra={**q.node(mul)["qop"].extra, "zp_in": (1, 2)}), "quantized", "zero points")
+    # a one-input Mul (a tensor times a constant) must have been folded before `prepared`
+    one = prepared.copy()
+    one.node(mul)["consts"]["S"] = np.ones(4, np.float32)
+    check(one, "prepared", r"op Mul\): should have been folded")
