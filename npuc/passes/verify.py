@@ -161,23 +161,6 @@ def _bounds_and_zp(ir: IR, name: str, node: dict, q) -> None:
         raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
 
 
-def _vmul_qop(ir: IR, name: str, node: dict) -> None:
-    """One `vmul`: one int32 multiplier, one shift in [0, 62], the inputs' zero points."""
-    q = node.get("qop")
-    if q is None:
-        raise _fail(ir, name, "no qop")
-    for field in ("mul", "shift"):
-        arr = getattr(q, field)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.int32 or arr.shape != (1,):
-            raise _fail(ir, name, f"qop.{field} must be an int32 array of shape (1,)")
-    if not 0 <= int(q.shift[0]) <= 62:
-        raise _fail(ir, name, f"shift {int(q.shift[0])} outside [0, 62]")
-    _bounds_and_zp(ir, name, node, q)
-    zps = tuple(ir.node(p)["act_q"].zp for p in ir.preds(name))
-    if tuple(q.extra.get("zp_in", ())) != zps:
-        raise _fail(ir, name, f"qop.extra['zp_in'] {q.extra.get('zp_in')} != the inputs' zero points {zps}")
-
-
 def _lut_qop(ir: IR, name: str, node: dict) -> None:
     """One `vlut`: an int8 table of 256 entries, or one per channel, inside the clamp bounds."""
     q = node.get("qop")
@@ -193,19 +176,26 @@ def _lut_qop(ir: IR, name: str, node: dict) -> None:
 
 
 def _vadd_qop(ir: IR, name: str, node: dict) -> None:
+    """One `vadd`: two int32 multipliers, one shift in [0, 62], the inputs' zero points."""
+    _vector_qop(ir, name, node, muls=2)
+
+
+def _vmul_qop(ir: IR, name: str, node: dict) -> None:
+    """One `vmul`: one int32 multiplier, one shift in [0, 62], the inputs' zero points."""
+    _vector_qop(ir, name, node, muls=1)
+
+
+def _vector_qop(ir: IR, name: str, node: dict, muls: int) -> None:
     q = node.get("qop")
     if q is None:
         raise _fail(ir, name, "no qop")
-    for field, n in (("mul", 2), ("shift", 1)):
+    for field, n in (("mul", muls), ("shift", 1)):
         arr = getattr(q, field)
         if not isinstance(arr, np.ndarray) or arr.dtype != np.int32 or arr.shape != (n,):
             raise _fail(ir, name, f"qop.{field} must be an int32 array of shape ({n},)")
     if not 0 <= int(q.shift[0]) <= 62:
         raise _fail(ir, name, f"shift {int(q.shift[0])} outside [0, 62]")
-    if not -128 <= q.lo <= q.hi <= 127:
-        raise _fail(ir, name, f"bounds lo={q.lo} hi={q.hi} not within int8 with lo <= hi")
-    if q.zp_out != node["act_q"].zp:
-        raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
+    _bounds_and_zp(ir, name, node, q)
     zps = tuple(ir.node(p)["act_q"].zp for p in ir.preds(name))
     if tuple(q.extra.get("zp_in", ())) != zps:
         raise _fail(ir, name, f"qop.extra['zp_in'] {q.extra.get('zp_in')} != the inputs' zero points {zps}")
@@ -224,10 +214,7 @@ def _qop(ir: IR, name: str, node: dict) -> None:
         raise _fail(ir, name, f"shift {q.shift.min()}..{q.shift.max()} outside [0, 62]")
     if np.any(q.mul < 0):
         raise _fail(ir, name, "negative multiplier")
-    if not -128 <= q.lo <= q.hi <= 127:
-        raise _fail(ir, name, f"bounds lo={q.lo} hi={q.hi} not within int8 with lo <= hi")
-    if q.zp_out != node["act_q"].zp:
-        raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
+    _bounds_and_zp(ir, name, node, q)
     if node["op"] in ("Conv", "Gemm", "ConvTranspose"):
         w = node["consts"]["W"]
         if q.weight is None or q.weight.dtype != np.int8 or q.weight.shape != w.shape:
