@@ -103,23 +103,17 @@ def body_insn(draw, hw: HwConfig) -> Insn:
                 f[k] = draw(place(*spad, rows(f[s])))
             if draw(st.booleans()):  # in place: dst is exactly a
                 f["dst"], f["ds"] = f["a"], f["as"]
-        elif op == "vadd":
+        elif op in ("vadd", "vmul"):  # the same boxes; vadd has two multipliers, vmul one and a row broadcast
             i8, i32 = st.integers(-128, 127), st.integers(-(2**31), 2**31 - 1)
+            mult = st.one_of(i32, st.integers(-64, 64))
             lo, hi = sorted((draw(i8), draw(i8)))
-            f.update(ds=draw(stride), **{"as": draw(stride)}, bs=draw(stride), za=draw(i8), zb=draw(i8),
-                     ma=draw(st.one_of(i32, st.integers(-64, 64))), mb=draw(st.one_of(i32, st.integers(-64, 64))),
+            bs = draw(stride) if op == "vadd" else draw(st.one_of(stride, st.just(0)))
+            f.update(ds=draw(stride), **{"as": draw(stride)}, bs=bs, za=draw(i8), zb=draw(i8),
                      sh=draw(st.integers(0, 62)), zp=draw(i8), lo=lo, hi=hi, rnd=draw(st.integers(0, 2)))
-            for k, s in (("dst", "ds"), ("a", "as"), ("b", "bs")):
-                f[k] = draw(place(*spad, rows(f[s])))
-            if draw(st.booleans()):  # in place: dst is exactly a or b
-                k, s = draw(st.sampled_from([("a", "as"), ("b", "bs")]))
-                f["dst"], f["ds"] = f[k], f[s]
-        elif op == "vmul":
-            i8, i32 = st.integers(-128, 127), st.integers(-(2**31), 2**31 - 1)
-            lo, hi = sorted((draw(i8), draw(i8)))
-            f.update(ds=draw(stride), **{"as": draw(stride)}, bs=draw(st.one_of(stride, st.just(0))),
-                     za=draw(i8), zb=draw(i8), mul=draw(st.one_of(i32, st.integers(-64, 64))),
-                     sh=draw(st.integers(0, 62)), zp=draw(i8), lo=lo, hi=hi, rnd=draw(st.integers(0, 2)))
+            if op == "vadd":
+                f.update(ma=draw(mult), mb=draw(mult))
+            else:
+                f["mul"] = draw(mult)
             for k, s in (("dst", "ds"), ("a", "as"), ("b", "bs")):
                 f[k] = draw(place(*spad, rows(f[s])))
             if draw(st.booleans()):  # in place: dst is exactly a or b
