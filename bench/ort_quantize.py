@@ -31,9 +31,10 @@ from onnxruntime.quantization import (
 )
 
 from npuc.compiler import compile_model
-from npuc.digits import MODEL, digits_split
+from npuc.examples import DIGITS_CNN as MODEL
+from npuc.examples import digits
 from npuc.hw import HwConfig
-from npuc.report import sqnr_db
+from npuc.quant.metrics import sqnr_db
 from npuc.sim.driver import run_program
 
 
@@ -90,7 +91,7 @@ def run(model: onnx.ModelProto | str, x: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    data = digits_split()
+    data = {part: digits(part) for part in ("calib", "test")}
     calib, test = data["calib"], data["test"]
     fp32 = run(str(MODEL), test.x)
     rows = [("fp32 (onnxruntime)", fp32)]

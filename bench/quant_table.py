@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from npuc.compiler import compile_model
-from npuc.digits import MODEL, digits_split
-from npuc.evaluate import float_outputs
+from npuc.examples import DIGITS_CNN as MODEL
+from npuc.examples import digits
+from npuc.tools.evaluate import float_outputs
 from npuc.hw import HwConfig
-from npuc.report import sqnr_db
+from npuc.quant.metrics import sqnr_db
 from npuc.sim.driver import run_program
 
 METHODS = ("minmax", "percentile", "entropy", "mse")
@@ -30,7 +31,7 @@ ROUNDINGS = ("half_even", "half_up", "truncate")
 
 
 def main(argv: list[str]) -> int:
-    data = digits_split()
+    data = {part: digits(part) for part in ("calib", "test")}
     calib = [{"x": s} for s in data["calib"].x]
     test = data["test"]
     fp32 = None
@@ -41,7 +42,7 @@ def main(argv: list[str]) -> int:
         combos = [c for c in combos if c[3] == "half_even"]
     for method, gran, rule, rounding in combos:
         hw = HwConfig(weight_granularity=gran, scale_rule=rule, rounding=rounding)
-        compiled = compile_model(MODEL, hw, calib=calib, method=method)
+        compiled = compile_model(MODEL, hw, calib=calib, calib_method=method)
         if fp32 is None:
             fp32 = float_outputs(MODEL, compiled, {"x": test.x})[0]["logits"]
             print(f"| fp32 (onnxruntime) | | | | {100 * np.mean(fp32.argmax(1) == test.y):.2f} | | |")

@@ -4,7 +4,7 @@
     python examples/train_digits.py [OUT.onnx]
 
 Requirements (pinned): torch==2.13.0, scikit-learn. Deterministic: a fixed
-seed, CPU, one thread, and the fixed split of `npuc.digits.digits_split`
+seed, CPU, one thread, and the fixed split of `examples/digits.py::digits_split`
 (1197 train / 200 calibration / 400 test). The network (8×8 input):
 
     conv3x3 1->16 + BN + ReLU      16x8x8
@@ -32,8 +32,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from npuc.digits import MODEL, digits_split
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from digits import MODEL, digits_split  # noqa: E402  (this folder is not a package)
 
 EPOCHS, BATCH, LR = 40, 64, 2e-3
 

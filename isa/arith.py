@@ -1,7 +1,9 @@
-"""The NPU's integer arithmetic, once: rounding shifts, saturation, int32 wrap.
+"""The NPU's integer arithmetic, once: rounding shifts, saturation, int32 wrap, and the
+real <-> integer conversions at the model's edges (`quantize_linear`, `dequantize_linear`).
 
-Used by the numpy emulator of the ISA and by the compiler's quantized
-reference model, so both read the same definition (ISA.md, `vrq`, `vadd`).
+Used by the numpy emulator of the ISA, by the compiler's quantized reference
+model, by the host fallback and by the simulator driver, so all read the same
+definition (ISA.md, `vrq`, `vadd`; ONNX QuantizeLinear / DequantizeLinear).
 """
 
 from __future__ import annotations
@@ -82,3 +84,27 @@ def lut_lookup(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     if tab.ndim == 1:
         return tab[idx]
     return tab[np.arange(tab.shape[0]), idx]  # broadcasts the column index over the last axis
+
+
+def _int_dtype(qmin: int, qmax: int) -> np.dtype:
+    for dt in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dt)
+        if info.min <= qmin and qmax <= info.max:
+            return np.dtype(dt)
+    raise ValueError(f"integer range [{qmin}, {qmax}] does not fit int32")
+
+
+def quantize_linear(x: np.ndarray, scale: float, zp: int, qmin: int = -128, qmax: int = 127) -> np.ndarray:
+    """real -> integer exactly as ONNX QuantizeLinear and ONNX Runtime compute it: x / scale in
+    float32, rounded half to even, plus the zero point, saturated to [qmin, qmax].
+
+    float32 matters: ONNX Runtime is the oracle of the QDQ export, and a float64 quotient can
+    round a near-tie the other way. The caller checks for NaN (it has no integer value)."""
+    r = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale)).astype(np.float64)
+    return np.clip(r + zp, qmin, qmax).astype(_int_dtype(qmin, qmax))
+
+
+def dequantize_linear(q: np.ndarray, scale: float, zp: int) -> np.ndarray:
+    """integer -> real as ONNX DequantizeLinear: (q - zp) · scale in float32."""
+    centred = (np.asarray(q, dtype=np.int64) - zp).astype(np.float32)
+    return (centred * np.float32(scale)).astype(np.float32)

@@ -1,17 +1,27 @@
-"""The whole compiler as one function that reads as the pipeline it is."""
+"""The whole compiler as one function that reads as the pipeline it is.
+
+`CompileOptions` holds every choice of a compile other than the hardware
+(`HwConfig`): calibration, fallback, the optional error-correcting passes,
+layers forced to host float, debugging. The command line builds one from its
+arguments (`npuc/cli/options.py`), a sweep one per grid point; scripts and
+tests may pass the same fields as keywords (`compile_model(m, hw, calib=x)`).
+
+This module imports neither the simulator nor its C core: a program compiles
+on a machine that never simulates it (a test checks).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from . import calib as calib_data
-from .backend import generate
+from .backend import check_backend_resources, generate
 from .frontend import load_onnx
 from .hw import HwConfig
 from .ir import IR
@@ -19,7 +29,43 @@ from .isa.program import Program
 from .passes import Watch, prepare, quantize_ir
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalize as equalize_layers
-from .passes.mixed_precision import Budget, Plan, plan_mixed_precision
+from .passes.host_float import host_float
+from .quant import CALIBRATORS
+from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration
+
+CalibSource = str | Path | Iterable[Sample] | None
+RANDOM_CALIB_SAMPLES = 32  # without --calib: random samples over the input's plausible range
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Everything a compile depends on besides the model and the hardware config."""
+
+    calib: CalibSource = None  # .npy / .npz / directory, an iterable of samples, or None (random)
+    calib_method: str = "minmax"  # a key of `npuc.quant.CALIBRATORS`
+    calib_samples: int | None = None  # use the first N samples (None: all)
+    calib_batch: int = 16  # samples per batch of the calibration runs
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # fixes dynamic dims
+    allow_fallback: bool = True  # an op the NPU cannot run runs on the host (else: an error)
+    float_layers: tuple[str, ...] = ()  # Conv/Gemm layers computed in host float
+    equalize: bool = False  # cross-layer equalization before calibration
+    bias_correction: bool = False  # empirical bias correction after legalization
+    verify: bool = False  # check the IR's stage invariants between passes
+    dump_ir: str | Path | None = None  # write the IR after every pass into this directory
+    progress: bool = False  # a progress bar for calibration on terminals
+
+    def __post_init__(self) -> None:
+        if self.calib_method not in CALIBRATORS:
+            raise CalibrationError(f"calibration method {self.calib_method!r}: must be one of "
+                                   f"{', '.join(CALIBRATORS)}")
+        for name in ("calib_samples", "calib_batch"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise CalibrationError(f"{name} = {v!r}: must be a positive integer")
+        object.__setattr__(self, "float_layers", tuple(self.float_layers))
+
+    def replace(self, **changes: Any) -> CompileOptions:
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -42,7 +88,6 @@ class Compiled:
     program: Program
     calib_samples: int
     calib_source: str
-    mixed: Plan | None = None  # the layers mixed precision moved to host float, when asked
 
     @property
     def fallbacks(self) -> list[Fallback]:
@@ -51,61 +96,58 @@ class Compiled:
                 for n in self.ir.topo() if self.ir.op(n) == "Host" for a in [self.ir.node(n)["attrs"]]]
 
 
-def compile_model(
-    model: str | Path,
-    hw: HwConfig,
-    *,
-    calib: str | Path | Iterable[dict[str, np.ndarray]] | None = None,
-    method: str = "minmax",
-    input_shapes: dict[str, tuple[int, ...]] | None = None,
-    dump_ir: str | Path | None = None,
-    verify: bool = False,
-    allow_fallback: bool = True,
-    float_layers: Sequence[str] = (),
-    budget: Budget | None = None,
-    eval_data: np.ndarray | None = None,
-    eval_labels: np.ndarray | None = None,
-    equalize: bool = False,
-    bias_correction: bool = False,
-    calib_samples: int | None = None,
-    calib_batch: int = 16,
-    progress: bool = False,
-) -> Compiled:
-    """ONNX file -> quantized IR -> NPU program.
+def options_with(options: CompileOptions | None, changes: Mapping[str, Any]) -> CompileOptions:
+    """`options` (default: all defaults) with keyword `changes` applied; an unknown name is a TypeError."""
+    return dataclasses.replace(options or CompileOptions(), **changes)
 
-    With `allow_fallback` an op the NPU cannot run runs on the host (`Compiled.fallbacks`);
-    without, it is an error naming the node, op and opset.
 
-    `float_layers` and `budget` ask for mixed precision (`passes/mixed_precision.py`): those layers, then
-    the most sensitive ones until the budget is met on `eval_data` (default: the calibration samples),
-    run in float on the host (`Compiled.mixed`). `equalize` (cross-layer equalization, before
-    calibration) and `bias_correction` (after legalization) are the optional error-correcting passes."""
-    watch = Watch(check=verify, dump_dir=dump_ir)
-    ir = load_onnx(model, input_shapes, allow_fallback)  # ONNX -> IR, shapes resolved; the rest to the host
+def prepare_model(model: str | Path, options: CompileOptions, watch: Watch | None = None) -> IR:
+    """ONNX file -> the prepared float IR the NPU runs (frontend, cleanup, folding, fusion, equalization)."""
+    watch = watch or Watch(options.verify, options.dump_ir)
+    ir = load_onnx(model, dict(options.input_shapes), options.allow_fallback)  # shapes resolved; the rest to the host
     # fold BN, fuse activations: the float graph the NPU runs (what cannot be fused: to the host)
-    float_ir = prepare(ir, watch=watch, fallback=allow_fallback)
+    float_ir = prepare(ir, watch=watch, fallback=options.allow_fallback)
+    if options.equalize:  # same float function, equal weight ranges per channel: before anything measures ranges
+        float_ir = watch("equalize", equalize_layers(float_ir), "prepared")
+    return float_ir
+
+
+def calibration_samples(float_ir: IR, options: CompileOptions) -> tuple[list[Sample], str]:
+    """The calibration samples of `options.calib` for `float_ir`, and a description of their source."""
+    calib = options.calib
     if calib is None:
-        samples = calib_data.random_calibration(float_ir, n=32, seed=0)
+        samples = random_calibration(float_ir, n=RANDOM_CALIB_SAMPLES, seed=0)
         source = "random (no --calib given)"
     elif isinstance(calib, (str, Path)):
-        samples = calib_data.load_calibration(calib, float_ir)
-        source = str(calib)
+        samples, source = load_calibration(calib, float_ir), str(calib)
     else:
-        samples = list(itertools.islice(calib, calib_samples))
-        source = "<iterable>"
-    if calib_samples is not None:
-        samples = samples[:calib_samples]  # the first N, so a sweep over N is reproducible
-    if equalize:  # same float function, equal weight ranges per channel: before anything measures ranges
-        float_ir = watch("equalize", equalize_layers(float_ir), "prepared")
-    plan = None
-    if float_layers or budget is not None:
-        # the most sensitive layers to host float until the budget is met (measured, layer by layer)
-        plan = plan_mixed_precision(float_ir, hw, samples, budget or Budget(), method=method,
-                                    float_layers=float_layers, data=eval_data, labels=eval_labels)
-        float_ir = watch("mixed_precision", plan.ir, "prepared")
-    qir = quantize_ir(float_ir, hw, samples, method=method, watch=watch, batch_size=calib_batch,
-                      progress=progress)  # calibrate, quantize, legalize
-    if bias_correction:  # int32 biases absorb the mean error of the int8 layers, layer by layer
+        samples, source = list(itertools.islice(calib, options.calib_samples)), "<iterable>"
+    if options.calib_samples is not None:
+        samples = samples[:options.calib_samples]  # the first N, so a sweep over N is reproducible
+    return samples, source
+
+
+def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | None = None,
+                  **changes: Any) -> Compiled:
+    """ONNX file -> quantized IR -> NPU program, under `hw` and `options` (plus keyword `changes`).
+
+    With `allow_fallback` an op the NPU cannot run runs on the host (`Compiled.fallbacks`); without,
+    it is an error naming the node, op and opset."""
+    options = options_with(options, changes)
+    watch = Watch(check=options.verify, dump_dir=options.dump_ir)
+    check_backend_resources(hw)  # an absurd SRAM size fails before the slow steps
+    float_ir = prepare_model(model, options, watch)
+    samples, source = calibration_samples(float_ir, options)
+    if options.float_layers:  # chosen layers in host float: no weight or requantization error
+        float_ir = watch("host_float", host_float(float_ir, options.float_layers), "prepared")
+    qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch,
+                      batch_size=options.calib_batch, progress=options.progress)  # calibrate, quantize, legalize
+    if options.bias_correction:  # int32 biases absorb the mean error of the int8 layers, layer by layer
         qir = watch("bias_correction", correct_bias(qir, samples), "quantized", hw)
     program = generate(qir, hw)  # tile, emit instructions, insert tokens
-    return Compiled(float_ir, qir, program, len(samples), source, plan)
+    return Compiled(float_ir, qir, program, len(samples), source)
+
+
+def stack_samples(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+    """A list of samples as one batch per input (axis 0)."""
+    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}

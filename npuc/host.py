@@ -29,6 +29,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .isa.arith import dequantize_linear, quantize_linear
+
 # element types a host op may consume and produce: float tensors are int8 in
 # DRAM (quantized with the tensor's scale and zero point), integer ones raw
 DTYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
@@ -266,13 +268,13 @@ def run_batched(model: bytes, arrays: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def dequantize(q: np.ndarray, scale: float, zp: int) -> np.ndarray:
-    """int8 -> float32 as DequantizeLinear: (q - zp) * scale, computed in float64 and rounded once."""
-    return ((np.asarray(q, dtype=np.float64) - zp) * scale).astype(np.float32)
+    """int8 -> float32 as DequantizeLinear (`npuc.isa.arith.dequantize_linear`)."""
+    return dequantize_linear(q, scale, zp)
 
 
 def quantize(x: np.ndarray, scale: float, zp: int, what: str = "host op") -> np.ndarray:
-    """float -> int8 as QuantizeLinear: round half to even, add zp, saturate."""
-    x = np.asarray(x, dtype=np.float64)
+    """float -> int8 as QuantizeLinear (`npuc.isa.arith.quantize_linear`); NaN or infinity is an error."""
+    x = np.asarray(x)
     if not np.all(np.isfinite(x)):
         raise HostError(f"{what}: output holds NaN or infinity; it cannot be quantized to int8")
-    return np.clip(np.rint(x / scale) + zp, QMIN, QMAX).astype(np.int8)
+    return quantize_linear(x, scale, zp, QMIN, QMAX)

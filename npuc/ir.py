@@ -30,6 +30,8 @@ from typing import Any, Iterator
 import networkx as nx
 import numpy as np
 
+from .isa.arith import dequantize_linear, quantize_linear
+
 
 class IRError(ValueError):
     """The IR violates an invariant; the message names the node."""
@@ -54,6 +56,14 @@ class ActQ:
     @property
     def qmax(self) -> int:
         return (1 << (self.bits - 1)) - 1
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """real -> integer codes (ONNX QuantizeLinear, `npuc.isa.arith.quantize_linear`)."""
+        return quantize_linear(x, self.scale, self.zp, self.qmin, self.qmax)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        """integer codes -> real float32 (ONNX DequantizeLinear)."""
+        return dequantize_linear(q, self.scale, self.zp)
 
 
 @dataclass

@@ -87,19 +87,6 @@ def elements(shape: tuple[int, ...] | list[int]) -> int:
     return math.prod(int(d) for d in shape)
 
 
-# ---- the compiler --------------------------------------------------------------------------------
-
-def check_compile_hw(hw) -> None:
-    """The backend's dependency tracking keeps, per unit, the last reader and writer of every SRAM
-    page as int64 (`backend/deps.py`): its memory grows with the SRAM sizes of `hw` (`HwConfig`)."""
-    from .backend.deps import PAGE
-    from .isa.regions import ACC, SPAD
-
-    pages = -(-hw.spad_bytes // PAGE[SPAD]) + -(-hw.acc_words // PAGE[ACC])
-    check(f"compiling for SPAD of {hw.spad_bytes} bytes and ACC of {hw.acc_words} words (dependency tracking "
-          "of every SRAM page)", 3 * 2 * 8 * pages)
-
-
 # ---- the simulator -------------------------------------------------------------------------
 
 def program_text_bytes(text_size: int, sidecar_size: int = 0) -> int:

@@ -157,3 +157,8 @@ def build_table(name: str, params: dict[str, object], s_in: float, zp_in: int, s
         y = apply(name, real, params)
     t = np.rint(y / s_out) + zp_out
     return np.clip(t, lo, hi).astype(np.int8)
+
+
+def lut_params(node: dict) -> dict[str, object]:
+    """The function's parameters: the attrs but the name and a fused activation."""
+    return {k: v for k, v in node["attrs"].items() if k not in ("fn", "act")}

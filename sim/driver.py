@@ -27,6 +27,7 @@ import numpy as np
 from .. import host
 from ..fsutil import atomic_write_text
 from ..hw import HwConfig
+from ..isa.arith import dequantize_linear, quantize_linear
 from ..isa.encoding import encode
 from ..isa.program import HostOp, Program, TensorInfo
 from ..isa.table import BY_MNEMONIC, WORDS_PER_INSN, Unit
@@ -73,13 +74,13 @@ class RunResult:
 
 
 def quantize(x: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """float -> int8 as QuantizeLinear does: round half to even, then saturate."""
-    q = np.rint(np.asarray(x, dtype=np.float64) / t.scale) + t.zp
-    return np.clip(q, -128, 127).astype(np.int8)
+    """float -> int8 as QuantizeLinear (`npuc.isa.arith.quantize_linear`)."""
+    return quantize_linear(x, t.scale, t.zp)
 
 
 def dequantize(q: np.ndarray, t: TensorInfo) -> np.ndarray:
-    return ((q.astype(np.float32) - np.float32(t.zp)) * np.float32(t.scale)).astype(np.float32)
+    """int8 -> float32 as DequantizeLinear (`npuc.isa.arith.dequantize_linear`)."""
+    return dequantize_linear(q, t.scale, t.zp)
 
 
 def _to_dram(q: np.ndarray, t: TensorInfo) -> bytes:

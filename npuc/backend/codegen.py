@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from itertools import pairwise
-from typing import Callable
 
 import numpy as np
 
@@ -22,61 +21,13 @@ from ..ir import IR
 from ..isa.program import DTYPE_BYTES, HostOp, Insn, Program, TensorInfo
 from ..isa.regions import ACC, DRAM, SPAD
 from ..nhwc import same_bytes
+from . import conv_ops, layout, vector  # noqa: F401  (each registers its lowerings)
+from .context import LOWERINGS, Context, lowering
 from .conv import ConvGeom, expand_groups, lower_conv
 from .deps import insert_tokens
 from .elementwise import lower_add
-from .emit import BackendError, Buf, Emitter
+from .emit import BackendError, Buf
 from .pool import lower_global_avgpool, lower_maxpool
-
-Lowering = Callable[["Context", str], Buf]
-LOWERINGS: dict[str, Lowering] = {}
-
-
-def lowering(op: str) -> Callable[[Lowering], Lowering]:
-    def register(fn: Lowering) -> Lowering:
-        LOWERINGS[op] = fn
-        return fn
-    return register
-
-
-class Context:
-    def __init__(self, ir: IR, hw: HwConfig) -> None:
-        self.ir, self.hw = ir, hw
-        self.em = Emitter(hw)
-        self.bufs: dict[str, Buf] = {}
-        self.tensors: list[TensorInfo] = []
-        self.hosts: list[HostOp] = []
-        # zero-copy concatenation (`layout.py`): tensors written straight into a Concat's output
-        self.placed: dict[str, tuple[str, int]] = layout.plan_concats(ir)
-        self.concat_bufs: dict[str, Buf] = {}
-        self.dense_copies: dict[str, Buf] = {}
-
-    def what(self, name: str) -> str:
-        return f"node {name!r} ({self.ir.op(name)})"
-
-    def input_buf(self, name: str, slot: int = 0) -> Buf:
-        """Input `slot` of node `name`: a view as it is when the node's lowering reads views, else dense."""
-        src = self.ir.preds(name)[slot]
-        if self.ir.op(name) in layout.VIEW_READERS:
-            return self.bufs[src]
-        return layout.dense_buf(self, src)
-
-    def new_buf(self, name: str) -> Buf:
-        """The output of node `name`: its slot in a Concat's output when planned there, else new."""
-        return layout.placed_buf(self, name) or self.dense_buf_for(name)
-
-    def dense_buf_for(self, name: str) -> Buf:
-        shape = self.ir.node(name)["shape"]
-        c, h, w = _chw(shape, self.what(name))
-        return Buf(self.em.alloc_dram(c * h * w), c, h, w)
-
-
-def _chw(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
-    if len(shape) == 4 and shape[0] == 1:
-        return shape[1], shape[2], shape[3]
-    if len(shape) == 2 and shape[0] == 1:
-        return shape[1], 1, 1
-    raise BackendError(f"{what}: tensor shape {shape} is not (1, C, H, W) or (1, K)")
 
 
 def generate(ir: IR, hw: HwConfig) -> Program:
@@ -95,7 +46,7 @@ def generate(ir: IR, hw: HwConfig) -> Program:
     for name in ir.inputs:
         ctx.tensors.append(_tensor_info(ctx, name, "input"))
     for name in ir.outputs:
-        ctx.bufs[name] = layout.dense_buf(ctx, name)  # a program output is a dense tensor
+        ctx.bufs[name] = ctx.dense(name)  # a program output is a dense tensor
         if ctx.bufs[name].flat_of is not None:
             raise BackendError(f"{ctx.what(name)}: a flattened feature map as a graph output is not supported yet")
         ctx.tensors.append(_tensor_info(ctx, name, "output"))
@@ -138,11 +89,11 @@ def _storage(ctx: Context, name: str) -> tuple[tuple[int, ...], str]:
 
 def _tensor_info(ctx: Context, name: str, role: str, value: str | None = None) -> TensorInfo:
     node = ctx.ir.node(name)
-    shape, layout = _storage(ctx, name)
+    shape, storage = _storage(ctx, name)
     q = node.get("act_q")
     scale, zp = (float(q.scale), int(q.zp)) if q is not None else (1.0, 0)  # an integer tensor: raw
     return TensorInfo(name=value or node["value"], role=role, addr=ctx.bufs[name].addr, shape=shape,
-                      layout=layout, scale=scale, zp=zp, dtype=_dtype(node))
+                      layout=storage, scale=scale, zp=zp, dtype=_dtype(node))
 
 
 @lowering("Conv")
@@ -226,7 +177,7 @@ def _host(ctx: Context, name: str) -> Buf:
     # the model names its run-time inputs by ONNX value, in the order of the IR edges (slots)
     specs, out = host.model_io(a["model"])
     for p in ctx.ir.preds(name):  # the host reads dense tensors
-        ctx.bufs[p] = layout.dense_buf(ctx, p)
+        ctx.bufs[p] = ctx.dense(p)
     ins = [_tensor_info(ctx, p, "input", s.name) for p, s in zip(ctx.ir.preds(name), specs)]
     io = (*ins, _tensor_info(ctx, name, "output", out.name))
     ctx.hosts.append(HostOp(name, a["onnx_op"], len(ctx.em.insns), io, a["model"]))
@@ -250,10 +201,3 @@ def _alias(ctx: Context, name: str) -> Buf:
 
 LOWERINGS["Flatten"] = _alias
 LOWERINGS["Reshape"] = _alias
-
-
-from . import layout  # noqa: E402  (Concat, ChannelSlice, ChannelShuffle, Resize, Pad, Requant; placement)
-
-
-from . import vector  # noqa: E402,F401  (registers Lut and Mul: vlut, vmul)
-from . import conv_ops  # noqa: E402,F401  (registers AveragePool, GlobalMaxPool, ConvTranspose)

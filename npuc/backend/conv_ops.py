@@ -25,8 +25,8 @@ from collections import Counter
 
 import numpy as np
 
-from ..reference_conv import pool_counts
-from .codegen import Context, lowering
+from ..geometry import pool_counts
+from .context import Context, lowering
 from .conv import ConvGeom, Run, cdiv, expand_groups, lower_conv
 from .emit import BackendError, Buf
 from .pool import lower_global_maxpool

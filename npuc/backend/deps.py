@@ -14,6 +14,8 @@ one; the k-th wait on a semaphore then always takes the k-th token.
 
 from __future__ import annotations
 
+from .. import limits
+from ..hw import HwConfig
 from ..isa.program import Insn
 from ..isa.regions import ACC, DRAM, SPAD, regions
 from ..isa.table import BY_MNEMONIC, Unit
@@ -107,3 +109,11 @@ def insert_tokens(insns: list[Insn], mem_sizes: dict[str, int]) -> list[Insn]:
             (t.last_write if write else t.last_read).set(p0, p1, idx)
 
     return [Insn(i.op, i.fields, w, s, i.layer, i.line) for i, w, s in zip(insns, wait, signal)]
+
+
+def check_tracking_memory(hw: HwConfig) -> None:
+    """Dependency tracking keeps, per unit, the last reader and writer of every SRAM page as int64:
+    its memory grows with the SRAM sizes of `hw`; refuse sizes beyond the memory limit up front."""
+    pages = -(-hw.spad_bytes // PAGE[SPAD]) + -(-hw.acc_words // PAGE[ACC])
+    limits.check(f"compiling for SPAD of {hw.spad_bytes} bytes and ACC of {hw.acc_words} words (dependency "
+                 "tracking of every SRAM page)", 3 * 2 * 8 * pages)

@@ -1,23 +1,4 @@
-"""Layout ops on the NPU, and where tensors live so that a concatenation costs no copy.
-
-Placement (`plan_concats`, before lowering). Activations are NHWC in DRAM, so
-channels [c0, c0 + c) of a Concat output are a `Buf` view (addr + c0, pixel
-stride = the concat's channels). An input of a Concat is *placed* there —
-its producer's lowering writes straight into the slice, and the Concat emits
-nothing for it — when
-
-* its op writes its output through the view (`VIEW_WRITERS`),
-* it is not a graph input or output (those are dense tensors of the program),
-* it is in no other Concat's slice already (the first Concat wins),
-* every other consumer reads through views (`VIEW_READERS`), and
-* it carries the Concat's act_q (so the bytes are the Concat's bytes).
-
-A Concat placed in another Concat is a view itself, so nested concats (and
-DenseNet's chains, where each concat also feeds its dense layer) share one
-buffer. Every other input is copied into its slice by DMA (ld, st; no
-compute). Views reach consumers as they are; one that needs dense bytes
-(`VIEW_READERS` lists those that do not: a Host op, a graph output, a
-Reshape) gets a dense copy, made once per tensor (`dense_buf`).
+"""Layout ops on the NPU (placement of concat inputs: `placement.py`).
 
 Lowerings here: Concat (the copies), ChannelSlice (a view, no instruction),
 ChannelShuffle (a 1x1 convolution with a 0/1 permutation matrix on the
@@ -31,104 +12,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import IR, QOp
+from ..ir import QOp
 from ..isa.arith import ROUNDING_BY_NAME
-from ..reference_layout import pad_level
-from .codegen import Context, lowering
+from ..reference.layout import pad_level
+from .context import Context, lowering
 from .conv import ConvGeom, _clip, _spans, lower_conv
-from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, box_tiles, channel_view, ld_box, st_box
-
-# ops whose lowering takes its output from `ctx.new_buf` and writes it through the Buf's strides
-# (an op of another family joins once its lowering is checked to use `Buf.at`, `ps` and `rs`)
-VIEW_WRITERS = frozenset({"Conv", "Gemm", "MaxPool", "GlobalAveragePool", "Add", "Sub", "Concat", "Requant",
-                          "ChannelShuffle", "Resize", "Pad", "Lut", "Mul", "EdgePad"})
-# ops whose lowering reads its inputs through the Buf's strides (any view of rows_dense pixels)
-VIEW_READERS = frozenset({"Conv", "Gemm", "MaxPool", "GlobalAveragePool", "Add", "Sub", "Concat", "Requant",
-                          "ChannelSlice", "ChannelShuffle", "Resize", "Pad", "Lut", "Mul", "EdgePad"})
-
-
-# -- placement ---------------------------------------------------------------------
-
-def plan_concats(ir: IR) -> dict[str, tuple[str, int]]:
-    """Node -> (Concat, first channel) for every tensor produced in place inside a Concat's output."""
-    placed: dict[str, tuple[str, int]] = {}
-    outputs, inputs = set(ir.outputs), set(ir.inputs)
-    for c in ir.topo():
-        if ir.op(c) != "Concat":
-            continue
-        q = ir.node(c).get("act_q")
-        c0 = 0
-        for p in ir.preds(c):
-            ok = (ir.op(p) in VIEW_WRITERS and p not in outputs and p not in inputs and p not in placed
-                  and ir.node(p).get("act_q") == q
-                  and all(ir.op(s) in VIEW_READERS for s in ir.succs(p) if s != c))
-            if ok:
-                placed[p] = (c, c0)
-            c0 += ir.node(p)["shape"][1]
-    return placed
-
-
-def placed_buf(ctx: Context, name: str) -> Buf | None:
-    """The view node `name` must write (its slot in a Concat's output), or None."""
-    if name not in ctx.placed:
-        return None
-    concat, c0 = ctx.placed[name]
-    base = concat_buf(ctx, concat)
-    return channel_view(base, c0, ctx.ir.node(name)["shape"][1])
-
-
-def concat_buf(ctx: Context, name: str) -> Buf:
-    """A Concat's output, allocated on first use: its first placed input is lowered before it."""
-    if name not in ctx.concat_bufs:
-        ctx.concat_bufs[name] = placed_buf(ctx, name) or ctx.dense_buf_for(name)
-    return ctx.concat_bufs[name]
-
-
-def dense_buf(ctx: Context, name: str) -> Buf:
-    """Node `name`'s tensor as a dense NHWC Buf: itself, or a copy of its view (made once)."""
-    x = ctx.bufs[name]
-    if x.dense:
-        return x
-    if name not in ctx.dense_copies:
-        y = ctx.dense_buf_for(name)
-        ctx.em.begin_layer(f"{name}.dense")
-        copy_view(ctx.em, x, y, ctx.what(name))
-        ctx.dense_copies[name] = y
-    return ctx.dense_copies[name]
-
-
-# -- DMA helpers -------------------------------------------------------------------
-
-def _copy_budget(em: Emitter) -> int:
-    return max(SPAD_ALIGN, (em.hw.spad_bytes // 2) // SPAD_ALIGN * SPAD_ALIGN)
-
-
-def copy_view(em: Emitter, x: Buf, y: Buf, what: str, slots: list[int] | None = None) -> None:
-    """y = x by DMA (ld, st through two scratchpad slots, taken here unless given), any strides."""
-    if (x.c, x.h, x.w) != (y.c, y.h, y.w):
-        raise BackendError(f"{what}: copying a {x.c}x{x.h}x{x.w} tensor into a {y.c}x{y.h}x{y.w} one")
-    budget = _copy_budget(em)
-    slots = slots or [em.spad.take(budget, what) for _ in range(2)]
-    for k, box in enumerate(box_tiles(x.h, x.w, x.c, budget)):
-        ld_box(em, x, slots[k % 2], box)
-        st_box(em, y, slots[k % 2], box)
-
+from .emit import SPAD_ALIGN, BackendError, Buf, box_tiles, channel_view, ld_box, st_box
+from .placement import copy_budget, copy_view
 
 # -- lowerings ---------------------------------------------------------------------
 
 @lowering("Concat")
 def _concat(ctx: Context, name: str) -> Buf:
-    y = concat_buf(ctx, name)
+    y = ctx.concat_buf(name)
     c0, slots = 0, None
     for p in ctx.ir.preds(name):
         x = ctx.bufs[p]
         if x.flat_of is not None:
             raise BackendError(f"{ctx.what(name)}: input {p!r} is a flattened feature map")
         target = channel_view(y, c0, x.c)
-        if ctx.placed.get(p) != (name, c0) or x != target:
+        if ctx.placement.get(p) != (name, c0) or x != target:
             if slots is None:  # the first copy opens the layer; the copies share two slots
                 ctx.em.begin_layer(name)
-                slots = [ctx.em.spad.take(_copy_budget(ctx.em), ctx.what(name)) for _ in range(2)]
+                slots = [ctx.em.spad.take(copy_budget(ctx.em), ctx.what(name)) for _ in range(2)]
             copy_view(ctx.em, x, target, ctx.what(name), slots)
         c0 += x.c
     return y
@@ -178,7 +84,7 @@ def _resize(ctx: Context, name: str) -> Buf:
     sh, sw = ctx.ir.node(name)["attrs"]["scales"]
     em = ctx.em
     em.begin_layer(name)
-    budget = _copy_budget(em)
+    budget = copy_budget(em)
     slots = [em.spad.take(budget, ctx.what(name)) for _ in range(2)]
     for k, (r0, nr, x0, nx, k0, nk) in enumerate(box_tiles(x.h, x.w, x.c, budget)):
         slot = slots[k % 2]
@@ -201,7 +107,7 @@ def _pad(ctx: Context, name: str) -> Buf:
     fill = pad_level(float(a["value"]), ctx.ir.node(ctx.ir.preds(name)[0])["act_q"])
     em = ctx.em
     em.begin_layer(name)
-    budget = _copy_budget(em)
+    budget = copy_budget(em)
     slots = [em.spad.take(budget, ctx.what(name)) for _ in range(2)]
     nk = min(y.c, max(1, budget // y.w))
     if y.w * min(nk, y.c) > budget:
@@ -256,7 +162,7 @@ def _edge_pad(ctx: Context, name: str) -> Buf:
         raise BackendError(f"{ctx.what(name)}: padding mode {mode!r} is not edge or reflect")
     em = ctx.em
     em.begin_layer(name)
-    budget = _copy_budget(em)
+    budget = copy_budget(em)
     slots = [em.spad.take(budget, ctx.what(name)) for _ in range(2)]
     for k, box in enumerate(box_tiles(y.h, y.w, y.c, budget)):
         r0, nr, c0, nc, k0, nk = box
@@ -289,7 +195,3 @@ def _requant(ctx: Context, name: str) -> Buf:
         em.emit("vadd", dst=so, a=si, b=si, m=1, n=n, ds=n, bs=n, **{"as": n}, **f)
         st_box(em, y, so, box)
     return y
-
-
-__all__ = ["VIEW_READERS", "VIEW_WRITERS", "copy_view", "dense_buf", "placed_buf", "plan_concats",
-           "shuffle_weights"]

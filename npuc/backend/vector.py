@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..isa.arith import ROUNDING_BY_NAME
-from .codegen import Context, lowering
+from .context import Context, lowering
 from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, align_up
 
 MIN_TILE = 512  # bytes: below this the per-instruction latencies dominate

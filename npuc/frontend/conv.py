@@ -16,7 +16,7 @@ IR contract of the ops added for the conv family:
 * ``AveragePool``: ``kernel, strides, dilations, pads`` (ceil_mode folded),
   ``count_include_pad`` (0/1) and ``count_pads`` — the ONNX pads before the
   fold. The divisor of output pixel (r, c) is ``pool_counts`` in
-  `npuc/reference_conv.py`: the taps inside the image (count_include_pad=0)
+  `npuc/geometry.py`: the taps inside the image (count_include_pad=0)
   or inside the image plus ``count_pads`` (=1), which is ONNX Runtime's rule
   also under ceil_mode (a tap in the extra ceil padding is never counted).
 * ``GlobalMaxPool``: no attributes, output (N, C, 1, 1).
@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from ..reference_conv import pool_counts  # the one definition of an AveragePool's divisors
+from ..geometry import pool_counts  # the one definition of an AveragePool's divisors
 from .registry import NodeCtx, handler, ints
 
 

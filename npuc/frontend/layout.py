@@ -1,6 +1,6 @@
 """Layout ops: Concat, Split, Slice, Squeeze, Unsqueeze, Transpose, Resize, Pad, and the channel shuffle.
 
-IR produced (semantics in `npuc/reference_layout.py`):
+IR produced (semantics in `npuc/reference/layout.py`):
 
 * ``Concat`` ``{"axis": 1}`` — channels of 4-D maps, or axis 1 of (1, K)
   tensors; other axes, constant inputs and one tensor twice run on the host.

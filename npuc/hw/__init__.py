@@ -151,6 +151,11 @@ def _check_field(name: str, value: Any) -> None:
 DEFAULT_VALUES = HwConfig()
 
 
+def field_choices(name: str) -> tuple[str, ...]:
+    """The allowed values of a string-valued hardware field (`act_mode`, `rounding`, ...)."""
+    return _CHOICES[name]
+
+
 def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from npuc.cli import main
-from npuc.demo import MODEL, SAMPLES
+from npuc.examples import SMALL_CNN as MODEL
+from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
 
 NPUC = [sys.executable, "-m", "npuc.cli"]
 

@@ -11,19 +11,17 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from npuc.analyze import analyze, format_analysis
+from npuc.tools.analyze import analyze, format_analysis
 from npuc.compiler import compile_model
-from npuc.digits import MODEL, digits_split
-from npuc.export_qdq import export_qdq, ort_session
+from npuc.examples import DIGITS_CNN as MODEL
+from npuc.examples import digits
+from npuc.export.qdq import export_qdq, ort_session
 from npuc.hw import HwConfig
 from npuc.sim.driver import run_program
 
-pytest.importorskip("sklearn")
-
-
 @functools.cache
 def _data():
-    return digits_split()
+    return {part: digits(part) for part in ("calib", "test")}
 
 
 @functools.cache
@@ -37,9 +35,10 @@ def _fp32_logits(x: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
 
 
-def test_split_is_disjoint_and_fixed():
+def test_committed_split_is_disjoint_and_balanced():
     d = _data()
-    assert [len(d[k].y) for k in ("train", "calib", "test")] == [1197, 200, 400]
+    assert [len(d[k].y) for k in ("calib", "test")] == [200, 400]
+    assert all(d[k].x.shape == (len(d[k].y), 1, 8, 8) and d[k].x.dtype == np.float32 for k in d)
     assert np.bincount(d["test"].y, minlength=10).min() >= 25
     flat = {k: {v.tobytes() for v in d[k].x} for k in d}
     assert not (flat["test"] & flat["calib"])

@@ -20,7 +20,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from npuc.cli import main
-from npuc.demo import MODEL, SAMPLES
+from npuc.examples import SMALL_CNN as MODEL
+from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
 
 W = np.ones((4, 3, 3, 3), np.float32)
 

@@ -153,7 +153,7 @@ def test_nested_concat_and_an_input_used_elsewhere(tmp_path, hw_name):
     nodes.append(helper.make_node("Concat", ["cat1", "d", "be"], ["cat2"], axis=1))
     nodes += _conv("head", "cat2", "y", 16, 6, rng, inits)
     c, _ = check(tmp_path, make_model(nodes, inits, (1, 4, 8, 6)), (1, 4, 8, 6), hw_name, npu_ops=("Concat",))
-    from npuc.backend.layout import plan_concats
+    from npuc.backend.placement import plan_concats
     placed = plan_concats(c.ir)
     cats = {c.ir.node(n)["value"]: n for n in c.ir.g.nodes if c.ir.op(n) == "Concat"}
     assert placed[cats["cat1"]][0] == cats["cat2"]  # the inner concat lives inside the outer one
@@ -187,16 +187,17 @@ def test_concat_of_2d_tensors(tmp_path, hw_name):
 
 def test_zero_copy_saves_dram_traffic(tmp_path):
     """The same block with its concat forced to copy: measure what placement saves."""
-    import npuc.backend.codegen as cg
+    import npuc.backend.context as ctx_mod
+    from npuc.backend import generate
 
     model, shape = _inception(cin=16, h=16, w=16)
     c, run = check(tmp_path, model, shape, "default", n=1)
-    plan = cg.layout.plan_concats
+    plan = ctx_mod.plan_concats
     try:
-        cg.layout.plan_concats = lambda ir: {}
-        copied = cg.generate(c.ir, load_hw("default"))
+        ctx_mod.plan_concats = lambda ir: {}
+        copied = generate(c.ir, load_hw("default"))
     finally:
-        cg.layout.plan_concats = plan
+        ctx_mod.plan_concats = plan
     run_copy = run_program(copied, {"x": np.zeros(shape, np.float32)})
     def traffic(r):
         return r.stats[0].dram_rd + r.stats[0].dram_wr

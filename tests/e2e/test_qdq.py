@@ -15,8 +15,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from npuc.compiler import compile_model
-from npuc.demo import MODEL, SAMPLES
-from npuc.export_qdq import default_form, export_qdq, ort_session
+from npuc.examples import SMALL_CNN as MODEL
+from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
+from npuc.export.qdq import default_form, export_qdq, ort_session
 from npuc.hw import HwConfig
 from npuc.ir import IR, QOp
 from npuc.isa.arith import requantize
@@ -126,7 +127,7 @@ def test_default_form_follows_the_rounding():
 @pytest.mark.parametrize("rounding", ["half_even", "half_up", "truncate"])
 def test_integer_requantizer_matches_arith_on_ties_and_extremes(rounding):
     """The int64 ONNX spelling of `vrq` against `npuc.isa.arith.requantize`, ties and shift 0 included."""
-    from npuc.export_qdq import _Builder, _Integer
+    from npuc.export.qdq import _Builder, _Integer
 
     shifts = np.array([0, 1, 2, 5, 17, 31, 40, 62], dtype=np.int32)
     muls = np.array([1, 3, 1, 1 << 30, 12345, (1 << 31) - 1, 7, 1 << 30], dtype=np.int32)

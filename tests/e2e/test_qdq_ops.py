@@ -15,7 +15,7 @@ from onnx import helper
 
 from npuc.backend.codegen import LOWERINGS
 from npuc.compiler import compile_model
-from npuc.export_qdq import _Integer, _Qdq, export_qdq, ort_session
+from npuc.export.qdq import _Integer, _Qdq, export_qdq, ort_session
 from npuc.hw import load_hw
 from npuc.reference import dequantize, quantize_input
 from npuc.sim.driver import run_program

@@ -21,7 +21,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from npuc.compiler import compile_model
-from npuc.export_qdq import export_qdq, ort_session
+from npuc.export.qdq import export_qdq, ort_session
 from npuc.hw import HwConfig, load_hw
 from npuc.reference import dequantize, quantize_input, run_quantized
 from npuc.sim.driver import run_program

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from npuc.compiler import compile_model
-from npuc.demo import MODEL, SAMPLES
-from npuc.evaluate import check_run
+from npuc.examples import SMALL_CNN as MODEL
+from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
+from npuc.tools.evaluate import check_run
 from npuc.hw import load_hw
 from npuc.isa.asm import format_program
 from npuc.sim.driver import run_program

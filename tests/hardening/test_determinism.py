@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from npuc.demo import MODEL, SAMPLES
+from npuc.examples import SMALL_CNN as MODEL
+from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
 
 
 def _spawn(args: list[str], cwd: Path, hash_seed: str) -> subprocess.Popen:

@@ -136,7 +136,7 @@ def test_sim_refuses_a_program_too_big_to_parse(tmp_path, capsys):
 
 def test_compile_refuses_huge_sram(tmp_path, capsys):
     """The backend tracks every SRAM page: 1 GiB SRAMs would need 3 GiB to compile for."""
-    from npuc.demo import MODEL
+    from npuc.examples import SMALL_CNN as MODEL
 
     (tmp_path / "hw.toml").write_text("[memory]\nspad_kib = 1048576\nacc_kib = 1048576\n")
     for cmd in ("compile", "run"):

@@ -16,13 +16,14 @@ import pytest
 from onnx import numpy_helper
 
 from npuc.compiler import compile_model
-from npuc.digits import MODEL, digits_split
+from npuc.examples import DIGITS_CNN as MODEL
+from npuc.examples import digits
 from npuc.frontend import load_onnx
 from npuc.hw import HwConfig
 from npuc.passes import prepare
 from npuc.passes.equalize import _pairs, equalize
 from npuc.reference import quantize_input, run_float, run_quantized
-from npuc.report import sqnr_db
+from npuc.quant.metrics import sqnr_db
 from npuc.sim.driver import run_program
 
 SMALL = "npuc/examples/small_cnn.onnx"
@@ -30,8 +31,7 @@ SMALL = "npuc/examples/small_cnn.onnx"
 
 @functools.cache
 def _digits():
-    d = digits_split()
-    return [{"x": s} for s in d["calib"].x[:100]], d["test"].x[:200]
+    return [{"x": s} for s in digits("calib").x[:100]], digits("test").x[:200]
 
 
 def unbalanced_digits() -> onnx.ModelProto:

@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from npuc.calib import load_calibration
+from npuc.quant.calib_data import load_calibration
 from npuc.frontend import load_onnx
 from npuc.hw import HwConfig
 

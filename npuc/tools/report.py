@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .hw import HwConfig
-from .sim.core import SimStats
-from .sim.driver import UNITS, HostStats, LayerStats
-
-
-def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio of `test` against `reference`, in dB."""
-    ref = np.asarray(reference, dtype=np.float64)
-    err = ref - np.asarray(test, dtype=np.float64)
-    noise = float(np.sum(err * err))
-    signal = float(np.sum(ref * ref))
-    if noise == 0.0:
-        return float("inf")
-    return 10.0 * np.log10(signal / noise) if signal > 0 else float("-inf")
+from ..hw import HwConfig
+from ..sim.core import SimStats
+from ..sim.driver import UNITS, HostStats, LayerStats
 
 
 def format_stats(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None = None,

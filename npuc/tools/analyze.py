@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hw import HwConfig
-from .ir import IR, ActQ
-from .passes import legalize, quantize
-from .reference import FLOAT_OPS, QUANT_OPS, dequantize, quantize_input, run_float, run_quantized
-from .report import sqnr_db
+from ..hw import HwConfig
+from ..ir import IR, ActQ
+from ..passes import legalize, quantize
+from ..quant.metrics import sqnr_db
+from ..reference import FLOAT_OPS, QUANT_OPS, dequantize, quantize_input, run_float, run_quantized
 
 # the one-input layers whose error is split; Add/Sub/Mul/Concat (several inputs) and aliases are not
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "GlobalAveragePool", "AveragePool", "MaxPool", "GlobalMaxPool", "Lut")
@@ -65,7 +65,7 @@ class Analysis:
 
 
 def _fake_quant(x: np.ndarray, q: ActQ) -> np.ndarray:
-    return dequantize(quantize_input(x, q), q)
+    return q.dequantize(q.quantize(x))
 
 
 def local_split(ir: IR, name: str, x_float: np.ndarray) -> tuple[float, float, float, float, float, float]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ir import IR
+from ..ir import IR
 
 Sample = dict[str, np.ndarray]
 

@@ -1,4 +1,4 @@
-"""Quantizers of the vector-unit ops Lut and Mul (registered into `npuc.passes.quantize.QUANTIZERS`).
+"""Quantizers of the vector-unit ops Lut and Mul (registered into `common.QUANTIZERS`).
 
 * Lut: act_q from the calibrated output range (the function's own range,
   fused clamp included); the compiler samples the function at the 256 input
@@ -22,21 +22,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import lut
-from ..hw import HwConfig
-from ..ir import IR, QOp
-from ..quant.scales import ScaleRule
-from ..reference_vector import lut_params
-from .errors import PassError
-from .quantize import _in_q, _out_q, clamp_bounds, quantizer
+from ... import lut
+from ...hw import HwConfig
+from ...ir import IR, QOp
+from ...quant.scales import ScaleRule
+from ..errors import PassError
+from .common import clamp_bounds, in_q, out_q, quantizer
 
 
 @quantizer("Lut")
 def lut_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     node = ir.node(name)
-    qi, qo = _in_q(ir, name), _out_q(ir, name, hw, rule)
+    qi, qo = in_q(ir, name), out_q(ir, name, hw, rule)
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
-    table = lut.build_table(node["attrs"]["fn"], lut_params(node), qi.scale, qi.zp, qo.scale, qo.zp, lo, hi,
+    table = lut.build_table(node["attrs"]["fn"], lut.lut_params(node), qi.scale, qi.zp, qo.scale, qo.zp, lo, hi,
                             node["consts"].get("slope"))
     empty = np.zeros(0, dtype=np.int64)
     node["act_q"] = qo
@@ -52,7 +51,7 @@ def mul_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
         raise PassError(f"node {name!r} (op Mul): a Mul by a constant should have been folded by "
                         "fold_batchnorm before quantization")
     qa, qb = (ir.node(p)["act_q"] for p in preds)
-    qo = _out_q(ir, name, hw, rule)
+    qo = out_q(ir, name, hw, rule)
     ratio = qa.scale * qb.scale / qo.scale
     mul, sh = rule.multiplier(ratio)
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)

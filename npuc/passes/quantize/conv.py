@@ -1,4 +1,4 @@
-"""Quantizers of the conv family's pooling and transposed ops (registered into `quantize.QUANTIZERS`).
+"""Quantizers of the conv family's pooling and transposed ops (registered into `common.QUANTIZERS`).
 
 * AveragePool: acc = Σ_window (q − zp_in) — the hardware sums the window
   padded with zp_in and adds bias = −kh·kw·zp_in, so every padded tap
@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hw import HwConfig
-from ..ir import IR, QOp
-from ..quant.scales import ScaleRule
-from ..reference_conv import pool_counts
-from .quantize import _in_q, _out_q, clamp_bounds, passthrough_q, quantizer, weighted_q
+from ...geometry import pool_counts
+from ...hw import HwConfig
+from ...ir import IR, QOp
+from ...quant.scales import ScaleRule
+from .common import clamp_bounds, in_q, out_q, quantizer
+from .core import passthrough_q, weighted_q
 
 
 @quantizer("AveragePool")
@@ -33,7 +34,7 @@ def avgpool_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     a = node["attrs"]
     in_hw = tuple(ir.node(ir.preds(name)[0])["shape"][2:4])
     counts = sorted({int(k) for k in pool_counts(a, in_hw, tuple(node["shape"][2:4])).ravel()})
-    qi, qo = _in_q(ir, name), _out_q(ir, name, hw, rule)
+    qi, qo = in_q(ir, name), out_q(ir, name, hw, rule)
     ratio = [qi.scale / (k * qo.scale) for k in counts]
     pairs = [rule.multiplier(r) for r in ratio]
     lo, hi = clamp_bounds(a.get("act"), qo)

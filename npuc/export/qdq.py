@@ -49,7 +49,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from .export_integer import (
+from .integer import (
     OPSET,
     ExportError,
     _Builder,
@@ -60,8 +60,8 @@ from .export_integer import (
     _quantize,
     _window_attrs,
 )
-from .ir import IR, QOp
-from .reference_layout import pad_level
+from ..ir import IR, QOp
+from ..reference.layout import pad_level
 
 FORMS = ("qdq", "integer")
 

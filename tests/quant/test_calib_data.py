@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from npuc.calib import CalibrationError, load_calibration, random_calibration
+from npuc.quant.calib_data import CalibrationError, load_calibration, random_calibration
 from npuc.ir import IR
 
 

@@ -1,6 +1,6 @@
 """Float and integer golden model of the conv family's pooling and transposed ops.
 
-Registered into `npuc.reference`'s registries (imported at its bottom):
+Registered into `npuc.reference.common`'s registries:
 
 * ``AveragePool`` — float: the window sum of the zero-padded input divided by
   the pixel's count (`pool_counts`). Integer: acc = Σ_window (q − zp_in)
@@ -19,42 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import ActQ
-from .isa.arith import requantize, wrap_int32
-from .reference import Node, _act, _out_hw, _requant, float_op, pad_nchw, quant_op, taps
+from ..geometry import pool_counts
+from ..ir import ActQ
+from ..isa.arith import requantize, wrap_int32
+from .common import Node, apply_act, float_op, out_hw, pad_nchw, quant_op, requant_acc, taps
 
 # -- AveragePool ----------------------------------------------------------------
 
-def _axis_counts(n: int, k: int, s: int, d: int, pad: int, lo: int, hi: int, out: int) -> np.ndarray:
-    """Per output index along one axis: how many of its k taps lie in [lo, hi) (input coordinates)."""
-    starts = np.arange(out) * s - pad
-    taps_ = starts[:, None] + np.arange(k)[None, :] * d
-    return ((taps_ >= lo) & (taps_ < hi)).sum(axis=1)
-
-
-def pool_counts(attrs: Node, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """(OH, OW) int64: the divisor of each output pixel of an AveragePool.
-
-    count_include_pad = 0: the taps inside the image; = 1: the taps inside the
-    image grown by the ONNX pads (``count_pads``, before ceil_mode was folded
-    in) — ONNX Runtime's rule, measured. Separable: a row count times a column count.
-    """
-    (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["strides"], attrs["dilations"]
-    pt, pl = attrs["pads"][:2]
-    h, w = in_hw
-    if attrs["count_include_pad"]:
-        ct, cl, cb, cr = attrs["count_pads"]
-        rows = _axis_counts(h, kh, sh, dh, pt, -ct, h + cb, out_hw[0])
-        cols = _axis_counts(w, kw, sw, dw, pl, -cl, w + cr, out_hw[1])
-    else:
-        rows = _axis_counts(h, kh, sh, dh, pt, 0, h, out_hw[0])
-        cols = _axis_counts(w, kw, sw, dw, pl, 0, w, out_hw[1])
-    return (rows[:, None] * cols[None, :]).astype(np.int64)
-
-
 def _window_sum(xp: np.ndarray, node: Node, dtype: type) -> np.ndarray:
     acc: np.ndarray | None = None
-    for _, _, view in taps(xp, node["attrs"], _out_hw(node)):
+    for _, _, view in taps(xp, node["attrs"], out_hw(node)):
         acc = view.astype(dtype) if acc is None else acc + view
     assert acc is not None
     return acc
@@ -64,8 +38,8 @@ def _window_sum(xp: np.ndarray, node: Node, dtype: type) -> np.ndarray:
 def avgpool_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     a = node["attrs"]
     total = _window_sum(pad_nchw(ins[0], a["pads"], 0.0), node, np.float64)
-    counts = pool_counts(a, ins[0].shape[2:4], _out_hw(node))
-    return _act(total / counts, node).astype(np.float32)
+    counts = pool_counts(a, ins[0].shape[2:4], out_hw(node))
+    return apply_act(total / counts, node).astype(np.float32)
 
 
 @quant_op("AveragePool")
@@ -74,7 +48,7 @@ def avgpool_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.nda
     xp = pad_nchw(ins[0].astype(np.int64), a["pads"], in_q[0].zp)
     acc = _window_sum(xp, node, np.int64).transpose(0, 2, 3, 1)  # N, OH, OW, C
     acc = wrap_int32(acc + np.int64(q.bias[0]))
-    counts = pool_counts(a, ins[0].shape[2:4], _out_hw(node))
+    counts = pool_counts(a, ins[0].shape[2:4], out_hw(node))
     k = np.searchsorted(np.asarray(q.extra["counts"]), counts)[..., None]  # (OH, OW, 1): which (mul, shift)
     out = requantize(acc, q.mul.astype(np.int64)[k], q.shift.astype(np.int64)[k], q.zp_out, q.lo, q.hi, q.rounding)
     return out.transpose(0, 3, 1, 2)
@@ -117,13 +91,13 @@ def conv_transpose_nhwc(x: np.ndarray, w: np.ndarray, attrs: Node, out_hw: tuple
 @float_op("ConvTranspose")
 def conv_transpose_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     c = node["consts"]
-    acc = conv_transpose_nhwc(ins[0], c["W"], node["attrs"], _out_hw(node), np.float64)
-    return _act(acc + c["B"], node).transpose(0, 3, 1, 2).astype(np.float32)
+    acc = conv_transpose_nhwc(ins[0], c["W"], node["attrs"], out_hw(node), np.float64)
+    return apply_act(acc + c["B"], node).transpose(0, 3, 1, 2).astype(np.float32)
 
 
 @quant_op("ConvTranspose")
 def conv_transpose_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
     """(q − zp_in) is exact in float64; only the taps that reach a pixel contribute."""
     x = ins[0].astype(np.int64) - in_q[0].zp
-    acc = conv_transpose_nhwc(x, node["qop"].weight, node["attrs"], _out_hw(node), np.float64)
-    return _requant(acc.astype(np.int64), node).transpose(0, 3, 1, 2)
+    acc = conv_transpose_nhwc(x, node["qop"].weight, node["attrs"], out_hw(node), np.float64)
+    return requant_acc(acc.astype(np.int64), node).transpose(0, 3, 1, 2)

@@ -1,10 +1,9 @@
-"""Mixed precision, host-float variant: the most sensitive layers run in float on the host.
+"""Mixed precision, host-float variant: a search for the layers that must run in float.
 
-Pre: prepared float IR (`prepare`), calibration samples.
-Post: the same IR with the chosen Conv/Gemm layers turned into Host nodes
-(their fused activation split off into a Host Relu/Clip after them); every
-other node untouched. The caller quantizes the result as usual: a host
-layer's input is dequantized, computed in float (float weights, no
+A tool above the pipeline, not a pass in it: every candidate is compiled and
+simulated. The chosen Conv/Gemm layers then run in float on the host
+(`npuc/passes/host_float.py` applies the choice: `CompileOptions.float_layers`);
+a host layer's input is dequantized, computed in float (float weights, no
 requantization rounding) and its output quantized back to int8 for the NPU.
 
 The choice is greedy, by the sensitivity `npuc analyze` reports
@@ -23,18 +22,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from onnx import helper
 
-from .. import host
+from ..compiler import Compiled, CompileOptions, calibration_samples, compile_model, options_with, prepare_model
 from ..hw import HwConfig
 from ..ir import IR
-from ..report import sqnr_db
-from .errors import PassError
-from .host_fallback import to_host
-
-HOST_FLOAT_OPS = ("Conv", "Gemm")
+from ..passes.errors import PassError
+from ..passes.host_float import HOST_FLOAT_OPS, layer_macs, move_to_host_float, validate_layers
+from ..quant.calib_data import Sample
+from ..quant.metrics import sqnr_db
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,11 @@ class Plan:
     accuracy_fp32: float | None
     met: bool
 
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The layers moved to host float, in the order they moved."""
+        return tuple(c.layer for c in self.choices)
+
     def summary(self) -> list[str]:
         lines = [str(c) for c in self.choices]
         acc = "" if self.accuracy is None else (f", accuracy {100 * self.accuracy:.2f}% "
@@ -85,81 +89,18 @@ class Plan:
         return lines
 
 
-def host_float(ir: IR, name: str, reason: str) -> None:
-    """Make Conv/Gemm `name` a Host node computing it in float, in place; a fused activation becomes
-    a Host Relu/Clip node after it (a host op is one ONNX node)."""
-    d = ir.node(name)
-    op = d["op"]
-    if op not in HOST_FLOAT_OPS:
-        raise PassError(f"node {name!r} (op {op}): only {', '.join(HOST_FLOAT_OPS)} can run in host float")
-    act = d["attrs"].get("act")
-    if act is not None:
-        _split_activation(ir, name, act)
-    (src,) = ir.preds(name)
-    s = ir.node(src)
-    x = host.ValueSpec(s["value"], s["dtype"], tuple(s["shape"]))
-    y = host.ValueSpec(d["value"], "float32", tuple(d["shape"]))
-    inits = {f"{name}.W": d["consts"]["W"].astype(np.float32), f"{name}.B": d["consts"]["B"].astype(np.float32)}
-    a = d["attrs"]
-    if op == "Conv":
-        node = helper.make_node("Conv", [x.name, *inits], [y.name], name=name, kernel_shape=list(a["kernel"]),
-                                strides=list(a["strides"]), dilations=list(a["dilations"]), pads=list(a["pads"]),
-                                group=int(a.get("group", 1)))
-    else:
-        node = helper.make_node("Gemm", [x.name, *inits], [y.name], name=name, transB=1)
-    d["op"] = "Host"
-    d["attrs"] = {"onnx_op": op, "opset": ir.opset, "reason": reason,
-                  "model": host.build_model(node, [x], y, inits, ir.opset)}
-    d["consts"] = {}
-
-
-def _split_activation(ir: IR, name: str, act: tuple[str, float, float]) -> None:
-    """`name`'s fused activation as its own node after it (same value name on the final tensor)."""
-    d = ir.node(name)
-    kind, lo, hi = act
-    act_name = f"{name}.act"
-    op = "Relu" if kind == "relu" else "Clip"
-    ir.add(act_name, op, [], attrs={"lo": lo, "hi": hi}, shape=tuple(d["shape"]), value=d["value"])
-    ir.node(act_name)["order"] = d.get("order", 0)
-    for _, dst, slot in list(ir.g.out_edges(name, data="slot")):
-        ir.g.remove_edge(name, dst)
-        ir.g.add_edge(act_name, dst, slot=slot)
-    ir.g.add_edge(name, act_name, slot=0)
-    ir.outputs = [act_name if o == name else o for o in ir.outputs]
-    d["value"] = f"{d['value']}.preact"
-    d["attrs"] = {k: v for k, v in d["attrs"].items() if k != "act"}
-    to_host(ir, act_name, f"activation of {name}, which runs in host float")
-
-
-def _macs(ir: IR, name: str) -> int:
-    d = ir.node(name)
-    w = d["consts"]["W"]
-    per_out = int(np.prod(w.shape[1:]))
-    return per_out * int(np.prod(d["shape"][1:]))
-
-
-def validate_layers(ir: IR, names: Sequence[str]) -> None:
-    """Unknown names, or layers that cannot run in host float: a one-line error naming them."""
-    for n in names:
-        if n not in ir.g:
-            known = ", ".join(x for x in ir.topo() if ir.op(x) in HOST_FLOAT_OPS)
-            raise PassError(f"--float-layers: no layer named {n!r} (Conv/Gemm layers: {known})")
-        if ir.op(n) not in HOST_FLOAT_OPS:
-            raise PassError(f"--float-layers: layer {n!r} is a {ir.op(n)}; only Conv and Gemm can run in host float")
-
-
-def plan_mixed_precision(float_ir: IR, hw: HwConfig, samples: list[dict[str, np.ndarray]], budget: Budget,
+def plan_mixed_precision(float_ir: IR, hw: HwConfig, samples: list[Sample], budget: Budget,
                          *, method: str = "minmax", float_layers: Sequence[str] = (),
                          data: np.ndarray | None = None, labels: np.ndarray | None = None,
-                         max_layers: int | None = None) -> Plan:
+                         max_layers: int | None = None, calib_batch: int = 16) -> Plan:
     """Move `float_layers`, then the most sensitive Conv/Gemm layers, to host float until `budget` is met.
 
     The budget is measured on `data` (batched first input; default: the calibration samples)."""
-    from ..analyze import isolated_output_sqnr
     from ..backend import generate
+    from ..passes import quantize_ir
     from ..reference import quantize_input, run_float, run_quantized
     from ..sim.driver import run_program
-    from . import quantize_ir
+    from .analyze import isolated_output_sqnr
 
     validate_layers(float_ir, float_layers)
     if budget.keep_accuracy_pp is not None and labels is None:
@@ -171,7 +112,7 @@ def plan_mixed_precision(float_ir: IR, hw: HwConfig, samples: list[dict[str, np.
     acc_fp32 = None if labels is None else float(np.mean(np.argmax(ref[out].reshape(len(labels), -1), 1) == labels))
 
     def measure(ir: IR) -> tuple[IR, float, float | None, int]:
-        qir = quantize_ir(ir, hw, samples, method=method)
+        qir = quantize_ir(ir, hw, samples, method=method, batch_size=calib_batch)
         q = run_quantized(qir, {n: quantize_input(x[n], qir.node(n)["act_q"]) for n in qir.inputs})
         o = qir.outputs[0]
         y = (q[o].astype(np.float64) - qir.node(o)["act_q"].zp) * qir.node(o)["act_q"].scale
@@ -194,8 +135,8 @@ def plan_mixed_precision(float_ir: IR, hw: HwConfig, samples: list[dict[str, np.
 
     def move(name: str, why: str) -> None:
         nonlocal qir, db, acc, cycles
-        op, macs = ir.op(name), _macs(ir, name)
-        host_float(ir, name, f"mixed precision ({why})")
+        op, macs = ir.op(name), layer_macs(ir, name)
+        move_to_host_float(ir, name, f"mixed precision ({why})")
         qir, db2, acc2, cycles2 = measure(ir)
         choices.append(Choice(name, op, why, db, db2, acc, acc2, cycles2 - cycles, macs))
         db, acc, cycles = db2, acc2, cycles2
@@ -213,3 +154,18 @@ def plan_mixed_precision(float_ir: IR, hw: HwConfig, samples: list[dict[str, np.
             move(name, f"sensitivity: only this layer quantized, output SQNR "
                        f"{'inf' if math.isinf(v) else f'{v:.1f}'} dB")
     return Plan(ir, choices, db, acc, acc_fp32, met(db, acc))
+
+
+def compile_mixed(model: str | Path, hw: HwConfig, budget: Budget | None = None,
+                  options: CompileOptions | None = None, *, data: np.ndarray | None = None,
+                  labels: np.ndarray | None = None, **changes: Any) -> tuple[Compiled, Plan]:
+    """Search the layers to move to host float (`options.float_layers` first, then by sensitivity until
+    `budget` is met on `data`, default the calibration samples), then compile with that choice."""
+    options = options_with(options, changes)
+    float_ir = prepare_model(model, options)
+    samples, _ = calibration_samples(float_ir, options)
+    plan = plan_mixed_precision(float_ir, hw, samples, budget or Budget(), method=options.calib_method,
+                                float_layers=options.float_layers, data=data, labels=labels,
+                                calib_batch=options.calib_batch)
+    compiled = compile_model(model, hw, options.replace(float_layers=plan.layers))
+    return compiled, plan

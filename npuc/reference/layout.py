@@ -1,4 +1,4 @@
-"""Float and integer semantics of the layout ops (registered into `npuc.reference`).
+"""Float and integer semantics of the layout ops (registered into `npuc.reference.common`).
 
 Every op here moves int8 values without arithmetic, except `Requant`:
 
@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ir import ActQ, IRError
-from .isa.arith import add_requantize
-from .reference import Node, float_op, pad_nchw, quant_op
+from ..ir import ActQ, IRError
+from ..isa.arith import add_requantize
+from .common import Node, float_op, pad_nchw, quant_op
 
 
 @float_op("Concat")
@@ -79,7 +79,7 @@ def resize_nearest(node: Node, ins: list[np.ndarray], in_q: list[ActQ] | None = 
 
 def pad_level(value: float, q: ActQ) -> int:
     """The int8 level the pad value becomes: round half to even, saturated (as QuantizeLinear)."""
-    return int(np.clip(np.rint(value / q.scale) + q.zp, q.qmin, q.qmax))
+    return int(q.quantize(np.float32(value)))
 
 
 @float_op("Pad")

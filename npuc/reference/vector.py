@@ -1,7 +1,6 @@
 """Golden model of the vector-unit ops: Lut (`vlut`) and Mul (`vmul`), float and integer.
 
-Registered into `npuc.reference`'s registries on import (the import at the
-bottom of reference.py). IR contract (`npuc/frontend/activation.py`,
+Registered into `npuc.reference.common`'s registries. IR contract (`npuc/frontend/activation.py`,
 `npuc/frontend/elementwise.py`):
 
 * ``Lut`` — one input; attrs ``{"fn": name, **params}`` (`npuc.lut.LUT_FNS`),
@@ -20,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import lut
-from .ir import ActQ
-from .isa.arith import lut_lookup, mul_requantize
-from .reference import Node, _act, float_op, quant_op
+from .. import lut
+from ..ir import ActQ
+from ..isa.arith import lut_lookup, mul_requantize
+from ..lut import lut_params
+from .common import Node, apply_act, float_op, quant_op
 
 
 def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
@@ -31,17 +31,12 @@ def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
     return np.asarray(v, dtype=np.float64).reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def lut_params(node: Node) -> dict[str, object]:
-    """The function's parameters: the attrs but the name and a fused activation."""
-    return {k: v for k, v in node["attrs"].items() if k not in ("fn", "act")}
-
-
 @float_op("Lut")
 def lut_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     x = ins[0]
     slope = node["consts"].get("slope")
     y = lut.apply(node["attrs"]["fn"], x, lut_params(node), None if slope is None else _channel(slope, x.ndim))
-    return _act(y, node).astype(np.float32)
+    return apply_act(y, node).astype(np.float32)
 
 
 @quant_op("Lut")
@@ -59,7 +54,7 @@ def mul_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     x = ins[0].astype(np.float64)
     if len(ins) == 1:
         return (x * _channel(node["consts"]["S"], x.ndim)).astype(np.float32)
-    return _act(x * ins[1], node).astype(np.float32)
+    return apply_act(x * ins[1], node).astype(np.float32)
 
 
 @quant_op("Mul")

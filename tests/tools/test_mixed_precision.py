@@ -1,6 +1,7 @@
-"""Issue 4: mixed precision, host-float variant (`npuc/passes/mixed_precision.py`).
+"""Mixed precision, host-float variant: the search (`npuc/tools/mixed_precision.py`) and the pass that
+applies its choice (`npuc/passes/host_float.py`).
 
-The fixture is the digits CNN with a dead channel (`npuc.digits.dead_channel_model`): int8 conv2 loses
+The fixture is the digits CNN with a dead channel (`npuc.examples.dead_channel_digits`): int8 conv2 loses
 almost everything (output SQNR ~0 dB per tensor, ~1.5 dB per channel). With an SQNR budget the planner
 must find conv2 and move it to host float; the compiled program, simulated (host op run by the
 driver), must then meet the budget, and still equal the integer reference bit for bit.
@@ -16,27 +17,27 @@ import pytest
 
 from npuc.cli import main
 from npuc.compiler import compile_model
-from npuc.digits import dead_channel_model, digits_split
+from npuc.examples import dead_channel_digits, digits
 from npuc.hw import HwConfig
 from npuc.passes import PassError
-from npuc.passes.mixed_precision import Budget
 from npuc.reference import quantize_input, run_float, run_quantized
-from npuc.report import sqnr_db
+from npuc.quant.metrics import sqnr_db
 from npuc.sim.driver import run_program
+from npuc.tools.mixed_precision import Budget, compile_mixed
 
 TARGET_DB = 30.0
 
 
 @functools.cache
 def _data():
-    d = digits_split()
-    return [{"x": s} for s in d["calib"].x[:64]], d["test"].x[:200], d["test"].y[:200]
+    calib, test = digits("calib"), digits("test")
+    return [{"x": s} for s in calib.x[:64]], test.x[:200], test.y[:200]
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("mp") / "dead.onnx"
-    onnx.save(dead_channel_model(), path)
+    onnx.save(dead_channel_digits(), path)
     return str(path)
 
 
@@ -55,30 +56,32 @@ def test_sqnr_budget_is_met_in_the_simulator(model_path, gran, act):
     plain = compile_model(model_path, hw, calib=calib)
     before, _ = _sim_sqnr(plain, x)
     assert before < 10  # int8 alone is far from the budget
-    c = compile_model(model_path, hw, calib=calib, budget=Budget(sqnr_db=TARGET_DB), eval_data=x, verify=True)
-    assert [ch.layer for ch in c.mixed.choices] == ["conv2"] and c.mixed.met
+    c, plan = compile_mixed(model_path, hw, Budget(sqnr_db=TARGET_DB), calib=calib, data=x, verify=True)
+    assert [ch.layer for ch in plan.choices] == ["conv2"] and plan.met
     assert [fb.node for fb in c.fallbacks] == ["conv2", "conv2.act"]
     after, run = _sim_sqnr(c, x)
     assert after >= TARGET_DB
-    assert abs(after - c.mixed.sqnr_db) < 1e-6  # the planner's measurement is the simulator's
+    assert abs(after - plan.sqnr_db) < 1e-6  # the planner's measurement is the simulator's
     assert [h.op for h in run.hosts] == ["Conv", "Relu"]
-    ch = c.mixed.choices[0]
+    ch = plan.choices[0]
     assert ch.npu_cycles_delta < 0 and ch.host_macs == 32 * 16 * 9 * 8 * 8
 
 
 def test_keep_accuracy_budget(model_path):
     calib, x, y = _data()
-    c = compile_model(model_path, HwConfig(weight_granularity="per_tensor", act_mode="symmetric"), calib=calib,
-                      budget=Budget(keep_accuracy_pp=0.5), eval_data=x, eval_labels=y)
-    assert c.mixed.met and c.mixed.accuracy_fp32 - c.mixed.accuracy <= 0.005
+    c, plan = compile_mixed(model_path, HwConfig(weight_granularity="per_tensor", act_mode="symmetric"),
+                            Budget(keep_accuracy_pp=0.5), calib=calib, data=x, labels=y)
+    assert plan.met and plan.accuracy_fp32 - plan.accuracy <= 0.005
     out = run_program(c.program, {"x": x}).outputs["logits"]
-    assert np.mean(out.argmax(1) == y) == pytest.approx(c.mixed.accuracy)
+    assert np.mean(out.argmax(1) == y) == pytest.approx(plan.accuracy)
 
 
 def test_manual_override_and_no_budget_leaves_the_rest_on_the_npu(model_path):
     calib, x, _ = _data()
-    c = compile_model(model_path, HwConfig(), calib=calib, float_layers=["logits"])
-    assert [ch.layer for ch in c.mixed.choices] == ["logits"] and c.mixed.choices[0].why == "manual"
+    c, plan = compile_mixed(model_path, HwConfig(), calib=calib, float_layers=["logits"])
+    assert [ch.layer for ch in plan.choices] == ["logits"] and plan.choices[0].why == "manual"
+    plain = compile_model(model_path, HwConfig(), calib=calib, float_layers=["logits"])  # the pass alone
+    assert [c.ir.op(n) for n in c.ir.topo()] == [plain.ir.op(n) for n in plain.ir.topo()]
     assert [c.ir.node(n)["attrs"]["onnx_op"] for n in c.ir.topo() if c.ir.op(n) == "Host"] == ["Gemm"]
     _sim_sqnr(c, x[:8])
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .compiler import Compiled
-from .reference import run_float, run_quantized
-from .report import sqnr_db
-from .sim.driver import RunResult, quantize
+from ..compiler import Compiled
+from ..quant.metrics import sqnr_db
+from ..reference import run_float, run_quantized
+from ..sim.driver import RunResult, quantize
 
 
 @dataclass

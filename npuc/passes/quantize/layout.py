@@ -1,4 +1,4 @@
-"""Quantizers of the layout ops (registered into `npuc.passes.quantize.QUANTIZERS`).
+"""Quantizers of the layout ops (registered into `common.QUANTIZERS`).
 
 * ChannelSlice, ChannelShuffle, Resize (nearest), Pad, EdgePad: the input's act_q —
   they move int8 values, exact.
@@ -19,15 +19,15 @@ import math
 
 import numpy as np
 
-from ..hw import HwConfig
-from ..ir import IR, ActQ, QOp
-from ..quant.scales import QMAX, QMIN, ScaleRule, fixed_point_multiplier
-from .quantize import SHIFT_MAX, _in_q, _out_q, quantizer
+from ...hw import HwConfig
+from ...ir import IR, ActQ, QOp
+from ...quant.scales import QMAX, QMIN, ScaleRule, fixed_point_multiplier
+from .common import SHIFT_MAX, in_q, out_q, quantizer
 
 
 @quantizer("ChannelSlice", "ChannelShuffle", "Resize", "Pad", "EdgePad")
 def layout_passthrough_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
-    ir.node(name)["act_q"] = _in_q(ir, name)
+    ir.node(name)["act_q"] = in_q(ir, name)
 
 
 def requant_qop(qi: ActQ, qo: ActQ, hw: HwConfig) -> QOp:
@@ -45,14 +45,14 @@ def requant_qop(qi: ActQ, qo: ActQ, hw: HwConfig) -> QOp:
 @quantizer("Requant")
 def requant_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     node = ir.node(name)
-    node["act_q"] = _out_q(ir, name, hw, rule)
-    node["qop"] = requant_qop(_in_q(ir, name), node["act_q"], hw)
+    node["act_q"] = out_q(ir, name, hw, rule)
+    node["qop"] = requant_qop(in_q(ir, name), node["act_q"], hw)
 
 
 @quantizer("Concat")
 def concat_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     node = ir.node(name)
-    qo = _out_q(ir, name, hw, rule)
+    qo = out_q(ir, name, hw, rule)
     node["act_q"] = qo
     for src, _, slot in sorted(ir.g.in_edges(name, data="slot"), key=lambda e: e[2]):
         qi = ir.node(src)["act_q"]

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLES = Path(__file__).parent / "examples"
-MODEL = EXAMPLES / "small_cnn.onnx"
-SAMPLES = EXAMPLES / "small_cnn_calib.npy"
+from ..examples import SMALL_CNN as MODEL
+from ..examples import SMALL_CNN_SAMPLES as SAMPLES
 
 
 def run_demo(hw_spec: str | None = None, show_layers: bool = False) -> int:
-    from .compiler import compile_model
+    from ..compiler import compile_model
+    from ..hw import load_hw
+    from ..sim.driver import run_program
     from .evaluate import compare_with_float
-    from .hw import load_hw
     from .report import format_stats
-    from .sim.driver import run_program
 
     hw = load_hw(hw_spec)
     data = np.load(SAMPLES)

@@ -31,9 +31,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
-from .ir import IR, ActQ, IRError, QOp
-from .reference_conv import pool_counts
-from .reference_layout import pad_level
+from ..ir import IR, ActQ, IRError, QOp
+from ..geometry import pool_counts
+from ..reference.layout import pad_level
 
 OPSET = 13  # of the exported model
 

@@ -1,0 +1,92 @@
+"""What every lowering shares: the lowering registry and the code generator's `Context`.
+
+Lowering modules (`codegen`, `layout`, `vector`, `conv_ops`) import this module
+and register into `LOWERINGS`; `codegen.generate` imports them all. Nothing
+here imports a lowering module.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..hw import HwConfig
+from ..ir import IR
+from ..isa.program import HostOp, TensorInfo
+from .emit import BackendError, Buf, Emitter, channel_view
+from .placement import VIEW_READERS, copy_view, plan_concats
+
+Lowering = Callable[["Context", str], Buf]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def lowering(op: str) -> Callable[[Lowering], Lowering]:
+    def register(fn: Lowering) -> Lowering:
+        LOWERINGS[op] = fn
+        return fn
+    return register
+
+
+class Context:
+    def __init__(self, ir: IR, hw: HwConfig) -> None:
+        self.ir, self.hw = ir, hw
+        self.em = Emitter(hw)
+        self.bufs: dict[str, Buf] = {}
+        self.tensors: list[TensorInfo] = []
+        self.hosts: list[HostOp] = []
+        # zero-copy concatenation (`placement.py`): tensors written straight into a Concat's output
+        self.placement: dict[str, tuple[str, int]] = plan_concats(ir)
+        self.concat_bufs: dict[str, Buf] = {}
+        self.dense_copies: dict[str, Buf] = {}
+
+    def what(self, name: str) -> str:
+        return f"node {name!r} ({self.ir.op(name)})"
+
+    def input_buf(self, name: str, slot: int = 0) -> Buf:
+        """Input `slot` of node `name`: a view as it is when the node's lowering reads views, else dense."""
+        src = self.ir.preds(name)[slot]
+        if self.ir.op(name) in VIEW_READERS:
+            return self.bufs[src]
+        return self.dense(src)
+
+    def new_buf(self, name: str) -> Buf:
+        """The output of node `name`: its slot in a Concat's output when planned there, else new."""
+        return self.placed(name) or self.dense_buf_for(name)
+
+    def dense_buf_for(self, name: str) -> Buf:
+        shape = self.ir.node(name)["shape"]
+        c, h, w = chw(shape, self.what(name))
+        return Buf(self.em.alloc_dram(c * h * w), c, h, w)
+
+
+    def placed(self, name: str) -> Buf | None:
+        """The view node `name` must write (its slot in a Concat's output), or None."""
+        if name not in self.placement:
+            return None
+        concat, c0 = self.placement[name]
+        return channel_view(self.concat_buf(concat), c0, self.ir.node(name)["shape"][1])
+
+    def concat_buf(self, name: str) -> Buf:
+        """A Concat's output, allocated on first use: its first placed input is lowered before it."""
+        if name not in self.concat_bufs:
+            self.concat_bufs[name] = self.placed(name) or self.dense_buf_for(name)
+        return self.concat_bufs[name]
+
+    def dense(self, name: str) -> Buf:
+        """Node `name`'s tensor as a dense NHWC Buf: itself, or a copy of its view (made once)."""
+        x = self.bufs[name]
+        if x.dense:
+            return x
+        if name not in self.dense_copies:
+            y = self.dense_buf_for(name)
+            self.em.begin_layer(f"{name}.dense")
+            copy_view(self.em, x, y, self.what(name))
+            self.dense_copies[name] = y
+        return self.dense_copies[name]
+
+
+def chw(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
+    if len(shape) == 4 and shape[0] == 1:
+        return shape[1], shape[2], shape[3]
+    if len(shape) == 2 and shape[0] == 1:
+        return shape[1], 1, 1
+    raise BackendError(f"{what}: tensor shape {shape} is not (1, C, H, W) or (1, K)")

@@ -1,0 +1,181 @@
+"""The command line's option groups, and the one place their values become objects.
+
+Every command of the compile family (`compile`, `run`, `export-qdq`, `analyze`)
+takes the same options; `compile_request(args)` turns them into the hardware
+config, the `CompileOptions` and the mixed-precision request, once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..hw import HwConfig, field_choices, load_hw
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """`--data` / `--labels`: samples to measure on (a budget, an analysis), batch first."""
+
+    x: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class CompileRequest:
+    """What a compile-family command was asked for, built once from its arguments."""
+
+    model: str
+    hw: HwConfig
+    options: Any  # npuc.compiler.CompileOptions (imported lazily: `npuc sim` never loads the compiler)
+    budget: Any  # npuc.tools.mixed_precision.Budget, or None when no budget was asked for
+    data: EvalData
+
+    @property
+    def mixed(self) -> bool:
+        """Mixed precision was asked for by a budget (a search), not only by --float-layers."""
+        return self.budget is not None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """`name:1,3,224,224` -> {"name": (1, 3, 224, 224)}."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition(":")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--input-shape {spec!r}: expected NAME:D0,D1,...") from None
+    return shapes
+
+
+def add_compile_options(p: argparse.ArgumentParser) -> None:
+    """The options every compile-family command takes."""
+    from ..quant import CALIBRATORS
+
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--hw", default=None, help="hardware preset name or TOML file (default: default)")
+    g = p.add_argument_group("calibration")
+    g.add_argument("--calib", default=None,
+                   help="calibration data: .npy (samples on axis 0), .npz keyed by input, or a directory of .npy "
+                        "(default: 32 random samples)")
+    g.add_argument("--calib-method", default="minmax", choices=tuple(CALIBRATORS),
+                   help="how a tensor's range is chosen from the samples (default: minmax)")
+    g.add_argument("--calib-samples", type=positive_int, default=None, metavar="N",
+                   help="use the first N calibration samples (default: all)")
+    g.add_argument("--calib-batch", type=positive_int, default=16, metavar="B",
+                   help="samples per batch of the calibration runs (default: 16)")
+    g = p.add_argument_group("quantization rules (override the hardware config's [quant] section)")
+    g.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales")
+    g.add_argument("--act-mode", choices=field_choices("act_mode"), default=None,
+                   help="activations with a zero point (asymmetric) or without")
+    g.add_argument("--rounding", choices=field_choices("rounding"), default=None,
+                   help="rounding of the requantization shift")
+    g.add_argument("--scale-rule", choices=field_choices("scale_rule"), default=None,
+                   help="power-of-two scales (a shift), int32 fixed-point multipliers, or float")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,..",
+                   help="fix an input's dynamic dimensions")
+    p.add_argument("--no-fallback", action="store_true",
+                   help="an op the NPU cannot run is an error instead of running on the host")
+    p.add_argument("--verify", action="store_true", help="verify IR invariants between passes")
+    p.add_argument("--dump-ir", default=None, metavar="DIR", help="write the IR after each pass into DIR")
+    g = p.add_argument_group("mixed precision (sensitive layers in host float) and error correction")
+    g.add_argument("--float-layers", default=None, metavar="NAME,..",
+                   help="run these Conv/Gemm layers in float on the host")
+    g.add_argument("--sqnr-target", type=float, default=None, metavar="DB",
+                   help="move the most sensitive layers to host float until the output SQNR vs fp32 reaches DB")
+    g.add_argument("--keep-accuracy", type=float, default=None, metavar="PP",
+                   help="... until at most PP percentage points of accuracy are lost (needs --data, --labels)")
+    g.add_argument("--data", default=None, metavar="X.npy",
+                   help="inputs to measure on, batch first (a budget; analyze: the samples analyzed; "
+                        "default: the calibration samples)")
+    g.add_argument("--labels", default=None, metavar="Y.npy", help="integer labels of --data (accuracy)")
+    g.add_argument("--equalize", action="store_true",
+                   help="cross-layer equalization of Conv/Gemm pairs before calibration")
+    g.add_argument("--bias-correction", action="store_true",
+                   help="empirical bias correction on the calibration samples after quantization")
+
+
+def hw_from_args(args: argparse.Namespace) -> HwConfig:
+    """The hardware config of --hw with the quantization-rule flags applied."""
+    hw = load_hw(args.hw)
+    changes: dict[str, Any] = {}
+    if getattr(args, "per_tensor", False):
+        changes["weight_granularity"] = "per_tensor"
+    for flag in ("act_mode", "rounding", "scale_rule"):
+        if getattr(args, flag, None) is not None:
+            changes[flag] = getattr(args, flag)
+    return hw.replace(**changes) if changes else hw
+
+
+def _load_npy(path: str, what: str) -> np.ndarray:
+    from ..quant.calib_data import CalibrationError
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise CalibrationError(f"{path}: cannot read {what} as .npy: {e}") from None
+
+
+def eval_data_from_args(args: argparse.Namespace) -> EvalData:
+    from ..quant.calib_data import CalibrationError
+
+    x = None if args.data is None else _load_npy(args.data, "data")
+    labels = None
+    if args.labels is not None:
+        labels = _load_npy(args.labels, "labels").astype(np.int64).ravel()
+        if x is not None and len(labels) != len(x):
+            raise CalibrationError(f"{args.labels}: {len(labels)} labels for {len(x)} samples in {args.data}")
+    return EvalData(x, labels)
+
+
+def compile_request(args: argparse.Namespace) -> CompileRequest:
+    """Hardware config, compile options and mixed-precision budget from a compile-family command line."""
+    from ..compiler import CompileOptions
+    from ..quant.calib_data import CalibrationError
+    from ..tools.mixed_precision import Budget
+
+    layers = tuple(n.strip() for n in (args.float_layers or "").split(",") if n.strip())
+    budget = None
+    if args.sqnr_target is not None or args.keep_accuracy is not None:
+        budget = Budget(args.sqnr_target, args.keep_accuracy)
+    if args.keep_accuracy is not None and (args.data is None or args.labels is None):
+        raise CalibrationError("--keep-accuracy needs labelled data: give --data X.npy and --labels Y.npy")
+    options = CompileOptions(
+        calib=args.calib, calib_method=args.calib_method, calib_samples=args.calib_samples,
+        calib_batch=args.calib_batch, input_shapes=parse_input_shapes(args.input_shape),
+        allow_fallback=not args.no_fallback, float_layers=layers, equalize=args.equalize,
+        bias_correction=args.bias_correction, verify=args.verify,
+        dump_ir=Path(args.dump_ir) if args.dump_ir else None, progress=True)
+    return CompileRequest(args.model, hw_from_args(args), options, budget, eval_data_from_args(args))
+
+
+def compile_from_request(req: CompileRequest) -> Any:
+    """Compile as asked: with a mixed-precision search when a budget was given (its plan is printed)."""
+    from ..compiler import compile_model
+
+    if not req.mixed:
+        return compile_model(req.model, req.hw, req.options)
+    from ..tools.mixed_precision import compile_mixed
+
+    compiled, plan = compile_mixed(req.model, req.hw, req.budget, req.options, data=req.data.x,
+                                   labels=req.data.labels)
+    print("\n".join(plan.summary()))
+    return compiled

@@ -1,0 +1,74 @@
+"""What every quantizer shares: the registry, the input/output quantization of a node, the
+clamp bounds of a fused activation and the requantization record builder.
+
+Handler modules (`core`, `conv`, `layout`, `vector`) import this module and register into
+`QUANTIZERS`; the package imports them. Nothing here imports a handler.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ...hw import HwConfig
+from ...ir import IR, ActQ, QOp
+from ...quant.scales import QMAX, QMIN, ScaleRule
+
+BIAS_LIMIT = float(1 << 30)  # |bias| stays below 2^30: headroom for the zp fold and the sum
+INT32_MAX = (1 << 31) - 1
+SHIFT_MAX = 62  # the hardware's largest right shift (vrq, vadd)
+
+Quantizer = Callable[[IR, str, HwConfig, ScaleRule], None]
+QUANTIZERS: dict[str, Quantizer] = {}
+
+
+def quantizer(*ops: str) -> Callable[[Quantizer], Quantizer]:
+    def register(fn: Quantizer) -> Quantizer:
+        for op in ops:
+            QUANTIZERS[op] = fn
+        return fn
+
+    return register
+
+
+def in_q(ir: IR, name: str) -> ActQ:
+    return ir.node(ir.preds(name)[0])["act_q"]
+
+
+def out_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> ActQ:
+    lo, hi = ir.node(name)["range"]
+    return rule.act(lo, hi, hw.act_mode)
+
+
+def clamp_bounds(act: tuple[str, float, float] | None, q: ActQ) -> tuple[int, int]:
+    """int8 range ∩ the fused activation's float bounds, quantized (relu: lo = zp)."""
+    if act is None:
+        return QMIN, QMAX
+    _, a, b = act
+
+    def level(x: float) -> int:
+        if math.isinf(x):
+            return QMIN if x < 0 else QMAX
+        return int(min(max(np.rint(x / q.scale) + q.zp, QMIN), QMAX))
+
+    lo, hi = level(a), level(b)
+    return lo, max(lo, hi)
+
+
+def requant_qop_per_channel(rule: ScaleRule, ratio: np.ndarray, bias: np.ndarray, qo: ActQ, lo: int, hi: int, hw: HwConfig,
+         **kw: object) -> QOp:
+    pairs = [rule.multiplier(float(m)) for m in ratio]
+    return QOp(
+        mul=np.array([p[0] for p in pairs], dtype=np.int64),
+        shift=np.array([p[1] for p in pairs], dtype=np.int64),
+        bias=bias.astype(np.int64),
+        zp_out=qo.zp,
+        lo=lo,
+        hi=hi,
+        rounding=hw.rounding,
+        **kw,  # type: ignore[arg-type]
+    )
+
+

@@ -1,0 +1,96 @@
+"""Quantizers of the core ops: Input, Host, pass-throughs, Conv/Gemm, GlobalAveragePool, Add/Sub."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...hw import HwConfig
+from ...ir import IR, QOp
+from ...quant.scales import ScaleRule, fixed_point_multiplier, quantize_weights
+from ..errors import PassError
+from .common import (
+    BIAS_LIMIT,
+    INT32_MAX,
+    QMAX,
+    QMIN,
+    SHIFT_MAX,
+    clamp_bounds,
+    in_q,
+    out_q,
+    quantizer,
+    requant_qop_per_channel,
+)
+
+
+@quantizer("Input")
+def input_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    ir.node(name)["act_q"] = out_q(ir, name, hw, rule)
+
+
+@quantizer("Host")
+def host_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    if ir.node(name)["dtype"] == "float32":
+        ir.node(name)["act_q"] = out_q(ir, name, hw, rule)
+
+
+@quantizer("MaxPool", "Flatten", "Reshape")
+def passthrough_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    ir.node(name)["act_q"] = in_q(ir, name)
+
+
+@quantizer("Conv", "Gemm")
+def weighted_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    node = ir.node(name)
+    w, b = node["consts"]["W"], node["consts"]["B"].astype(np.float64)
+    qi, qo = in_q(ir, name), out_q(ir, name, hw, rule)
+    # the weight scale must also keep rint(B / (s_in·s_w)) inside the bias limit
+    wq, s_w, e_w = quantize_weights(w, rule, hw.weight_granularity == "per_channel",
+                                    min_scale=np.abs(b) / (qi.scale * BIAS_LIMIT))
+    wsum = wq.reshape(wq.shape[0], -1).astype(np.int64).sum(axis=1)
+    bias = np.rint(b / (qi.scale * s_w)).astype(np.int64) - qi.zp * wsum
+    ratio = qi.scale * s_w / qo.scale
+    lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
+    extra = {"zp_in": qi.zp, "rescale": ratio, "e_w": e_w}
+    if node["op"] == "Conv":
+        extra["pad_value"] = qi.zp
+    node["act_q"] = qo
+    node["qop"] = requant_qop_per_channel(rule, ratio, bias, qo, lo, hi, hw, weight=wq, w_scale=s_w, extra=extra)
+
+
+@quantizer("GlobalAveragePool")
+def gap_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    node = ir.node(name)
+    _, c, h, w = ir.node(ir.preds(name)[0])["shape"]
+    qi, qo = in_q(ir, name), out_q(ir, name, hw, rule)
+    ratio = np.full(c, qi.scale / (h * w * qo.scale))
+    bias = np.full(c, -h * w * qi.zp, dtype=np.int64)
+    node["act_q"] = qo
+    node["qop"] = requant_qop_per_channel(rule, ratio, bias, qo, QMIN, QMAX, hw,
+                       extra={"zp_in": qi.zp, "rescale": ratio, "count": h * w})
+
+
+@quantizer("Add", "Sub")
+def add_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    node = ir.node(name)
+    qa, qb = (ir.node(p)["act_q"] for p in ir.preds(name))
+    qo = out_q(ir, name, hw, rule)
+    sign = -1 if node["op"] == "Sub" else 1
+    if qa.exp is not None and qb.exp is not None and qo.exp is not None:
+        e_f = max(qa.exp, qb.exp)
+        ma, mb, sh = 1 << (e_f - qa.exp), sign << (e_f - qb.exp), e_f - qo.exp
+        if max(abs(ma), abs(mb)) << max(-sh, 0) > INT32_MAX:
+            raise PassError(f"node {name!r} (op {node['op']}): input scales 2^-{qa.exp}, 2^-{qb.exp} and output "
+                            f"scale 2^-{qo.exp} are too far apart for vadd's int32 multipliers")
+    else:
+        ra, rb = qa.scale / qo.scale, qb.scale / qo.scale
+        sh = min(fixed_point_multiplier(max(ra, rb))[1], SHIFT_MAX)
+        ma, mb = round(math.ldexp(ra, sh)), sign * round(math.ldexp(rb, sh))
+    lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
+    node["act_q"] = qo
+    node["qop"] = QOp(mul=np.array([ma, mb], dtype=np.int64), shift=np.array([sh], dtype=np.int64),
+                      bias=np.zeros(1, dtype=np.int64), zp_out=qo.zp, lo=lo, hi=hi, rounding=hw.rounding,
+                      extra={"zp_in": (qa.zp, qb.zp), "rescale": (qa.scale / qo.scale, sign * qb.scale / qo.scale)})
+
+
