@@ -16,7 +16,8 @@ output's name). Each node's data:
   "int64" for a Host node's integer output (ArgMax), which stays raw;
 * ``value``  — the ONNX value name of the output (for graph outputs);
 * ``act_q``  — after quantization: `ActQ` of the output tensor;
-* ``qop``    — after quantization: `QOp`, the integer op parameters.
+* ``qop``    — after quantization: the integer op parameters, a `QParams` record of the
+  op's kind (`MatQ`, `AccQ`, `PoolQ`, `AddQ`, `MulQ`, `LutQ`).
 
 Edges are data dependencies ``producer -> consumer`` carrying ``slot``, the
 consumer's input index.
@@ -24,7 +25,7 @@ consumer's input index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import networkx as nx
@@ -61,37 +62,102 @@ class ActQ:
         """real -> integer codes (ONNX QuantizeLinear, `npuc.isa.arith.quantize_linear`)."""
         return quantize_linear(x, self.scale, self.zp, self.qmin, self.qmax)
 
+    def code(self, value: float) -> int:
+        """The integer code of one real value (a pad value, an activation bound), as `quantize`."""
+        return int(self.quantize(np.float32(value)))
+
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         """integer codes -> real float32 (ONNX DequantizeLinear)."""
         return dequantize_linear(q, self.scale, self.zp)
 
 
-@dataclass
-class QOp:
-    """Integer parameters of a quantized compute op (Conv, Gemm, GlobalAveragePool).
+@dataclass(frozen=True)
+class QParams:
+    """The integer parameters of a quantized op (a node's ``qop``): one frozen record per kind.
 
-    out = clamp(round_shift((acc + bias) * mul, shift, rounding) + zp_out, lo, hi)
-    per output channel, with acc the int32 sum of int8 products (or of int8
-    inputs for pooling); all arithmetic as in `npuc.reference`.
-
-    Add/Sub (one `vadd`) use the same fields differently: ``mul = [ma, mb]``
-    (signed), ``shift = [sh]``, ``bias = [0]``, ``extra["zp_in"] = (za, zb)``:
-    out = clamp(round_shift((a - za)·ma + (b - zb)·mb, sh) + zp_out, lo, hi).
-    Mul (one `vmul`): ``mul = [mul]``, ``shift = [sh]``, ``bias = [0]``,
-    ``extra["zp_in"] = (za, zb)``: out = clamp(round_shift((a - za)(b - zb)·mul, sh) + zp_out, lo, hi).
-    Lut (one `vlut`): empty mul/shift/bias, ``extra["table"]`` int8 (256,) or (C, 256).
+    Every kind ends in the same output stage: the rounding shift (``rounding``:
+    half_even, half_up or truncate), + ``zp_out``, clamp to [``lo``, ``hi``] (the
+    int8 range ∩ a fused activation's bounds). All arithmetic as in `npuc.isa.arith`;
+    `npuc.ops.OPS` says which kind each IR op holds.
     """
 
-    mul: np.ndarray  # int32 per output channel
-    shift: np.ndarray  # int32 per output channel, in [0, 62]
-    bias: np.ndarray  # int32 per output channel (input zero point folded in)
     zp_out: int
     lo: int
     hi: int
     rounding: str
-    weight: np.ndarray | None = None  # int8, same layout as consts["W"]
-    w_scale: np.ndarray | None = None  # float per output channel
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccQ(QParams):
+    """An int32 accumulator requantized per output column by `vrq` (GlobalAveragePool; base of MatQ):
+    out[c] = clamp(round_shift((acc[c] + bias[c])·mul[c], shift[c]) + zp_out, lo, hi).
+
+    ``mul``, ``shift``, ``bias`` are int64 after `quantize` and int32 after `legalize` (shift in
+    [0, 62], 0 <= mul < 2^31); ``zp_in`` is the input's zero point (folded into ``bias``: the
+    hardware pads with it); ``rescale`` is the real ratio each (mul, shift) approximates.
+    """
+
+    mul: np.ndarray
+    shift: np.ndarray
+    bias: np.ndarray
+    zp_in: int
+    rescale: np.ndarray
+
+
+@dataclass(frozen=True)
+class MatQ(AccQ):
+    """Conv, Gemm, ConvTranspose on the systolic array: int8 weights (the layout of ``consts["W"]``),
+    their scale per output channel ``w_scale`` (pow2: 2^-e_w, ``e_w`` set)."""
+
+    weight: np.ndarray
+    w_scale: np.ndarray
+    e_w: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PoolQ(QParams):
+    """AveragePool: acc = Σ_window (q − zp_in) (padding holds zp_in; ``bias`` = [−kh·kw·zp_in]), then
+    `vrq` with the (mul[k], shift[k]) of the pixel's divisor ``counts[k]`` (ratio ``rescale[k]``)."""
+
+    mul: np.ndarray
+    shift: np.ndarray
+    bias: np.ndarray
+    zp_in: int
+    counts: tuple[int, ...]
+    rescale: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class AddQ(QParams):
+    """One `vadd` (Add, Sub, Requant): out = clamp(round_shift((a − za)·ma + (b − zb)·mb, sh) + zp_out,
+    lo, hi), the sum formed exactly and rounded once. Requant: one input, mb = zb = 0."""
+
+    ma: int
+    mb: int
+    sh: int
+    za: int
+    zb: int
+    rescale: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MulQ(QParams):
+    """One `vmul` (Mul): out = clamp(round_shift((a − za)·(b − zb)·mul, sh) + zp_out, lo, hi)."""
+
+    mul: int
+    sh: int
+    za: int
+    zb: int
+    rescale: float
+
+
+@dataclass(frozen=True)
+class LutQ(QParams):
+    """One `vlut` (Lut): out = table[c][x + 128], int8 ``table`` (256,) shared or (C, 256) per channel;
+    ``zp_in`` is the input zero point the table was built for (its clamp already applied)."""
+
+    table: np.ndarray
+    zp_in: int
 
 
 class IR:

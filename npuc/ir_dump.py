@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,10 @@ def format_ir(ir: IR) -> str:
         if d.get("act_q") is not None:
             lines.append(f"    act_q = {d['act_q']}")
         q = d.get("qop")
-        if q is not None:
-            lines.append(f"    qop mul={_array(q.mul)} shift={_array(q.shift)} bias={_array(q.bias)} "
-                         f"zp_out={q.zp_out} lo={q.lo} hi={q.hi} rounding={q.rounding}")
+        if q is not None:  # every field of the record, arrays summarized
+            shown = " ".join(f"{f.name}={_array(v) if isinstance(v, np.ndarray) else v}"
+                             for f in dataclasses.fields(q) for v in [getattr(q, f.name)])
+            lines.append(f"    qop {type(q).__name__} {shown}")
     return "\n".join(lines) + "\n"
 
 

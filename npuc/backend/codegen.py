@@ -156,9 +156,8 @@ def _gap(ctx: Context, name: str) -> Buf:
 def _add(ctx: Context, name: str) -> Buf:
     a, b = ctx.input_buf(name, 0), ctx.input_buf(name, 1)
     y = dataclasses.replace(ctx.new_buf(name), flat_of=a.flat_of)  # same bytes as the inputs
-    zp_in = tuple(ctx.ir.node(p)["act_q"].zp for p in ctx.ir.preds(name))
     ctx.em.begin_layer(name)
-    lower_add(ctx.em, a, b, y, ctx.ir.node(name)["qop"], zp_in, ctx.what(name))
+    lower_add(ctx.em, a, b, y, ctx.ir.node(name)["qop"], ctx.what(name))
     return y
 
 

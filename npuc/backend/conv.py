@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hw import HwConfig
+from ..ir import AccQ, QParams
 from ..isa.arith import ROUNDING_BY_NAME
 from .emit import ACC_ALIGN, SPAD_ALIGN, BackendError, Buf, Emitter, SlotCache, align_up
 
@@ -226,16 +227,18 @@ def _gemm_rows(blk: np.ndarray, rows: int) -> list[tuple[int, int, int, int]]:
                     (rk + last[ki, kj, sl] + 1).tolist()))
 
 
-def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop, in_zp: int, what: str, *,
+def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QParams, in_zp: int, what: str, *,
                params: np.ndarray | None = None,
                runs: Callable[[int, int, int, int], list[Run]] | None = None) -> None:
     """Emit the instructions of one quantized convolution (or fully connected layer).
 
     `wq` is dense (Cout, Cin, kh, kw) (see `expand_groups`). `params` (nvec, Cout) are the
-    epilogue's int32 vectors: bias, then (mul, shift) pairs — default the QOp's one pair.
+    epilogue's int32 vectors: bias, then (mul, shift) pairs — default the `AccQ`'s one pair
+    (`qop` gives the output stage: zero point, bounds, rounding).
     `runs(r0, th, c0, tw)` lists the `vrq`s of an output tile (default: one over the tile)."""
     hw = em.hw
     if params is None:
+        assert isinstance(qop, AccQ), f"{what}: a convolution without params needs an AccQ"
         params = np.stack([qop.bias, qop.mul, qop.shift])
     nvec = params.shape[0]
     plan = plan_conv(g, hw, what, nvec)

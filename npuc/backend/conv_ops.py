@@ -54,7 +54,7 @@ def _avgpool(ctx: Context, name: str) -> Buf:
     y = ctx.new_buf(name)
     g = _geom(ctx, name, x, y, x.c)
     counts = pool_counts(node["attrs"], (x.h, x.w), (y.h, y.w))
-    which = np.searchsorted(np.asarray(q.extra["counts"]), counts)  # (OH, OW): index of the (mul, shift) pair
+    which = np.searchsorted(np.asarray(q.counts), counts)  # (OH, OW): index of the (mul, shift) pair
     rows = [np.full(x.c, int(q.bias[0]))]
     for mul, sh in zip(q.mul, q.shift):
         rows += [np.full(x.c, int(mul)), np.full(x.c, int(sh))]

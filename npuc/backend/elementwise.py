@@ -15,6 +15,7 @@ pixels instead, each loaded and stored at the view's pixel and row strides.
 
 from __future__ import annotations
 
+from ..ir import AddQ
 from ..isa.arith import ROUNDING_BY_NAME
 from .conv import _spans, cdiv
 from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, align_up, box_tiles, ld_box, st_box
@@ -29,8 +30,8 @@ def plan_add(total: int, spad_bytes: int) -> int:
     return min(total, fit, max(MIN_TILE, align_up(cdiv(total, TILES), SPAD_ALIGN)))
 
 
-def lower_add(em: Emitter, a: Buf, b: Buf, y: Buf, qop, zp_in: tuple[int, int], what: str) -> None:
-    """Emit y = vadd(a, b) with the node's `vadd` parameters (`npuc/passes/quantize.py`, add_q)."""
+def lower_add(em: Emitter, a: Buf, b: Buf, y: Buf, qop: AddQ, what: str) -> None:
+    """Emit y = vadd(a, b) with the node's `vadd` parameters (an `AddQ`: `npuc/passes/quantize/core.py`, add_q)."""
     total = y.nbytes
     if a.nbytes != total or b.nbytes != total or a.flat_of != b.flat_of:
         raise BackendError(f"{what}: inputs of {a.nbytes} and {b.nbytes} bytes (flattened from {a.flat_of} and "
@@ -42,7 +43,7 @@ def lower_add(em: Emitter, a: Buf, b: Buf, y: Buf, qop, zp_in: tuple[int, int], 
     if tile < 1:
         raise BackendError(f"{what}: the scratchpad cannot hold six tiles")
     slots = [tuple(em.spad.take(tile, what) for _ in range(3)) for _ in range(2)]
-    f = {"za": zp_in[0], "zb": zp_in[1], "ma": int(qop.mul[0]), "mb": int(qop.mul[1]), "sh": int(qop.shift[0]),
+    f = {"za": qop.za, "zb": qop.zb, "ma": qop.ma, "mb": qop.mb, "sh": qop.sh,
          "zp": qop.zp_out, "lo": qop.lo, "hi": qop.hi, "rnd": int(ROUNDING_BY_NAME[qop.rounding])}
     if not (a.dense and b.dense and y.dense):
         # a view (a channel slice of a Concat or Split): boxes of pixels, each moved at its strides

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import QOp
+from ..ir import AccQ
 from ..isa.arith import ROUNDING_BY_NAME
-from ..reference.layout import pad_level
 from .context import Context, lowering
 from .conv import ConvGeom, _clip, _spans, lower_conv
 from .emit import SPAD_ALIGN, BackendError, Buf, box_tiles, channel_view, ld_box, st_box
@@ -66,8 +65,8 @@ def _channel_shuffle(ctx: Context, name: str) -> Buf:
     q = ctx.ir.node(name)["act_q"]
     c = x.c
     # the accumulator holds the raw int8 value (zero point included): no bias, x1, no shift, no zp
-    ident = QOp(mul=np.ones(c, np.int32), shift=np.zeros(c, np.int32), bias=np.zeros(c, np.int32), zp_out=0,
-                lo=-128, hi=127, rounding=ctx.hw.rounding)
+    ident = AccQ(zp_out=0, lo=-128, hi=127, rounding=ctx.hw.rounding, mul=np.ones(c, np.int32),
+                 shift=np.zeros(c, np.int32), bias=np.zeros(c, np.int32), zp_in=0, rescale=np.ones(c))
     g = ConvGeom(cin=c, h=x.h, w=x.w, cout=c, oh=y.h, ow=y.w)
     ctx.em.begin_layer(name)
     lower_conv(ctx.em, g, x, y, shuffle_weights(c, ctx.ir.node(name)["attrs"]["groups"]), ident, q.zp,
@@ -104,7 +103,7 @@ def _pad(ctx: Context, name: str) -> Buf:
     y = ctx.new_buf(name)
     a = ctx.ir.node(name)["attrs"]
     pt, pl, _, _ = a["pads"]
-    fill = pad_level(float(a["value"]), ctx.ir.node(ctx.ir.preds(name)[0])["act_q"])
+    fill = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].code(float(a["value"]))
     em = ctx.em
     em.begin_layer(name)
     budget = copy_budget(em)
@@ -181,12 +180,11 @@ def _requant(ctx: Context, name: str) -> Buf:
     x = ctx.input_buf(name)
     y = ctx.new_buf(name)
     q = ctx.ir.node(name)["qop"]
-    za = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].zp
     em = ctx.em
     em.begin_layer(name)
     budget = max(SPAD_ALIGN, (em.hw.spad_bytes // 4) // SPAD_ALIGN * SPAD_ALIGN)
     slots = [(em.spad.take(budget, ctx.what(name)), em.spad.take(budget, ctx.what(name))) for _ in range(2)]
-    f = {"za": za, "zb": 0, "ma": int(q.mul[0]), "mb": 0, "sh": int(q.shift[0]), "zp": q.zp_out, "lo": q.lo,
+    f = {"za": q.za, "zb": 0, "ma": q.ma, "mb": 0, "sh": q.sh, "zp": q.zp_out, "lo": q.lo,
          "hi": q.hi, "rnd": int(ROUNDING_BY_NAME[q.rounding])}
     for k, box in enumerate(box_tiles(x.h, x.w, x.c, budget)):
         si, so = slots[k % 2]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import AccQ
 from ..isa.arith import ROUNDING_BY_NAME
 from .conv import ConvGeom, _clip, _largest, _spans
 from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, SlotCache, align_up
@@ -67,7 +68,7 @@ def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
                         n2=cci, ds0=y.rs, ds1=y.ps, ss0=tw_i * cci, ss1=cci)
 
 
-def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop, what: str) -> None:
+def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop: AccQ, what: str) -> None:
     hw = em.hw
     c, pixels = x.c, x.h * x.w
     cc = min(c, max(1, hw.acc_words // 4 - 16))

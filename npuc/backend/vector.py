@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ir import MulQ
 from ..isa.arith import ROUNDING_BY_NAME
 from .context import Context, lowering
 from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, align_up
@@ -151,10 +152,10 @@ def lower_lut(em: Emitter, x: Buf, y: Buf, table: np.ndarray, what: str) -> None
         store(em, y, t, s)
 
 
-def lower_mul(em: Emitter, a: Buf, b: Buf, y: Buf, qop, zp_in: tuple[int, int], broadcast: bool,
+def lower_mul(em: Emitter, a: Buf, b: Buf, y: Buf, qop: MulQ, broadcast: bool,
               what: str) -> None:
     """Emit y = vmul(a, b) with the node's parameters (`npuc/passes/quantize_vector.py`, mul_q)."""
-    f = {"za": zp_in[0], "zb": zp_in[1], "mul": int(qop.mul[0]), "sh": int(qop.shift[0]), "zp": qop.zp_out,
+    f = {"za": qop.za, "zb": qop.zb, "mul": qop.mul, "sh": qop.sh, "zp": qop.zp_out,
          "lo": qop.lo, "hi": qop.hi, "rnd": int(ROUNDING_BY_NAME[qop.rounding])}
     _same_geometry(what, a, y)
     if broadcast:
@@ -188,7 +189,7 @@ def _lut(ctx: Context, name: str) -> Buf:
     x = ctx.input_buf(name)
     y = dataclasses.replace(ctx.new_buf(name), flat_of=x.flat_of)  # same bytes as the input
     ctx.em.begin_layer(name)
-    lower_lut(ctx.em, x, y, ctx.ir.node(name)["qop"].extra["table"], ctx.what(name))
+    lower_lut(ctx.em, x, y, ctx.ir.node(name)["qop"].table, ctx.what(name))
     return y
 
 
@@ -199,7 +200,6 @@ def _mul(ctx: Context, name: str) -> Buf:
         raise BackendError(f"{ctx.what(name)}: a Mul by a constant should have been folded into a conv")
     a, b = ctx.input_buf(name, 0), ctx.input_buf(name, 1)
     y = dataclasses.replace(ctx.new_buf(name), flat_of=a.flat_of)
-    zp_in = tuple(ctx.ir.node(p)["act_q"].zp for p in ctx.ir.preds(name))
     ctx.em.begin_layer(name)
-    lower_mul(ctx.em, a, b, y, node["qop"], zp_in, node["attrs"].get("broadcast") == "channel", ctx.what(name))
+    lower_mul(ctx.em, a, b, y, node["qop"], node["attrs"].get("broadcast") == "channel", ctx.what(name))
     return y

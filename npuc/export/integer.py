@@ -31,9 +31,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
-from ..ir import IR, ActQ, IRError, QOp
+from ..ir import IR, AccQ, ActQ, IRError, MatQ, PoolQ
 from ..geometry import pool_counts
-from ..reference.layout import pad_level
 
 OPSET = 13  # of the exported model
 
@@ -179,7 +178,7 @@ class _Integer:
     def requantize(self, name: str, acc: str, channel_shape: tuple[int, ...]) -> str:
         """int32 acc -> int8, exactly `npuc.isa.arith.requantize` (any rounding), in int64 ONNX ops."""
         b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
+        q: AccQ = node["qop"]
 
         def per_channel(base: str, v: np.ndarray) -> str:
             return b.const(f"{name}.{base}", _ints(v).reshape(channel_shape))
@@ -190,7 +189,7 @@ class _Integer:
         return self.round_clamp(name, t, q.shift, per_channel)
 
     def round_clamp(self, name: str, t: str, shifts: np.ndarray, per_channel: Callable[[str, np.ndarray], str]) -> str:
-        """int64 t -> int8: round_shift(t, shifts) (the QOp's rounding), + zp_out, clamp [lo, hi], in ONNX ops;
+        """int64 t -> int8: round_shift(t, shifts) (the record's rounding), + zp_out, clamp [lo, hi], in ONNX ops;
         `per_channel` makes a constant broadcasting like `shifts` against t."""
         b, q = self.b, self.ir.node(name)["qop"]
         shift = np.asarray(shifts).astype(np.int64)
@@ -231,16 +230,14 @@ class _Integer:
         acc = Σ x·W over the padded input; the IR's bias already subtracts zp_in·ΣW. Grouped and depthwise
         convolutions are ConvInteger's `group`."""
         b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
+        q: MatQ = node["qop"]
         attrs = _conv_attrs(node["attrs"])
-        x = self._pad(name, x, tuple(attrs.pop("pads")), int(q.extra.get("pad_value", 0)))
-        assert q.weight is not None
+        x = self._pad(name, x, tuple(attrs.pop("pads")), q.zp_in)
         acc = b.op("ConvInteger", [x, b.const(f"{name}.Wq", q.weight.astype(np.int8))], f"{name}.acc", **attrs)
         return self.requantize(name, acc, (-1, 1, 1))
 
     def Gemm(self, name: str, x: str) -> str:
-        q: QOp = self.ir.node(name)["qop"]
-        assert q.weight is not None
+        q: MatQ = self.ir.node(name)["qop"]
         w = self.b.const(f"{name}.WqT", np.ascontiguousarray(q.weight.T.astype(np.int8)))
         return self.requantize(name, self.b.op("MatMulInteger", [x, w], f"{name}.acc"), (-1,))
 
@@ -248,12 +245,11 @@ class _Integer:
         """A transposed conv is a conv of the stuffed input (sh-1 and sw-1 pixels between input pixels)
         padded by (k-1)·d - p, with the kernel flipped. Stuffed and padded pixels hold zp_in and
         ConvInteger's x_zero_point subtracts it, so they add exactly 0: acc = Σ (q - zp_in)·w over the taps
-        that reach the pixel, as the reference. The bias has no zero-point fold (see quantize_conv)."""
+        that reach the pixel, as the reference. The bias has no zero-point fold (see `npuc/passes/quantize/conv.py`)."""
         b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
+        q: MatQ = node["qop"]
         a = node["attrs"]
-        assert q.weight is not None
-        zp = self._in_q(name).zp
+        zp = q.zp_in
         n, c, h, w = self.ir.node(self.ir.preds(name)[0])["shape"]
         (kh, kw), (sh, sw), (dh, dw) = a["kernel"], a["strides"], a["dilations"]
         pt, pl = a["pads"][:2]
@@ -293,15 +289,15 @@ class _Integer:
         """Window sum of the zp_in-padded input (a depthwise ConvInteger of ones), + bias -kh·kw·zp_in, then
         each output pixel's (mul, shift) — that of its window's count (`pool_counts`) — in int64 ops."""
         b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
+        q: PoolQ = node["qop"]
         a = node["attrs"]
         c, h, w = self.ir.node(self.ir.preds(name)[0])["shape"][1:4]
-        x = self._pad(name, x, tuple(a["pads"]), self._in_q(name).zp)
+        x = self._pad(name, x, tuple(a["pads"]), q.zp_in)
         ones = b.const(f"{name}.ones", np.ones((c, 1, *a["kernel"]), np.int8))
         acc = b.op("ConvInteger", [x, ones], f"{name}.acc", kernel_shape=list(a["kernel"]),
                    strides=list(a["strides"]), dilations=list(a["dilations"]), group=c)
         counts = pool_counts(a, (h, w), tuple(node["shape"][2:4]))
-        k = np.searchsorted(np.asarray(q.extra["counts"]), counts)  # (OH, OW): which (mul, shift)
+        k = np.searchsorted(np.asarray(q.counts), counts)  # (OH, OW): which (mul, shift)
 
         def per_pixel(base: str, v: np.ndarray) -> str:
             return b.const(f"{name}.{base}", _ints(v).reshape((1, 1, *counts.shape)))
@@ -316,36 +312,33 @@ class _Integer:
     def Add(self, name: str, x: str, y: str) -> str:
         """vadd: t = (a - za)·ma + (b - zb)·mb in int64 (|t| < 2^40), then the shared rounding."""
         b, q = self.b, self.ir.node(name)["qop"]
-        za, zb = q.extra["zp_in"]
         scalar = self._scalar(name)
-        ta = b.op("Mul", [self._wide(name, x, "a", za), scalar("ma", int(q.mul[0]))], f"{name}.am")
-        tb = b.op("Mul", [self._wide(name, y, "b", zb), scalar("mb", int(q.mul[1]))], f"{name}.bm")
-        return self.round_clamp(name, b.op("Add", [ta, tb], f"{name}.sum"), q.shift, scalar)
+        ta = b.op("Mul", [self._wide(name, x, "a", q.za), scalar("ma", q.ma)], f"{name}.am")
+        tb = b.op("Mul", [self._wide(name, y, "b", q.zb), scalar("mb", q.mb)], f"{name}.bm")
+        return self.round_clamp(name, b.op("Add", [ta, tb], f"{name}.sum"), np.array([q.sh]), scalar)
 
     Sub = Add  # the sign is in mb
 
     def Requant(self, name: str, x: str) -> str:
         """A one-input vadd (mb = 0): round_shift((q - za)·ma, sh) + zp, clamped."""
         b, q = self.b, self.ir.node(name)["qop"]
-        (za,) = q.extra["zp_in"]
         scalar = self._scalar(name)
-        t = b.op("Mul", [self._wide(name, x, "a", za), scalar("ma", int(q.mul[0]))], f"{name}.am")
-        return self.round_clamp(name, t, q.shift, scalar)
+        t = b.op("Mul", [self._wide(name, x, "a", q.za), scalar("ma", q.ma)], f"{name}.am")
+        return self.round_clamp(name, t, np.array([q.sh]), scalar)
 
     def Mul(self, name: str, x: str, y: str) -> str:
         """vmul: t = (a - za)·(b - zb)·mul in int64 (|t| < 2^47); a (N, C, 1, 1) b broadcasts (squeeze-excite)."""
         b, q = self.b, self.ir.node(name)["qop"]
-        za, zb = q.extra["zp_in"]
         scalar = self._scalar(name)
-        t = b.op("Mul", [self._wide(name, x, "a", za), self._wide(name, y, "b", zb)], f"{name}.prod")
-        t = b.op("Mul", [t, scalar("mul", int(q.mul[0]))], f"{name}.scaled")
-        return self.round_clamp(name, t, q.shift, scalar)
+        t = b.op("Mul", [self._wide(name, x, "a", q.za), self._wide(name, y, "b", q.zb)], f"{name}.prod")
+        t = b.op("Mul", [t, scalar("mul", q.mul)], f"{name}.scaled")
+        return self.round_clamp(name, t, np.array([q.sh]), scalar)
 
     def Lut(self, name: str, x: str) -> str:
         """vlut: Gather of the int8 table at q + 128; a (C, 256) table is flattened and channel c reads
         its row at c·256 + q + 128."""
         b, node = self.b, self.ir.node(name)
-        table = np.asarray(node["qop"].extra["table"], dtype=np.int8)
+        table = np.asarray(node["qop"].table, dtype=np.int8)
         offset = np.int64(128) if table.ndim == 1 else \
             (np.arange(table.shape[0], dtype=np.int64) * 256 + 128).reshape(_channel_shape(len(node["shape"])))
         idx = b.op("Add", [self._wide(name, x, "x"), b.const(f"{name}.offset", offset)], f"{name}.index")
@@ -389,7 +382,7 @@ class _Integer:
         a = self.ir.node(name)["attrs"]
         if not any(a["pads"]):
             return self.b.op("Identity", [x], f"{name}.pad")
-        return self._pad(name, x, tuple(a["pads"]), pad_level(float(a["value"]), self._in_q(name)))
+        return self._pad(name, x, tuple(a["pads"]), self._in_q(name).code(float(a["value"])))
 
     def EdgePad(self, name: str, x: str) -> str:
         """ONNX Pad mode "edge" or "reflect" on the spatial axes: copies of the map's own values."""

@@ -60,8 +60,7 @@ from .integer import (
     _quantize,
     _window_attrs,
 )
-from ..ir import IR, QOp
-from ..reference.layout import pad_level
+from ..ir import IR, MatQ
 
 FORMS = ("qdq", "integer")
 
@@ -116,11 +115,10 @@ def default_form(rounding: str) -> str:
     return "qdq" if rounding == "half_even" else "integer"
 
 
-def _unfolded_bias(q: QOp) -> np.ndarray:
+def _unfolded_bias(q: MatQ) -> np.ndarray:
     """rint(B / (s_in·s_w)): the IR's bias with the −zp_in·ΣWq fold undone."""
-    assert q.weight is not None
     wsum = q.weight.reshape(q.weight.shape[0], -1).astype(np.int64).sum(axis=1)
-    bias = q.bias.astype(np.int64) + int(q.extra.get("zp_in", 0)) * wsum
+    bias = q.bias.astype(np.int64) + q.zp_in * wsum
     if np.any(np.abs(bias) >= 1 << 31):
         raise ExportError("the unfolded bias (input zero point fold undone) does not fit int32")
     return bias.astype(np.int32)
@@ -157,8 +155,7 @@ class _Qdq:
     def _weights(self, name: str, bias_q: np.ndarray) -> tuple[str, str]:
         """Per-output-channel DQ of the IR's int8 weights (axis 0), and of the int32 bias at s_in·s_w."""
         b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
-        assert q.weight is not None and q.w_scale is not None
+        q: MatQ = node["qop"]
         s_in = self.ir.node(self.ir.preds(name)[0])["act_q"].scale
         cout = q.weight.shape[0]
         w = b.op("DequantizeLinear", [b.const(f"{name}.Wq", q.weight.astype(np.int8)),
@@ -198,10 +195,9 @@ class _Qdq:
         """The IR's bias is already rint(B / (s_in·s_w)); its weights (Cout, Cin/g, kh, kw) are dequantized
         per output channel, then reordered to ONNX's (Cin, Cout/g, kh, kw)."""
         b, node = self.b, self.ir.node(name)
-        q: QOp = node["qop"]
+        q: MatQ = node["qop"]
         a = node["attrs"]
         w, bias = self._weights(name, q.bias)
-        assert q.weight is not None
         cout, cig, kh, kw = q.weight.shape
         g = int(a["group"])
         w = b.op("Reshape", [w, b.const(f"{name}.Wg", np.array([g, cout // g, cig, kh, kw], np.int64))], f"{name}.Wg")
@@ -256,7 +252,7 @@ class _Qdq:
         if not any(a["pads"]):
             return self.requantized(name, self.b.op("Identity", [x], f"{name}.pad"))
         pt, pl, pb, pr = a["pads"]
-        value = np.float32((pad_level(float(a["value"]), q) - q.zp) * q.scale)  # the level the NPU writes
+        value = np.float32((q.code(float(a["value"])) - q.zp) * q.scale)  # the level the NPU writes
         y = self.b.op("Pad", [x, self.b.const(f"{name}.pads", np.array([0, 0, pt, pl, 0, 0, pb, pr], np.int64)),
                               self.b.const(f"{name}.fill", value)], f"{name}.pad")
         return self.requantized(name, y)

@@ -1,24 +1,25 @@
 """Stage invariants of the IR, checked between passes (tests, `--verify`).
 
-Stages, in pipeline order; each includes the checks of the ones before it:
+Stages, in pipeline order; each includes the checks of the ones before it.
+Which op may appear where, with how many inputs and which quantized record,
+comes from the op set (`npuc.ops.OPS`), not from lists here:
 
-* ``frontend``   — acyclic; inputs/outputs exist; every op known to the float
-  reference; every shape static and positive; edge slots 0..n-1; consts of
-  Conv/Gemm shaped as the backend expects; a Host node carries its
-  serialized model and a float32/int64 output with a batch axis of 1; an
-  Add/Sub reads two tensors of its own shape, or (Add only) one tensor and
-  a per-channel constant ``consts["B"]``;
-* ``prepared``   — no BatchNormalization, Relu, Clip or constant Add left
-  (folded / fused);
+* ``frontend``   — acyclic; inputs/outputs exist; every op declared in `OPS`
+  and its input count within the declared range; every shape static and
+  positive; edge slots 0..n-1; consts of Conv/Gemm shaped as the backend
+  expects; a Host node carries its serialized model and a float32/int64
+  output with a batch axis of 1; an Add/Sub reads two tensors of its own
+  shape, or (Add only) one tensor and a per-channel constant ``consts["B"]``;
+* ``prepared``   — no op of kind FLOAT left (BatchNormalization, Relu, Clip:
+  folded / fused), no constant Add or Mul;
 * ``calibrated`` — every float node has a finite ``range`` with lo <= hi
   (integer tensors, from host ops, are not quantized);
 * ``quantized``  — every node has ``act_q`` (zp = 0 when symmetric, even in
-  [-128, 126] when asymmetric; scale = 2^-exp exactly under pow2); every
-  compute node a ``qop`` with int8 weights, int32 bias, shift in [0, 62],
-  0 <= mul < 2^31, -128 <= lo <= hi <= 127; every Add/Sub a `vadd` qop
-  (mul = [ma, mb] int32, shift = [sh] in [0, 62], bounds as above, the
-  input zero points in extra["zp_in"]); pass-through ops share their
-  input's act_q.
+  [-128, 126] when asymmetric; scale = 2^-exp exactly under pow2); an op whose
+  `OpDef.qparams` is set holds exactly that record, legal for the hardware
+  (int32 multipliers and biases, shifts in [0, 62], int8 weights and tables,
+  -128 <= lo <= hi <= 127, the input zero points it was built for); an op that
+  keeps its input's quantization has it.
 
 `verify` raises `IRError` naming the node and the broken invariant.
 """
@@ -27,19 +28,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from ..hw import HwConfig
-from ..ir import IR, IRError
-from ..reference import FLOAT_OPS
+from ..ir import IR, AccQ, AddQ, IRError, LutQ, MatQ, MulQ, PoolQ, QParams
+from ..ops import OPS, Kind
 
 STAGES = ("frontend", "prepared", "calibrated", "quantized")
-COMPUTE_OPS = ("Conv", "Gemm", "GlobalAveragePool", "ConvTranspose")
-ELEMENTWISE_OPS = ("Add", "Sub")  # two-input, one `vadd`
-PASSTHROUGH_OPS = ("MaxPool", "Flatten", "Reshape", "ChannelSlice", "ChannelShuffle", "Resize", "Pad", "GlobalMaxPool",
-                   "EdgePad")
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 Check = Callable[[IR, str, HwConfig | None], None]
 
@@ -75,8 +74,12 @@ def _graph(ir: IR) -> None:
 
 def _known_and_shaped(ir: IR, name: str, hw: HwConfig | None) -> None:
     node = ir.node(name)
-    if node["op"] != "Input" and node["op"] not in FLOAT_OPS:
-        raise _fail(ir, name, "unknown op")
+    opdef = OPS.get(node["op"])
+    if opdef is None:
+        raise _fail(ir, name, "unknown op (not in npuc.ops.OPS)")
+    n_in, (lo, hi) = ir.g.in_degree(name), opdef.inputs
+    if n_in < lo or (hi is not None and n_in > hi):
+        raise _fail(ir, name, f"{n_in} inputs; {node['op']} takes {lo}..{'any' if hi is None else hi}")
     shape = node["shape"]
     if not shape or any(not isinstance(d, int) or d < 1 for d in shape):
         raise _fail(ir, name, f"shape {shape} is not static and positive")
@@ -96,7 +99,7 @@ def _known_and_shaped(ir: IR, name: str, hw: HwConfig | None) -> None:
         cout = shape[1]
         if w is None or b is None or w.shape[0] != cout or b.shape != (cout,):
             raise _fail(ir, name, f"consts W/B missing or not shaped ({cout}, ...)/({cout},)")
-    if node["op"] in ELEMENTWISE_OPS:
+    if node["op"] in ("Add", "Sub"):
         _elementwise_inputs(ir, name, node)
 
 
@@ -114,7 +117,7 @@ def _elementwise_inputs(ir: IR, name: str, node: dict) -> None:
 def _prepared(ir: IR, name: str, hw: HwConfig | None) -> None:
     consts = ir.node(name)["consts"]
     affine = (ir.op(name) == "Add" and "B" in consts) or (ir.op(name) == "Mul" and "S" in consts)
-    if ir.op(name) in ("BatchNormalization", "Relu", "Clip") or affine:
+    if OPS[ir.op(name)].kind is Kind.FLOAT or affine:
         raise _fail(ir, name, "should have been folded or fused by now")
 
 
@@ -142,83 +145,107 @@ def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
         raise _fail(ir, name, f"zero point {q.zp} under symmetric activations")
     if hw is not None and hw.scale_rule == "pow2" and (q.exp is None or q.scale != 2.0 ** -q.exp):
         raise _fail(ir, name, f"scale {q.scale} is not 2^-exp (exp={q.exp})")
-    if node["op"] in PASSTHROUGH_OPS and q != ir.node(ir.preds(name)[0])["act_q"]:
+    opdef = OPS[node["op"]]
+    if opdef.keeps_act_q and q != ir.node(ir.preds(name)[0])["act_q"]:
         raise _fail(ir, name, "a pass-through op must keep its input's act_q")
-    if node["op"] in COMPUTE_OPS:
-        _qop(ir, name, node)
-    if node["op"] in ELEMENTWISE_OPS:
-        _vadd_qop(ir, name, node)
-    if node["op"] == "Mul":
-        _vmul_qop(ir, name, node)
-    if node["op"] == "Lut":
-        _lut_qop(ir, name, node)
+    if opdef.qparams is None:
+        return
+    qp = node.get("qop")
+    if qp is None:
+        raise _fail(ir, name, "no qop")
+    if type(qp) is not opdef.qparams:
+        raise _fail(ir, name, f"qop is a {type(qp).__name__}; a {node['op']} holds a {opdef.qparams.__name__}")
+    _bounds_and_zp(ir, name, node, qp)
+    RECORD_CHECKS[type(qp)](ir, name, node, qp)
 
 
-def _bounds_and_zp(ir: IR, name: str, node: dict, q) -> None:
+def _bounds_and_zp(ir: IR, name: str, node: dict, q: QParams) -> None:
     if not -128 <= q.lo <= q.hi <= 127:
         raise _fail(ir, name, f"bounds lo={q.lo} hi={q.hi} not within int8 with lo <= hi")
     if q.zp_out != node["act_q"].zp:
         raise _fail(ir, name, f"qop.zp_out {q.zp_out} != act_q.zp {node['act_q'].zp}")
 
 
-def _lut_qop(ir: IR, name: str, node: dict) -> None:
-    """One `vlut`: an int8 table of 256 entries, or one per channel, inside the clamp bounds."""
-    q = node.get("qop")
-    if q is None:
-        raise _fail(ir, name, "no qop")
-    table = q.extra.get("table")
-    channels = node["shape"][1]
-    if not isinstance(table, np.ndarray) or table.dtype != np.int8 or table.shape not in ((256,), (channels, 256)):
-        raise _fail(ir, name, f"qop.extra['table'] must be int8 of shape (256,) or ({channels}, 256)")
-    _bounds_and_zp(ir, name, node, q)
-    if table.min() < q.lo or table.max() > q.hi:
-        raise _fail(ir, name, f"table entries {table.min()}..{table.max()} outside the bounds [{q.lo}, {q.hi}]")
+def _in_zps(ir: IR, name: str) -> tuple[int, ...]:
+    return tuple(ir.node(p)["act_q"].zp for p in ir.preds(name))
 
 
-def _vadd_qop(ir: IR, name: str, node: dict) -> None:
-    """One `vadd`: two int32 multipliers, one shift in [0, 62], the inputs' zero points."""
-    _vector_qop(ir, name, node, muls=2)
-
-
-def _vmul_qop(ir: IR, name: str, node: dict) -> None:
-    """One `vmul`: one int32 multiplier, one shift in [0, 62], the inputs' zero points."""
-    _vector_qop(ir, name, node, muls=1)
-
-
-def _vector_qop(ir: IR, name: str, node: dict, muls: int) -> None:
-    q = node.get("qop")
-    if q is None:
-        raise _fail(ir, name, "no qop")
-    for field, n in (("mul", muls), ("shift", 1)):
+def _int32_arrays(ir: IR, name: str, q: QParams, fields: tuple[str, ...], n: int) -> None:
+    for field in fields:
         arr = getattr(q, field)
         if not isinstance(arr, np.ndarray) or arr.dtype != np.int32 or arr.shape != (n,):
             raise _fail(ir, name, f"qop.{field} must be an int32 array of shape ({n},)")
-    if not 0 <= int(q.shift[0]) <= 62:
-        raise _fail(ir, name, f"shift {int(q.shift[0])} outside [0, 62]")
-    _bounds_and_zp(ir, name, node, q)
-    zps = tuple(ir.node(p)["act_q"].zp for p in ir.preds(name))
-    if tuple(q.extra.get("zp_in", ())) != zps:
-        raise _fail(ir, name, f"qop.extra['zp_in'] {q.extra.get('zp_in')} != the inputs' zero points {zps}")
 
 
-def _qop(ir: IR, name: str, node: dict) -> None:
-    q = node.get("qop")
-    if q is None:
-        raise _fail(ir, name, "no qop")
-    cout = node["shape"][1]
-    for field in ("mul", "shift", "bias"):
-        arr = getattr(q, field)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.int32 or arr.shape != (cout,):
-            raise _fail(ir, name, f"qop.{field} must be an int32 array of shape ({cout},)")
-    if np.any((q.shift < 0) | (q.shift > 62)):
-        raise _fail(ir, name, f"shift {q.shift.min()}..{q.shift.max()} outside [0, 62]")
-    if np.any(q.mul < 0):
+def _shifts_and_muls(ir: IR, name: str, shift: np.ndarray, mul: np.ndarray, signed: bool) -> None:
+    if np.any((shift < 0) | (shift > 62)):
+        raise _fail(ir, name, f"shift {int(np.min(shift))}..{int(np.max(shift))} outside [0, 62]")
+    if not signed and np.any(mul < 0):
         raise _fail(ir, name, "negative multiplier")
-    _bounds_and_zp(ir, name, node, q)
-    if node["op"] in ("Conv", "Gemm", "ConvTranspose"):
-        w = node["consts"]["W"]
-        if q.weight is None or q.weight.dtype != np.int8 or q.weight.shape != w.shape:
-            raise _fail(ir, name, f"qop.weight must be int8 of shape {w.shape}")
+    if np.any(np.abs(np.asarray(mul, dtype=np.int64)) > INT32_MAX):
+        raise _fail(ir, name, "multiplier does not fit int32")
+
+
+def _acc_q(ir: IR, name: str, node: dict, q: AccQ) -> None:
+    """`vrq` per output column: int32 mul, shift, bias for each of the node's channels."""
+    _int32_arrays(ir, name, q, ("mul", "shift", "bias"), node["shape"][1])
+    _shifts_and_muls(ir, name, q.shift, q.mul, signed=False)
+    if q.zp_in != _in_zps(ir, name)[0]:
+        raise _fail(ir, name, f"qop.zp_in {q.zp_in} != the input's zero point {_in_zps(ir, name)[0]}")
+
+
+def _mat_q(ir: IR, name: str, node: dict, q: MatQ) -> None:
+    _acc_q(ir, name, node, q)
+    w = node["consts"]["W"]
+    if not isinstance(q.weight, np.ndarray) or q.weight.dtype != np.int8 or q.weight.shape != w.shape:
+        raise _fail(ir, name, f"qop.weight must be int8 of shape {w.shape}")
+
+
+def _pool_q(ir: IR, name: str, node: dict, q: PoolQ) -> None:
+    """One (mul, shift) per distinct divisor, sorted; one bias."""
+    counts = q.counts
+    if not counts or list(counts) != sorted(set(counts)) or counts[0] < 1:
+        raise _fail(ir, name, f"qop.counts {counts} must be distinct positive divisors, sorted")
+    _int32_arrays(ir, name, q, ("mul", "shift"), len(counts))
+    _int32_arrays(ir, name, q, ("bias",), 1)
+    _shifts_and_muls(ir, name, q.shift, q.mul, signed=False)
+    if q.zp_in != _in_zps(ir, name)[0]:
+        raise _fail(ir, name, f"qop.zp_in {q.zp_in} != the input's zero point {_in_zps(ir, name)[0]}")
+
+
+def _add_q(ir: IR, name: str, node: dict, q: AddQ) -> None:
+    """One `vadd`: two signed int32 multipliers, one shift, the inputs' zero points (Requant: one input)."""
+    _shifts_and_muls(ir, name, np.array([q.sh]), np.array([q.ma, q.mb]), signed=True)
+    zps = _in_zps(ir, name)
+    want = zps if len(zps) == 2 else (zps[0], 0)
+    if len(zps) == 1 and q.mb != 0:
+        raise _fail(ir, name, f"a one-input vadd needs mb = 0, not {q.mb}")
+    if (q.za, q.zb) != want:
+        raise _fail(ir, name, f"qop zero points {(q.za, q.zb)} != the inputs' zero points {zps}")
+
+
+def _mul_q(ir: IR, name: str, node: dict, q: MulQ) -> None:
+    """One `vmul`: one int32 multiplier, one shift, the inputs' zero points."""
+    _shifts_and_muls(ir, name, np.array([q.sh]), np.array([q.mul]), signed=True)
+    zps = _in_zps(ir, name)
+    if (q.za, q.zb) != zps:
+        raise _fail(ir, name, f"qop zero points {(q.za, q.zb)} != the inputs' zero points {zps}")
+
+
+def _lut_q(ir: IR, name: str, node: dict, q: LutQ) -> None:
+    """One `vlut`: an int8 table of 256 entries, or one per channel, inside the clamp bounds."""
+    table, channels = q.table, node["shape"][1]
+    if not isinstance(table, np.ndarray) or table.dtype != np.int8 or table.shape not in ((256,), (channels, 256)):
+        raise _fail(ir, name, f"qop.table must be int8 of shape (256,) or ({channels}, 256)")
+    if table.min() < q.lo or table.max() > q.hi:
+        raise _fail(ir, name, f"table entries {table.min()}..{table.max()} outside the bounds [{q.lo}, {q.hi}]")
+    if q.zp_in != _in_zps(ir, name)[0]:
+        raise _fail(ir, name, f"qop.zp_in {q.zp_in} != the input's zero point {_in_zps(ir, name)[0]}")
+
+
+RECORD_CHECKS: dict[type, Callable[[IR, str, dict, Any], None]] = {
+    AccQ: _acc_q, MatQ: _mat_q, PoolQ: _pool_q, AddQ: _add_q, MulQ: _mul_q, LutQ: _lut_q,
+}
 
 
 CHECKS: dict[str, list[Check]] = {

@@ -94,7 +94,7 @@ def keep_batch(x: np.ndarray, node: Node) -> np.ndarray:
 
 
 def requant_acc(acc: np.ndarray, node: Node) -> np.ndarray:
-    """int32 accumulators, channel last -> int8 through the node's QOp (bias added mod 2^32)."""
+    """int32 accumulators, channel last -> int8 through the node's `AccQ` (bias added mod 2^32)."""
     q = node["qop"]
     acc = wrap_int32(np.asarray(acc, dtype=np.int64) + q.bias.astype(np.int64))
     return requantize(acc, q.mul, q.shift, q.zp_out, q.lo, q.hi, q.rounding)

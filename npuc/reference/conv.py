@@ -5,14 +5,14 @@ Registered into `npuc.reference.common`'s registries:
 * ``AveragePool`` — float: the window sum of the zero-padded input divided by
   the pixel's count (`pool_counts`). Integer: acc = Σ_window (q − zp_in)
   (padding holds zp_in, so it contributes 0; written as Σ q_padded plus the
-  QOp's bias −kh·kw·zp_in, what the hardware computes), then `vrq` with the
-  (mul, shift) of the pixel's count: ``qop.extra["counts"][k]`` uses
-  ``qop.mul[k], qop.shift[k]`` (ratio s_in / (count·s_out)).
+  `PoolQ`'s bias −kh·kw·zp_in, what the hardware computes), then `vrq` with the
+  (mul, shift) of the pixel's count: `PoolQ` ``counts[k]`` uses
+  ``mul[k], shift[k]`` (ratio s_in / (count·s_out)).
 * ``GlobalMaxPool`` — the maximum over H, W; exact on int8.
 * ``ConvTranspose`` — float: every input pixel scatters x·W into the output
   (oy = iy·sh − pt + ky·dh), then the bias. Integer: acc = Σ (q − zp_in)·wq
   over the taps that reach the pixel (no padding term at all), plus the
-  QOp's bias rint(B / (s_in·s_w)), wrapped to int32, then `vrq` per channel.
+  `MatQ`'s bias rint(B / (s_in·s_w)), wrapped to int32, then `vrq` per channel.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def avgpool_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.nda
     acc = _window_sum(xp, node, np.int64).transpose(0, 2, 3, 1)  # N, OH, OW, C
     acc = wrap_int32(acc + np.int64(q.bias[0]))
     counts = pool_counts(a, ins[0].shape[2:4], out_hw(node))
-    k = np.searchsorted(np.asarray(q.extra["counts"]), counts)[..., None]  # (OH, OW, 1): which (mul, shift)
+    k = np.searchsorted(np.asarray(q.counts), counts)[..., None]  # (OH, OW, 1): which (mul, shift)
     out = requantize(acc, q.mul.astype(np.int64)[k], q.shift.astype(np.int64)[k], q.zp_out, q.lo, q.hi, q.rounding)
     return out.transpose(0, 3, 1, 2)
 

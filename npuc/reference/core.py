@@ -126,7 +126,7 @@ def maxpool_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.nda
 
 @quant_op("GlobalAveragePool")
 def gap_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
-    """acc = Σ_HW q (int32), + bias (= -HW·zp_in), then requantize: the QOp's mul/shift is 1/HW."""
+    """acc = Σ_HW q (int32), + bias (= -HW·zp_in), then requantize: the `AccQ`'s mul/shift is 1/HW."""
     acc = ins[0].astype(np.int64).sum(axis=(2, 3))
     return requant_acc(acc, node)[:, :, None, None]
 
@@ -153,9 +153,8 @@ def host_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarra
 @quant_op("Add")
 @quant_op("Sub")
 def add_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
-    """`vadd`: (a - za)·ma + (b - zb)·mb formed exactly, rounded once (Sub: mb < 0); see quantize.py."""
+    """`vadd` (`AddQ`): (a - za)·ma + (b - zb)·mb formed exactly, rounded once (Sub: mb < 0)."""
     q = node["qop"]
-    return add_requantize(ins[0], ins[1], in_q[0].zp, in_q[1].zp, int(q.mul[0]), int(q.mul[1]), int(q.shift[0]),
-                          q.zp_out, q.lo, q.hi, q.rounding)
+    return add_requantize(ins[0], ins[1], q.za, q.zb, q.ma, q.mb, q.sh, q.zp_out, q.lo, q.hi, q.rounding)
 
 

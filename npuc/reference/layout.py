@@ -15,14 +15,14 @@ Every op here moves int8 values without arithmetic, except `Requant`:
   each pixel repeated sh x sw times.
 * ``Pad`` (attrs ``pads`` = (pt, pl, pb, pr), ``value``): constant padding of
   the two spatial axes. Integer: the pad value quantized with the input's
-  act_q (round half to even, saturated — `pad_level`).
+  act_q (round half to even, saturated — `ActQ.code`).
 * ``EdgePad`` (attrs ``pads`` = (pt, pl, pb, pr), ``mode`` = "edge" or
   "reflect"): ONNX Pad of the two spatial axes whose border repeats the
   outermost pixel (edge) or mirrors the map without repeating it (reflect,
   pads < the axis). Integer: the same on the int8 values, exact.
 * ``Requant`` (no attrs): the identity in float; in integer a rescale from
   the input's act_q to the node's, one `vadd` with mb = 0:
-  clamp(round_shift((q - za)·ma, sh) + zp, lo, hi), qop as Add's.
+  clamp(round_shift((q - za)·ma, sh) + zp, lo, hi): an `AddQ` with mb = 0.
 """
 
 from __future__ import annotations
@@ -77,11 +77,6 @@ def resize_nearest(node: Node, ins: list[np.ndarray], in_q: list[ActQ] | None = 
     return nearest_repeat(ins[0], tuple(a["scales"]))
 
 
-def pad_level(value: float, q: ActQ) -> int:
-    """The int8 level the pad value becomes: round half to even, saturated (as QuantizeLinear)."""
-    return int(q.quantize(np.float32(value)))
-
-
 @float_op("Pad")
 def pad_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     a = node["attrs"]
@@ -91,7 +86,7 @@ def pad_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
 @quant_op("Pad")
 def pad_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
     a = node["attrs"]
-    return pad_nchw(ins[0], tuple(a["pads"]), pad_level(float(a["value"]), in_q[0]))
+    return pad_nchw(ins[0], tuple(a["pads"]), in_q[0].code(float(a["value"])))
 
 
 @float_op("EdgePad")
@@ -110,5 +105,4 @@ def requant_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
 @quant_op("Requant")
 def requant_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
     q = node["qop"]
-    return add_requantize(ins[0], ins[0], in_q[0].zp, 0, int(q.mul[0]), 0, int(q.shift[0]), q.zp_out, q.lo, q.hi,
-                          q.rounding)
+    return add_requantize(ins[0], ins[0], q.za, 0, q.ma, 0, q.sh, q.zp_out, q.lo, q.hi, q.rounding)

@@ -5,14 +5,13 @@ Registered into `npuc.reference.common`'s registries. IR contract (`npuc/fronten
 
 * ``Lut`` — one input; attrs ``{"fn": name, **params}`` (`npuc.lut.LUT_FNS`),
   optionally ``consts["slope"]`` (C,) for per-channel PReLU and a fused
-  ``attrs["act"]`` clamp. Integer: ``qop.extra["table"]``, int8 (256,) shared
+  ``attrs["act"]`` clamp. Integer: `LutQ` ``table``, int8 (256,) shared
   or (C, 256) one per channel: ``y = table[c][x + 128]``.
 * ``Mul`` — two inputs of one shape, or with ``attrs["broadcast"] ==
   "channel"`` slot 1 of shape (1, C, 1, 1) scaling every pixel of slot 0
   (squeeze-excite); or (before `fold_batchnorm`) one input and a per-channel
   constant ``consts["S"]`` (C,). Integer (two inputs): `vmul`,
-  clamp(round_shift((a - za)(b - zb)·mul, sh) + zp, lo, hi) with ``qop.mul =
-  [mul]``, ``qop.shift = [sh]``, ``qop.extra["zp_in"] = (za, zb)``.
+  clamp(round_shift((a - za)(b - zb)·mul, sh) + zp, lo, hi): a `MulQ`.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def lut_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
 @quant_op("Lut")
 def lut_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
     """`vlut`: one table lookup per element, the channel (axis 1) choosing a per-channel table."""
-    x, table = ins[0], node["qop"].extra["table"]
+    x, table = ins[0], node["qop"].table
     if table.ndim == 1:
         return lut_lookup(x, table)
     last = np.moveaxis(x, 1, -1)
@@ -61,6 +60,4 @@ def mul_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
 def mul_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
     """`vmul`: (a - za)(b - zb)·mul formed exactly, rounded once; a (N, C, 1, 1) b broadcasts."""
     q = node["qop"]
-    za, zb = q.extra["zp_in"]
-    return mul_requantize(ins[0], ins[1], za, zb, int(q.mul[0]), int(q.shift[0]), q.zp_out, q.lo, q.hi,
-                          q.rounding)
+    return mul_requantize(ins[0], ins[1], q.za, q.zb, q.mul, q.sh, q.zp_out, q.lo, q.hi, q.rounding)

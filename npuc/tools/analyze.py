@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hw import HwConfig
-from ..ir import IR, ActQ
+from ..ir import IR, ActQ, MatQ
 from ..passes import legalize, quantize
 from ..quant.metrics import sqnr_db
 from ..reference import FLOAT_OPS, QUANT_OPS, dequantize, quantize_input, run_float, run_quantized
@@ -78,12 +78,12 @@ def local_split(ir: IR, name: str, x_float: np.ndarray) -> tuple[float, float, f
     x_fq = _fake_quant(x_float, in_q)
     y1 = f(node, [x_fq])
     y2 = y1
-    if "qop" in node and node["qop"].weight is not None:
-        q = node["qop"]
+    q = node.get("qop")
+    if isinstance(q, MatQ):
         shape = (-1,) + (1,) * (q.weight.ndim - 1)
-        # ConvTranspose's bias holds no zero-point fold (see passes/quantize_conv.py)
+        # ConvTranspose's bias holds no zero-point fold (see npuc/passes/quantize/conv.py)
         zp_fold = 0 if node["op"] == "ConvTranspose" else \
-            q.extra["zp_in"] * q.weight.reshape(q.weight.shape[0], -1).astype(np.int64).sum(axis=1)
+            q.zp_in * q.weight.reshape(q.weight.shape[0], -1).astype(np.int64).sum(axis=1)
         consts = {"W": (q.weight * q.w_scale.reshape(shape)).astype(np.float32),
                   "B": ((q.bias.astype(np.int64) + zp_fold) * in_q.scale * q.w_scale).astype(np.float32)}
         y2 = f({**node, "consts": consts}, [x_fq])

@@ -156,7 +156,7 @@ def test_average_pool_stride1_same_and_whole_image():
     same = helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[3, 3], auto_pad="SAME_UPPER")
     whole = helper.make_node("AveragePool", ["a"], ["y"], kernel_shape=[7, 6])
     runs = _check(make_model([same, whole], {}, (1, 20, 7, 6), opset=19), (1, 20, 7, 6), {"AveragePool"})
-    assert runs["default"][0].ir.node("a")["qop"].extra["counts"] == (4, 6, 9)  # corners, edges, interior
+    assert runs["default"][0].ir.node("a")["qop"].counts == (4, 6, 9)  # corners, edges, interior
 
 
 def test_global_max_pool_after_a_conv():

@@ -19,7 +19,7 @@ from npuc.examples import SMALL_CNN as MODEL
 from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
 from npuc.export.qdq import default_form, export_qdq, ort_session
 from npuc.hw import HwConfig
-from npuc.ir import IR, QOp
+from npuc.ir import IR, AccQ
 from npuc.isa.arith import requantize
 from npuc.reference import dequantize, quantize_input, run_quantized
 from npuc.sim.driver import run_program
@@ -133,8 +133,8 @@ def test_integer_requantizer_matches_arith_on_ties_and_extremes(rounding):
     muls = np.array([1, 3, 1, 1 << 30, 12345, (1 << 31) - 1, 7, 1 << 30], dtype=np.int32)
     ir = IR()
     ir.add("g", "Gemm", shape=(1, len(shifts)))
-    ir.node("g")["qop"] = QOp(mul=muls, shift=shifts, bias=np.arange(len(shifts), dtype=np.int32) - 3,
-                              zp_out=-6, lo=-100, hi=120, rounding=rounding)
+    ir.node("g")["qop"] = AccQ(mul=muls, shift=shifts, bias=np.arange(len(shifts), dtype=np.int32) - 3,
+                               zp_out=-6, lo=-100, hi=120, rounding=rounding, zp_in=0, rescale=np.ones(len(shifts)))
     b = _Builder()
     out = _Integer(b, ir).requantize("g", "acc", (-1,))
     graph = helper.make_graph(b.nodes, "rq", [helper.make_tensor_value_info("acc", TensorProto.INT32, None)],

@@ -73,7 +73,7 @@ def _roundtrip(model: onnx.ModelProto, config: str, want_ops: set[str], n: int =
 
 
 def _lut_tables(ir) -> list[np.ndarray]:
-    return [ir.node(m)["qop"].extra["table"] for m in ir.g.nodes if ir.op(m) == "Lut"]
+    return [ir.node(m)["qop"].table for m in ir.g.nodes if ir.op(m) == "Lut"]
 
 
 ALL = list(CONFIGS)

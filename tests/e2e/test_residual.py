@@ -176,7 +176,7 @@ def test_rounded_sum_equals_onnxruntime_qlinearadd(tmp_path, act_mode):
     c = compile_model(path, HwConfig(act_mode=act_mode), calib=[{"x": s} for s in rng.standard_normal((32, C, 8, 8))],
                       verify=True)
     q = c.ir.node("add")["qop"]
-    assert q.shift[0] > 0 and q.mul[0] != q.mul[1]  # a real rescale and a real rounding
+    assert q.sh > 0 and q.ma != q.mb  # a real rescale and a real rounding
     x = rng.standard_normal((64, C, 8, 8)).astype(np.float32)
     sim = run_program(c.program, {"x": x}).raw["y"]
     model = export_qdq(c.ir, "qdq", int8_outputs=True)

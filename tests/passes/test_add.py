@@ -83,8 +83,8 @@ def test_pow2_rule_aligns_to_the_finer_scale_and_rounds_once(tiny, op, sign, e_x
     qs = {"x": ActQ(2.0 ** -e_x, 0, e_x), "c": ActQ(2.0 ** -e_c, 0, e_c), "a": ActQ(2.0 ** -e_a, 0, e_a)}
     q = _quantized(_add_ir(tiny, op), qs, hw).node("a")["qop"]
     (ma, mb), sh = want
-    assert q.mul.tolist() == [ma, sign * mb] and q.shift.tolist() == [sh]
-    assert q.mul.dtype == q.shift.dtype == np.int32 and q.extra["zp_in"] == (0, 0)
+    assert (q.ma, q.mb, q.sh) == (ma, sign * mb, sh)
+    assert (q.za, q.zb) == (0, 0)
 
 
 def test_pow2_scales_too_far_apart_are_an_error(tiny):
@@ -99,11 +99,11 @@ def test_fixed_point_rule_uses_31_bit_multipliers(tiny):
     qs = {"x": ActQ(0.0371, -20), "c": ActQ(0.0113, 6), "a": ActQ(0.0517, -128)}
     ir = _quantized(_add_ir(tiny, "Sub", relu=True), qs, hw)
     q = ir.node("a")["qop"]
-    ma, mb = q.mul.tolist()
+    ma, mb = q.ma, q.mb
     assert 2**30 <= max(abs(ma), abs(mb)) < 2**31 and mb < 0
-    assert ma * 2.0 ** -int(q.shift[0]) == pytest.approx(0.0113 / 0.0517, rel=2**-30)
-    assert -mb * 2.0 ** -int(q.shift[0]) == pytest.approx(0.0371 / 0.0517, rel=2**-30)
-    assert q.extra["zp_in"] == (6, -20) and (q.lo, q.hi) == (-128, 127)  # relu at zp = -128: the full range
+    assert ma * 2.0 ** -q.sh == pytest.approx(0.0113 / 0.0517, rel=2**-30)
+    assert -mb * 2.0 ** -q.sh == pytest.approx(0.0371 / 0.0517, rel=2**-30)
+    assert (q.za, q.zb) == (6, -20) and (q.lo, q.hi) == (-128, 127)  # relu at zp = -128: the full range
     verify(ir, "quantized", hw)
 
 
@@ -113,9 +113,9 @@ def test_verify_checks_the_vadd_qop(tiny):
     ir = _quantized(_add_ir(tiny), qs, hw)
     verify(ir, "quantized", hw)
     q = ir.node("a")["qop"]
-    for bad, match in (({"shift": np.array([63], np.int32)}, "shift 63"),
-                       ({"mul": np.array([1], np.int32)}, "qop.mul"),
-                       ({"extra": {"zp_in": (0, 2)}}, "zp_in"),
+    for bad, match in (({"sh": 63}, "shift 63"),
+                       ({"ma": 1 << 31}, "does not fit int32"),
+                       ({"zb": 2}, "zero points"),
                        ({"lo": 5, "hi": 4}, "bounds")):
         ir.node("a")["qop"] = dataclasses.replace(q, **bad)
         with pytest.raises(IRError, match=match):

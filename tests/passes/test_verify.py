@@ -81,6 +81,12 @@ def test_quantized_violations(stages):
     check(with_qop(q, "conv2", mul=np.full(c, 1, np.int64)), "quantized", "qop.mul must be an int32 array")
     check(with_qop(q, "conv2", lo=5, hi=4), "quantized", "lo <= hi")
     check(with_qop(q, "conv2", weight=None), "quantized", "qop.weight must be int8")
+    check(with_qop(q, "conv2", zp_in=q.node("conv2")["qop"].zp_in + 2), "quantized", "input's zero point")
+    gap = q.node("gap")["qop"]
+    wrong_kind = q.copy()
+    wrong_kind.node("gap")["qop"] = q.node("conv2")["qop"]
+    check(wrong_kind, "quantized", r"node 'gap'.*a MatQ; a GlobalAveragePool holds a AccQ")
+    assert gap is not None
     check(with_qop(q, "gap", zp_out=2), "quantized", "zp_out")
     check(broken(q, "flatten", act_q=ActQ(scale=1.0, exp=0)), "quantized", "keep its input's act_q")
     no_qop = q.copy()
@@ -118,12 +124,12 @@ def test_lut_and_mul_violations(se_block):
     prepared, q = se_block
     verify(q, "quantized", HW)
     lut, mul = _node(q, "Lut"), _node(q, "Mul")
-    table = q.node(lut)["qop"].extra["table"]
-    check(with_qop(q, lut, extra={**q.node(lut)["qop"].extra, "table": table[:100]}), "quantized",
-          r"op Lut\).*int8 of shape \(256,\)")
+    table = q.node(lut)["qop"].table
+    check(with_qop(q, lut, table=table[:100]), "quantized", r"op Lut\).*int8 of shape \(256,\)")
     check(with_qop(q, lut, lo=-128, hi=int(table.max()) - 1), "quantized", "table entries")
-    check(with_qop(q, mul, shift=np.array([63], np.int32)), "quantized", r"op Mul\).*outside \[0, 62\]")
-    check(with_qop(q, mul, extra={**q.node(mul)["qop"].extra, "zp_in": (1, 2)}), "quantized", "zero points")
+    check(with_qop(q, mul, sh=63), "quantized", r"op Mul\).*outside \[0, 62\]")
+    check(with_qop(q, mul, za=1, zb=2), "quantized", "zero points")
+    check(with_qop(q, lut, zp_in=q.node(lut)["qop"].zp_in + 2), "quantized", "input's zero point")
     # a one-input Mul (a tensor times a constant) must have been folded before `prepared`
     one = prepared.copy()
     one.node(mul)["consts"]["S"] = np.ones(4, np.float32)

@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npuc.ir import IR, ActQ, QOp
+from npuc.ir import IR, AccQ, ActQ, MatQ
 from npuc.reference import run_quantized
 
 ROUNDINGS = ["half_even", "half_up", "truncate"]
@@ -31,7 +31,7 @@ def slow_requant(acc: int, mul: int, shift: int, zp: int, lo: int, hi: int, roun
     return min(max(r + zp, lo), hi)
 
 
-def slow_conv(x, wq, bias, attrs, out_hw, zp_in, q: QOp):
+def slow_conv(x, wq, bias, attrs, out_hw, zp_in, q: AccQ):
     n, cin, h, w = x.shape
     cout, _, kh, kw = wq.shape
     (sh, sw), (dh, dw), (pt, pl, _, _) = attrs["strides"], attrs["dilations"], attrs["pads"]
@@ -65,13 +65,17 @@ def qop_strategy(cout: int):
     })
 
 
-def make_qop(p: dict, weight: np.ndarray | None) -> QOp:
-    return QOp(mul=np.array(p["mul"], np.int32), shift=np.array(p["shift"], np.int32),
-               bias=np.array(p["bias"], np.int32), zp_out=p["zp_out"], lo=p["bounds"][0], hi=p["bounds"][1],
-               rounding=p["rounding"], weight=weight)
+def make_qop(p: dict, weight: np.ndarray | None, zp_in: int = 0) -> AccQ:
+    """A `MatQ` with weights, an `AccQ` (GlobalAveragePool) without."""
+    common = dict(mul=np.array(p["mul"], np.int32), shift=np.array(p["shift"], np.int32),
+                  bias=np.array(p["bias"], np.int32), zp_out=p["zp_out"], lo=p["bounds"][0], hi=p["bounds"][1],
+                  rounding=p["rounding"], zp_in=zp_in, rescale=np.ones(len(p["mul"])))
+    if weight is None:
+        return AccQ(**common)
+    return MatQ(**common, weight=weight, w_scale=np.ones(weight.shape[0]))
 
 
-def one_node_ir(op: str, in_shape, out_shape, attrs, zp_in: int, zp_out: int, qop: QOp | None,
+def one_node_ir(op: str, in_shape, out_shape, attrs, zp_in: int, zp_out: int, qop: AccQ | None,
                 w_shape=None) -> IR:
     ir = IR()
     ir.add("x", "Input", shape=in_shape)
@@ -111,7 +115,7 @@ def conv_cases(draw):
 @given(conv_cases())
 def test_conv_matches_slow_model(case):
     x, wq, attrs, out_hw, zp_in, p = case
-    q = make_qop(p, wq)
+    q = make_qop(p, wq, zp_in)
     ir = one_node_ir("Conv", (1, *x.shape[1:]), (1, wq.shape[0], *out_hw), attrs, zp_in, q.zp_out, q, wq.shape)
     got = run_quantized(ir, {"x": x})["y"]
     np.testing.assert_array_equal(got, slow_conv(x, wq, q.bias, attrs, out_hw, zp_in, q))

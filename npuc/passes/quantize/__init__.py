@@ -1,10 +1,11 @@
 """Choose every tensor's int8 quantization and every compute op's integer parameters.
 
 Pre: calibrated IR (every node has ``range``), activations fused.
-Post: every node has ``act_q`` (`ActQ`); every Conv, Gemm and
-GlobalAveragePool has ``qop`` (`QOp`) with int8 weights, int32 bias (the
-input zero point folded in) and a requantization (mul, shift) that may still
-lie outside the hardware's range — `legalize` fixes that.
+Post: every float node has ``act_q`` (`ActQ`); every op that computes has
+``qop``, the `QParams` record of its kind (`npuc.ir`: `MatQ` for Conv/Gemm/
+ConvTranspose, `AccQ` for GlobalAveragePool, `PoolQ`, `AddQ`, `MulQ`, `LutQ`),
+whose requantization (multipliers, shifts) may still lie outside the
+hardware's range — `legalize` fixes that.
 
 Per op (one function each, in `QUANTIZERS`):
 
@@ -14,7 +15,7 @@ Per op (one function each, in `QUANTIZERS`):
 * Conv / Gemm: act_q from the calibrated output range (which already
   includes the fused activation); weights symmetric per output channel (or
   per tensor); bias = rint(B / (s_in·s_w)) − zp_in·ΣWq, so the hardware
-  must pad with zp_in (recorded as ``qop.extra["pad_value"]``); requant
+  must pad with zp_in (``MatQ.zp_in``); requant
   ratio m = s_in·s_w / s_out — for pow2 exactly 2^-(e_in + e_w − e_out),
   giving mul = 1, shift = e_in + e_w − e_out; saturation bounds = int8 ∩ the
   fused activation's bounds quantized.
@@ -32,8 +33,7 @@ Per op (one function each, in `QUANTIZERS`):
   rounded once, as the architecture's residual-Add rule says. Other rules:
   the larger of the ratios r = s_in / s_out gets a 31-bit multiplier
   (`fixed_point_multiplier`), which fixes sh; the other is rint(r·2^sh).
-  The QOp holds mul = [ma, mb] (signed), shift = [sh], bias = [0], and the
-  input zero points in ``extra["zp_in"] = (za, zb)``.
+  An `AddQ` holds ma, mb (signed), sh and the input zero points za, zb.
 * MaxPool, Flatten, Reshape: the input's act_q (exact on int8).
 """
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ...hw import HwConfig
-from ...ir import IR, ActQ, QOp
+from ...ir import IR, ActQ
 from ...quant.scales import QMAX, QMIN, ScaleRule
 
 BIAS_LIMIT = float(1 << 30)  # |bias| stays below 2^30: headroom for the zp fold and the sum
@@ -43,7 +43,7 @@ def out_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> ActQ:
 
 
 def clamp_bounds(act: tuple[str, float, float] | None, q: ActQ) -> tuple[int, int]:
-    """int8 range ∩ the fused activation's float bounds, quantized (relu: lo = zp)."""
+    """int8 range ∩ the fused activation's float bounds, quantized as QuantizeLinear (relu: lo = zp)."""
     if act is None:
         return QMIN, QMAX
     _, a, b = act
@@ -51,24 +51,20 @@ def clamp_bounds(act: tuple[str, float, float] | None, q: ActQ) -> tuple[int, in
     def level(x: float) -> int:
         if math.isinf(x):
             return QMIN if x < 0 else QMAX
-        return int(min(max(np.rint(x / q.scale) + q.zp, QMIN), QMAX))
+        return q.code(x)
 
     lo, hi = level(a), level(b)
     return lo, max(lo, hi)
 
 
-def requant_qop_per_channel(rule: ScaleRule, ratio: np.ndarray, bias: np.ndarray, qo: ActQ, lo: int, hi: int, hw: HwConfig,
-         **kw: object) -> QOp:
-    pairs = [rule.multiplier(float(m)) for m in ratio]
-    return QOp(
-        mul=np.array([p[0] for p in pairs], dtype=np.int64),
-        shift=np.array([p[1] for p in pairs], dtype=np.int64),
-        bias=bias.astype(np.int64),
-        zp_out=qo.zp,
-        lo=lo,
-        hi=hi,
-        rounding=hw.rounding,
-        **kw,  # type: ignore[arg-type]
-    )
+def multipliers(rule: ScaleRule, ratios: np.ndarray | list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(mul, shift) int64 arrays approximating each real ratio under the scale rule (shifts may still lie
+    outside the hardware's range: `legalize` brings them in)."""
+    pairs = [rule.multiplier(float(m)) for m in ratios]
+    return (np.array([p[0] for p in pairs], dtype=np.int64).reshape(-1),
+            np.array([p[1] for p in pairs], dtype=np.int64).reshape(-1))
 
 
+def output_stage(qo: ActQ, lo: int, hi: int, hw: HwConfig) -> dict[str, object]:
+    """The `QParams` fields every kind shares: zero point, clamp bounds, rounding."""
+    return {"zp_out": qo.zp, "lo": lo, "hi": hi, "rounding": hw.rounding}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ...hw import HwConfig
-from ...ir import IR, QOp
+from ...ir import IR, AccQ, AddQ, MatQ
 from ...quant.scales import ScaleRule, fixed_point_multiplier, quantize_weights
 from ..errors import PassError
 from .common import (
@@ -18,9 +18,10 @@ from .common import (
     SHIFT_MAX,
     clamp_bounds,
     in_q,
+    multipliers,
     out_q,
+    output_stage,
     quantizer,
-    requant_qop_per_channel,
 )
 
 
@@ -51,12 +52,11 @@ def weighted_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     wsum = wq.reshape(wq.shape[0], -1).astype(np.int64).sum(axis=1)
     bias = np.rint(b / (qi.scale * s_w)).astype(np.int64) - qi.zp * wsum
     ratio = qi.scale * s_w / qo.scale
+    mul, shift = multipliers(rule, ratio)
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
-    extra = {"zp_in": qi.zp, "rescale": ratio, "e_w": e_w}
-    if node["op"] == "Conv":
-        extra["pad_value"] = qi.zp
     node["act_q"] = qo
-    node["qop"] = requant_qop_per_channel(rule, ratio, bias, qo, lo, hi, hw, weight=wq, w_scale=s_w, extra=extra)
+    node["qop"] = MatQ(**output_stage(qo, lo, hi, hw), mul=mul, shift=shift, bias=bias, zp_in=qi.zp,
+                       rescale=np.asarray(ratio, dtype=np.float64), weight=wq, w_scale=s_w, e_w=e_w)
 
 
 @quantizer("GlobalAveragePool")
@@ -65,10 +65,10 @@ def gap_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     _, c, h, w = ir.node(ir.preds(name)[0])["shape"]
     qi, qo = in_q(ir, name), out_q(ir, name, hw, rule)
     ratio = np.full(c, qi.scale / (h * w * qo.scale))
-    bias = np.full(c, -h * w * qi.zp, dtype=np.int64)
+    mul, shift = multipliers(rule, ratio)
     node["act_q"] = qo
-    node["qop"] = requant_qop_per_channel(rule, ratio, bias, qo, QMIN, QMAX, hw,
-                       extra={"zp_in": qi.zp, "rescale": ratio, "count": h * w})
+    node["qop"] = AccQ(**output_stage(qo, QMIN, QMAX, hw), mul=mul, shift=shift,
+                       bias=np.full(c, -h * w * qi.zp, dtype=np.int64), zp_in=qi.zp, rescale=ratio)
 
 
 @quantizer("Add", "Sub")
@@ -89,8 +89,5 @@ def add_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
         ma, mb = round(math.ldexp(ra, sh)), sign * round(math.ldexp(rb, sh))
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
     node["act_q"] = qo
-    node["qop"] = QOp(mul=np.array([ma, mb], dtype=np.int64), shift=np.array([sh], dtype=np.int64),
-                      bias=np.zeros(1, dtype=np.int64), zp_out=qo.zp, lo=lo, hi=hi, rounding=hw.rounding,
-                      extra={"zp_in": (qa.zp, qb.zp), "rescale": (qa.scale / qo.scale, sign * qb.scale / qo.scale)})
-
-
+    node["qop"] = AddQ(**output_stage(qo, lo, hi, hw), ma=int(ma), mb=int(mb), sh=int(sh), za=qa.zp, zb=qb.zp,
+                       rescale=(qa.scale / qo.scale, sign * qb.scale / qo.scale))

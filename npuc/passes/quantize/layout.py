@@ -9,20 +9,17 @@
 * Requant: act_q from its range; qop as a one-input `vadd`: pow2 scales
   ma = 1, sh = e_in - e_out (a negative sh becomes a left shift in
   `legalize`), exact when the output is finer; other rules a 31-bit
-  multiplier (`fixed_point_multiplier`). mul = [ma, 0], shift = [sh],
-  extra["zp_in"] = (za,).
+  multiplier (`fixed_point_multiplier`). An `AddQ` with mb = zb = 0.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ...hw import HwConfig
-from ...ir import IR, ActQ, QOp
+from ...ir import IR, ActQ, AddQ
 from ...quant.scales import QMAX, QMIN, ScaleRule, fixed_point_multiplier
-from .common import SHIFT_MAX, in_q, out_q, quantizer
+from .common import SHIFT_MAX, in_q, out_q, output_stage, quantizer
 
 
 @quantizer("ChannelSlice", "ChannelShuffle", "Resize", "Pad", "EdgePad")
@@ -30,16 +27,15 @@ def layout_passthrough_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> No
     ir.node(name)["act_q"] = in_q(ir, name)
 
 
-def requant_qop(qi: ActQ, qo: ActQ, hw: HwConfig) -> QOp:
+def requant_qop(qi: ActQ, qo: ActQ, hw: HwConfig) -> AddQ:
     if qi.exp is not None and qo.exp is not None:
         ma, sh = 1, qi.exp - qo.exp
     else:
         ma, sh = fixed_point_multiplier(qi.scale / qo.scale)
         if sh > SHIFT_MAX:
             ma, sh = round(math.ldexp(ma, SHIFT_MAX - sh)), SHIFT_MAX
-    return QOp(mul=np.array([ma, 0], dtype=np.int64), shift=np.array([sh], dtype=np.int64),
-               bias=np.zeros(1, dtype=np.int64), zp_out=qo.zp, lo=QMIN, hi=QMAX, rounding=hw.rounding,
-               extra={"zp_in": (qi.zp,), "rescale": (qi.scale / qo.scale, 0.0)})
+    return AddQ(**output_stage(qo, QMIN, QMAX, hw), ma=int(ma), mb=0, sh=int(sh), za=qi.zp, zb=0,
+                rescale=(qi.scale / qo.scale, 0.0))
 
 
 @quantizer("Requant")

@@ -4,30 +4,26 @@
   fused clamp included); the compiler samples the function at the 256 input
   codes: ``tab[q + 128] = clamp(rint(f((q - zp_in)·s_in) / s_out) + zp_out,
   lo, hi)`` (`npuc.lut.build_table`), int8 (256,), or (C, 256) for
-  per-channel PReLU, in ``qop.extra["table"]``. The QOp's mul/shift/bias are
-  empty: a lookup has no requantization. Error against the float function:
+  per-channel PReLU: a `LutQ` (a lookup has no requantization). Error against the float function:
   at most half an output step plus the function's change over half an input
   step.
 * Mul (two inputs, `vmul`): act_q from the range; the product of the two
   centred inputs has scale s_a·s_b, so the ratio s_a·s_b/s_out becomes
   (mul, sh): an exact shift under pow2 (mul = 1; a negative sh becomes a
   left shift of mul in `legalize`), else a 31-bit fixed-point multiplier
-  (`fixed_point_multiplier`, as Conv and add_q do). ``qop.mul = [mul]``,
-  ``qop.shift = [sh]``, ``bias = [0]``, ``extra["zp_in"] = (za, zb)``;
-  the fused activation's bounds are the clamp. Exact with pow2 scales but
+  (`fixed_point_multiplier`, as Conv and add_q do): a `MulQ`; the fused
+  activation's bounds are the clamp. Exact with pow2 scales but
   for the one rounding of the shift.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from ... import lut
 from ...hw import HwConfig
-from ...ir import IR, QOp
+from ...ir import IR, LutQ, MulQ
 from ...quant.scales import ScaleRule
 from ..errors import PassError
-from .common import clamp_bounds, in_q, out_q, quantizer
+from .common import clamp_bounds, in_q, out_q, output_stage, quantizer
 
 
 @quantizer("Lut")
@@ -37,10 +33,8 @@ def lut_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
     table = lut.build_table(node["attrs"]["fn"], lut.lut_params(node), qi.scale, qi.zp, qo.scale, qo.zp, lo, hi,
                             node["consts"].get("slope"))
-    empty = np.zeros(0, dtype=np.int64)
     node["act_q"] = qo
-    node["qop"] = QOp(mul=empty, shift=empty, bias=empty, zp_out=qo.zp, lo=lo, hi=hi, rounding=hw.rounding,
-                      extra={"table": table, "zp_in": qi.zp})
+    node["qop"] = LutQ(**output_stage(qo, lo, hi, hw), table=table, zp_in=qi.zp)
 
 
 @quantizer("Mul")
@@ -56,6 +50,4 @@ def mul_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     mul, sh = rule.multiplier(ratio)
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
     node["act_q"] = qo
-    node["qop"] = QOp(mul=np.array([mul], dtype=np.int64), shift=np.array([sh], dtype=np.int64),
-                      bias=np.zeros(1, dtype=np.int64), zp_out=qo.zp, lo=lo, hi=hi, rounding=hw.rounding,
-                      extra={"zp_in": (qa.zp, qb.zp), "rescale": ratio})
+    node["qop"] = MulQ(**output_stage(qo, lo, hi, hw), mul=int(mul), sh=int(sh), za=qa.zp, zb=qb.zp, rescale=ratio)
