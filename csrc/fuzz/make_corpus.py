@@ -168,7 +168,7 @@ def cnn_windows() -> dict[str, bytes]:
     """Windows of the bundled CNN compiled for the tiny preset, as raw-hw seeds with its DRAM size."""
     from npuc.compiler import compile_model
     from npuc.examples import SMALL_CNN as MODEL
-from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
+    from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
 
     hw = load_hw("tiny")
     prog = compile_model(MODEL, hw, calib=SAMPLES).program
