@@ -49,12 +49,8 @@ class SimResult:
 
 
 def hw_struct(hw: HwConfig) -> Any:
-    """The C core's `npu_hw *` for `hw`."""
-    return ffi.new("npu_hw *", {
-        "rows": hw.rows, "cols": hw.cols, "spad_bytes": hw.spad_bytes, "acc_words": hw.acc_words,
-        "dram_bw": hw.dram_bw, "dram_latency": hw.dram_latency,
-        "vec_lanes": hw.vec_lanes, "vec_latency": hw.vec_latency,
-    })
+    """The C core's `npu_hw *` for `hw` (its members are declared with the fields, npuc/hw)."""
+    return ffi.new("npu_hw *", hw.c_values())
 
 
 def _stats(c: Any) -> SimStats:  # c: the cffi "npu_stats *", whose members are RunStats' counters
