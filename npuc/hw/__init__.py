@@ -22,16 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fields import Bool, Choice, CMember, Declared, Int, Real, ToC, c_members, declared, hw_field
+from .fields import (Bool, Choice, CMember, Declared, HwConfigError, Int, Real, ToC, c_members, declared,
+                     flat_from_toml, hw_field, render_toml, validate)
 
 __all__ = ["HwConfig", "HwConfigError", "DEFAULT_VALUES", "FIELDS", "BY_NAME", "C_MEMBERS", "load_hw",
            "presets", "Bool", "Choice", "Int", "Real", "ToC"]
 
 PRESET_DIR = Path(__file__).parent
-
-
-class HwConfigError(ValueError):
-    """A hardware config file or field is invalid; the message names it."""
 
 
 # The integer maxima keep every address in int32 (the C core's own checks, ToC, allow the same).
@@ -68,10 +65,7 @@ class HwConfig:
     acc_bits: int = hw_field("quant", 32, Int(32, 32), "accumulator width in bits")
 
     def __post_init__(self) -> None:
-        for d in FIELDS:
-            why = d.kind.problem(getattr(self, d.name))
-            if why:
-                raise HwConfigError(f"{d.key} = {getattr(self, d.name)!r}: {why}")
+        validate(FIELDS, self)
 
     @property
     def spad_bytes(self) -> int:
@@ -99,13 +93,7 @@ class HwConfig:
 
     def to_toml(self) -> str:
         """Every field by section, each with its doc as a trailing comment (loadable by `load_hw`)."""
-        out: list[str] = []
-        for section in dict.fromkeys(d.section for d in FIELDS):
-            lines = [(f"{d.name} = {d.kind.toml(getattr(self, d.name))}", d.doc)
-                     for d in FIELDS if d.section == section]
-            width = max(len(text) for text, _ in lines)
-            out += [f"[{section}]", *(f"{text:<{width}}  # {doc}" for text, doc in lines), ""]
-        return "\n".join(out)
+        return render_toml(FIELDS, self)
 
     def c_values(self) -> dict[str, int]:
         """The C core's `npu_hw` members (csrc/npu_types.h) for this config."""
@@ -136,13 +124,4 @@ def load_hw(spec: str | Path | None = None) -> HwConfig:
         doc = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise HwConfigError(f"{path}: not valid TOML: {e}") from None
-    flat: dict[str, Any] = {}
-    for section, table in doc.items():
-        if not isinstance(table, dict):
-            raise HwConfigError(f"{path}: top-level key {section!r} must be a [section]")
-        for name, value in table.items():
-            d = BY_NAME.get(name)
-            if d is None or d.section != section:
-                raise HwConfigError(f"{path}: unknown hardware field {section}.{name}")
-            flat[name] = value
-    return HwConfig.from_flat(flat, source=str(path))
+    return HwConfig.from_flat(flat_from_toml(FIELDS, doc, str(path)), source=str(path))

@@ -24,6 +24,10 @@ _KEY = "npuc.hw"  # the metadata key of a declared field
 _INT32 = (-(2**31), 2**31 - 1)
 
 
+class HwConfigError(ValueError):
+    """A hardware config file or field is invalid; the message names it."""
+
+
 class Kind:
     """Which values a field takes. `allowed` is the phrase the error message and the README
     table use ("an integer in [1, 1024]"); `c_range` is None for a kind with no int32 form."""
@@ -261,3 +265,41 @@ def c_members(decls: tuple[Declared, ...]) -> tuple[CMember, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"two fields give the same npu_hw member: {names}")
     return tuple(out)
+
+
+# ---- what a config class does with its declarations (HwConfig's methods call these) ------------
+
+
+def validate(decls: tuple[Declared, ...], obj: Any) -> None:
+    """Raise HwConfigError naming the first field of `obj` whose value its kind rejects."""
+    for d in decls:
+        value = getattr(obj, d.name)
+        why = d.kind.problem(value)
+        if why:
+            raise HwConfigError(f"{d.key} = {value!r}: {why}")
+
+
+def render_toml(decls: tuple[Declared, ...], obj: Any) -> str:
+    """Every field by section (in declaration order), each with its doc as a trailing comment."""
+    out: list[str] = []
+    for section in dict.fromkeys(d.section for d in decls):
+        lines = [(f"{d.name} = {d.kind.toml(getattr(obj, d.name))}", d.doc) for d in decls if d.section == section]
+        width = max(len(text) for text, _ in lines)
+        out += [f"[{section}]", *(f"{text:<{width}}  # {doc}" for text, doc in lines), ""]
+    return "\n".join(out)
+
+
+def flat_from_toml(decls: tuple[Declared, ...], doc: dict[str, Any], source: str) -> dict[str, Any]:
+    """{field: value} of a parsed TOML document; a key that is no declared `section.field`
+    (an unknown name, or a known one in another section) is an error naming it."""
+    by_name = {d.name: d for d in decls}
+    flat: dict[str, Any] = {}
+    for section, table in doc.items():
+        if not isinstance(table, dict):
+            raise HwConfigError(f"{source}: top-level key {section!r} must be a [section]")
+        for name, value in table.items():
+            d = by_name.get(name)
+            if d is None or d.section != section:
+                raise HwConfigError(f"{source}: unknown hardware field {section}.{name}")
+            flat[name] = value
+    return flat
