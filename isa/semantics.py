@@ -48,6 +48,7 @@ class Traffic:
 
     if TYPE_CHECKING:  # for the type checker: the attributes are the declared counters, all int
         def __getattr__(self, name: str) -> int: ...
+        def __setattr__(self, name: str, value: int) -> None: ...
 
 
 @dataclass

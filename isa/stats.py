@@ -55,10 +55,10 @@ class RunStats:
     """Per-unit tuples are indexed by `Unit` (load, compute, store); traffic is in bytes."""
 
     cycles: int = counter("the largest instruction end")
-    busy: PerUnit = counter("xfer for a DMA, end - start otherwise", per_unit=True)
-    token_stall: PerUnit = counter("start - free(U) when ready > free(U)", per_unit=True)
-    dram_stall: PerUnit = counter("x - start of DMAs waiting for the channel", per_unit=True)
-    insns: PerUnit = counter("instructions executed", per_unit=True)
+    busy: tuple[int, int, int] = counter("xfer for a DMA, end - start otherwise", per_unit=True)
+    token_stall: tuple[int, int, int] = counter("start - free(U) when ready > free(U)", per_unit=True)
+    dram_stall: tuple[int, int, int] = counter("x - start of DMAs waiting for the channel", per_unit=True)
+    insns: tuple[int, int, int] = counter("instructions executed", per_unit=True)
     macs: int = counter("gemm M * k * n", action=True)
     dram_rd: int = counter("DRAM bytes read", action=True)
     dram_wr: int = counter("DRAM bytes written", action=True)
@@ -77,7 +77,7 @@ class RunStats:
 
     def __add__(self, other: RunStats) -> RunStats:
         """Counters of two runs one after the other (program segments, samples)."""
-        def add(name: str, per_unit: bool) -> int | PerUnit:
+        def add(name: str, per_unit: bool) -> Any:  # int, or PerUnit for a per-unit counter
             a, b = getattr(self, name), getattr(other, name)
             return _per_unit(x + y for x, y in zip(a, b)) if per_unit else a + b
         return RunStats(**{name: add(name, c.per_unit) for name, c in COUNTERS})
@@ -86,7 +86,7 @@ class RunStats:
     def from_counters(cls, get: Callable[[str], Any]) -> RunStats:
         """Read every declared counter by name with `get` (a C struct's attribute, a dict...):
         per-unit ones as sequences of one value per unit, the others as numbers."""
-        def read(name: str, per_unit: bool) -> int | PerUnit:
+        def read(name: str, per_unit: bool) -> Any:  # int, or PerUnit for a per-unit counter
             v = get(name)
             return _per_unit(int(v[u]) for u in range(len(UNITS))) if per_unit else int(v)
         return cls(**{name: read(name, c.per_unit) for name, c in COUNTERS})
@@ -102,13 +102,14 @@ COUNTERS: tuple[tuple[str, Counter], ...] = tuple((f.name, f.metadata[_KEY]) for
 
 ACTION_COUNTERS: tuple[str, ...] = tuple(name for name, c in COUNTERS if c.action)
 
-ZERO = RunStats(**{name: (0, 0, 0) if c.per_unit else 0 for name, c in COUNTERS})
+_ZEROS: dict[str, Any] = {name: (0,) * len(UNITS) if c.per_unit else 0 for name, c in COUNTERS}
+ZERO = RunStats(**_ZEROS)
 
 
 def _check_types() -> None:
-    """A per-unit counter is annotated PerUnit, any other int: the annotation agrees with the declaration."""
+    """A per-unit counter is annotated as a tuple of one int per unit, any other as an int."""
     for f in fields(RunStats):
-        want = "PerUnit" if f.metadata[_KEY].per_unit else "int"
+        want = f"tuple[{', '.join(['int'] * len(UNITS))}]" if f.metadata[_KEY].per_unit else "int"
         if f.type != want:
             raise TypeError(f"RunStats.{f.name}: annotated {f.type}, declared as {want}")
 

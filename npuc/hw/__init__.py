@@ -22,11 +22,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fields import (Bool, Choice, CMember, Declared, HwConfigError, Int, Real, ToC, c_members, declared,
-                     flat_from_toml, hw_field, render_toml, validate)
+from .fields import (
+    Bool,
+    Choice,
+    CMember,
+    Declared,
+    HwConfigError,
+    Int,
+    Real,
+    ToC,
+    c_members,
+    declared,
+    flat_from_toml,
+    hw_field,
+    render_toml,
+    validate,
+)
 
-__all__ = ["HwConfig", "HwConfigError", "DEFAULT_VALUES", "FIELDS", "BY_NAME", "C_MEMBERS", "load_hw",
-           "presets", "Bool", "Choice", "Int", "Real", "ToC"]
+__all__ = [
+    "BY_NAME",
+    "C_MEMBERS",
+    "DEFAULT_VALUES",
+    "FIELDS",
+    "Bool",
+    "Choice",
+    "HwConfig",
+    "HwConfigError",
+    "Int",
+    "Real",
+    "ToC",
+    "load_hw",
+    "presets",
+]
 
 PRESET_DIR = Path(__file__).parent
 

@@ -11,7 +11,7 @@ index constants of choice fields. It lives here, not in `isa/`, because
 
 from __future__ import annotations
 
-from .fields import CMember, Choice
+from .fields import Choice, CMember
 
 
 def _pretty(v: int) -> str:

@@ -4,6 +4,7 @@ the built core's agreement with them is tests/sim/test_c_types.py."""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from pathlib import Path
 
@@ -51,21 +52,12 @@ def test_check_mode_detects_a_stale_or_missing_header(tmp_path, capsys):
     assert gen_header.stale(d) == []
 
 
-def test_the_public_header_writes_the_structs_once():
+def test_the_public_header_writes_the_structs_once(monkeypatch):
     """npusim.h includes the generated header, and cffi reads the structs through it."""
     text = (CSRC / "npusim.h").read_text()
     assert '#include "npu_types.h"' in text
     assert "} npu_hw;" not in text and "} npu_stats;" not in text
-    cdef = _cdef_from_header(CSRC / "npusim.h")
+    monkeypatch.chdir(ROOT)  # the build script reads csrc/ relative to the root, as setuptools runs it
+    cdef = importlib.import_module("npuc.sim.build_ffi").CDEF
     assert cdef.count("} npu_hw;") == 1 and cdef.count("} npu_stats;") == 1
     assert "NPU_HW_FIELDS" not in cdef and "#include" not in cdef  # cffi parses no macro with arguments
-
-
-def _cdef_from_header(path: Path) -> str:
-    """sim/build_ffi.py's reading of a header (the build script runs only at install, from the root)."""
-    src = (ROOT / "sim" / "build_ffi.py").read_text()
-    namespace: dict = {}
-    exec(src.split("\nCDEF = ")[0], namespace)  # the imports and cdef_from_header, not the build
-    return namespace["cdef_from_header"](str(path))
-
-

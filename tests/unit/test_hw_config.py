@@ -15,11 +15,21 @@ from typing import Any
 
 import pytest
 
-from npuc.hw import (BY_NAME, C_MEMBERS, DEFAULT_VALUES, FIELDS, HwConfig, HwConfigError, load_hw,
-                     presets)
+from npuc.hw import BY_NAME, C_MEMBERS, DEFAULT_VALUES, FIELDS, HwConfig, HwConfigError, load_hw, presets
 from npuc.hw.cgen import hw_lines
-from npuc.hw.fields import (Bool, Choice, Int, Real, ToC, c_members, declared, flat_from_toml, hw_field,
-                            render_toml, validate)
+from npuc.hw.fields import (
+    Bool,
+    Choice,
+    Int,
+    Real,
+    ToC,
+    c_members,
+    declared,
+    flat_from_toml,
+    hw_field,
+    render_toml,
+    validate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,7 +147,7 @@ def _npuc_hw_output() -> str:
     """What `npuc hw` prints, run as a user runs it (the console script when installed)."""
     script = shutil.which("npuc", path=str(Path(sys.executable).parent))
     cmd = [script] if script else [sys.executable, "-m", "npuc.cli"]
-    r = subprocess.run([*cmd, "hw"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([*cmd, "hw"], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return r.stdout
 
@@ -263,7 +273,7 @@ def test_new_kinds_render_to_c_that_compiles(tmp_path):
                    "static const struct { const char *n; int32_t lo, hi; } lim[] = {NPU_HW_FIELDS(LIM)};\n"
                    "int f(const npu_hw *h) { return h->fold_overlap + h->dataflow + (int)lim[0].hi; }\n")
     r = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c", str(src),
-                        "-o", str(tmp_path / "t.o")], capture_output=True, text=True)
+                        "-o", str(tmp_path / "t.o")], check=False, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
 
