@@ -13,27 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Hardware parameters (npuc.hw.HwConfig; sizes already in bytes / words). */
-typedef struct {
-    int32_t rows, cols;     /* systolic array R x C, each in [1, 1024] */
-    int32_t spad_bytes;     /* [1, 2^30] */
-    int32_t acc_words;      /* [1, 2^28] */
-    int32_t dram_bw;        /* bytes per cycle, [1, 2^16] */
-    int32_t dram_latency;   /* cycles, [0, 2^20] */
-    int32_t vec_lanes;      /* [1, 2^12] */
-    int32_t vec_latency;    /* cycles, [0, 2^12] */
-} npu_hw;
-
-/* Per-unit arrays are indexed by unit: 0 load, 1 compute, 2 store. */
-typedef struct {
-    uint64_t cycles;          /* the largest instruction end */
-    uint64_t busy[3];         /* xfer for a DMA, end - start otherwise */
-    uint64_t token_stall[3];  /* start - free(U) when ready > free(U) */
-    uint64_t dram_stall[3];   /* x - start of DMAs waiting for the channel */
-    uint64_t insns[3];        /* instructions executed */
-    uint64_t macs;            /* gemm M * k * n */
-    uint64_t dram_rd, dram_wr, spad_rd, spad_wr, acc_rd, acc_wr;  /* bytes */
-} npu_stats;
+/* npu_hw (the hardware parameters, with the range each member must be in) and
+ * npu_stats (the counters of a run): generated from their Python declarations. */
+#include "npu_types.h"
 
 /* A semaphore never holds more tokens than this; one more is an error. */
 #define NPU_TOKEN_MAX 65535

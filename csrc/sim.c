@@ -202,19 +202,13 @@ static int simulate(npu_sim *s)
 
 static int check_hw(npu_sim *s, const npu_hw *hw)
 {
+    /* every member, with the range declared beside it (npu_types.h) */
+#define NPU_HW_LIMIT(member, lo, hi) {#member, hw->member, lo, hi},
     const struct {
         const char *name;
         int32_t value, lo, hi;
-    } lim[] = {
-        {"rows", hw->rows, 1, 1024},
-        {"cols", hw->cols, 1, 1024},
-        {"spad_bytes", hw->spad_bytes, 1, 1 << 30},
-        {"acc_words", hw->acc_words, 1, 1 << 28},
-        {"dram_bw", hw->dram_bw, 1, 1 << 16},
-        {"dram_latency", hw->dram_latency, 0, 1 << 20},
-        {"vec_lanes", hw->vec_lanes, 1, 1 << 12},
-        {"vec_latency", hw->vec_latency, 0, 1 << 12},
-    };
+    } lim[] = {NPU_HW_FIELDS(NPU_HW_LIMIT)};
+#undef NPU_HW_LIMIT
     for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
         if (lim[i].value < lim[i].lo || lim[i].value > lim[i].hi)
             return npu_fail(s, -1, "hw %s = %ld: must be in [%ld, %ld]", lim[i].name, (long)lim[i].value,

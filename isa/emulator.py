@@ -25,7 +25,7 @@ from npuc.hw import HwConfig
 from .encoding import DecodeError, EncodeError, decode, encode
 from .program import Insn
 from .semantics import SEMANTICS, Fault, Machine
-from .stats import RunStats
+from .stats import ACTION_COUNTERS, RunStats
 from .table import BY_MNEMONIC, HEADER_WORDS, NUM_TOKENS, WORDS_PER_INSN, Unit
 
 UNIT_NAMES = tuple(u.name.lower() for u in Unit)  # ("load", "compute", "store")
@@ -163,14 +163,9 @@ def _deadlock(insns: list[Insn], queues: list[list[int]], heads: list[int], unit
     return EmuError(first, f"{insns[first].op}: deadlock: no unit can proceed{why}")
 
 def _stats(units: _Units, m: Machine) -> EmuStats:
-    t = m.traffic
-
-    def per_unit(v: list[int]) -> tuple[int, int, int]:
-        return (v[0], v[1], v[2])
-
-    return EmuStats(units.cycles, per_unit(units.busy), per_unit(units.token_stall),
-                    per_unit(units.dram_stall), per_unit(units.insns), t.macs, t.dram_rd, t.dram_wr,
-                    t.spad_rd, t.spad_wr, t.acc_rd, t.acc_wr)
+    """Every declared counter: the Actions' from the traffic, the others from the scheduler
+    (a counter declared in isa/stats.py that `_Units` lacks is an AttributeError here)."""
+    return EmuStats.from_counters(lambda name: getattr(m.traffic if name in ACTION_COUNTERS else units, name))
 
 def _memory(init: np.ndarray | None, size: int, dtype: type) -> np.ndarray:
     """A zeroed memory of `size` elements, its start set to `init` when given."""

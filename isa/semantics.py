@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from npuc.hw import HwConfig
 
 from .arith import add_requantize, mul_requantize, round_shift, wrap_int32
+from .stats import ACTION_COUNTERS
 from .table import Rounding
 
 Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
@@ -34,17 +36,19 @@ class Fault(Exception):
     """A run-time error of one instruction; the message starts with its mnemonic."""
 
 
-@dataclass
 class Traffic:
-    """Counters an instruction adds to (ISA.md, Statistics); memory traffic in bytes."""
+    """Counters an instruction adds to (ISA.md, Statistics), all starting at 0: the RunStats
+    counters declared with `action=True` in isa/stats.py, so a new one needs no edit here."""
 
-    macs: int = 0
-    dram_rd: int = 0
-    dram_wr: int = 0
-    spad_rd: int = 0
-    spad_wr: int = 0
-    acc_rd: int = 0
-    acc_wr: int = 0
+    __slots__ = ACTION_COUNTERS  # a misspelt counter is an AttributeError, not a new attribute
+
+    def __init__(self) -> None:
+        for name in ACTION_COUNTERS:
+            setattr(self, name, 0)
+
+    if TYPE_CHECKING:  # for the type checker: the attributes are the declared counters, all int
+        def __getattr__(self, name: str) -> int: ...
+        def __setattr__(self, name: str, value: int) -> None: ...
 
 
 @dataclass

@@ -15,14 +15,22 @@ from cffi import FFI
 CSRC = "csrc"
 
 
-
 def cdef_from_header(path: str) -> str:
     """The declarations cffi needs, read from the public header itself (written once):
-    comments, the include guard and #includes dropped, integer #defines kept."""
+    comments, the include guard, macros with arguments and system #includes dropped, integer
+    #defines kept, and a local `#include "x.h"` replaced by x.h's own declarations (the
+    generated npu_types.h holds npu_hw and npu_stats)."""
     with open(path) as f:
         text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
-    keep = [ln for ln in text.splitlines()
-            if not ln.lstrip().startswith("#") or re.fullmatch(r"#define \w+ \d+", ln.strip())]
+    text = text.replace("\\\n", " ")  # a multi-line macro is one directive
+    keep = []
+    for ln in text.splitlines():
+        directive = ln.strip()
+        local = re.fullmatch(r'#\s*include\s+"([^"]+)"', directive)
+        if local:
+            keep.append(cdef_from_header(os.path.join(os.path.dirname(path), local.group(1))))
+        elif not directive.startswith("#") or re.fullmatch(r"#define \w+ \d+", directive):
+            keep.append(ln)
     return "\n".join(keep)
 
 

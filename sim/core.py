@@ -49,25 +49,12 @@ class SimResult:
 
 
 def hw_struct(hw: HwConfig) -> Any:
-    """The C core's `npu_hw *` for `hw`."""
-    return ffi.new("npu_hw *", {
-        "rows": hw.rows, "cols": hw.cols, "spad_bytes": hw.spad_bytes, "acc_words": hw.acc_words,
-        "dram_bw": hw.dram_bw, "dram_latency": hw.dram_latency,
-        "vec_lanes": hw.vec_lanes, "vec_latency": hw.vec_latency,
-    })
+    """The C core's `npu_hw *` for `hw` (its members are declared with the fields, npuc/hw)."""
+    return ffi.new("npu_hw *", hw.c_values())
 
 
-def _stats(c: Any) -> SimStats:  # c: the cffi "npu_stats *"
-    def unit(name: str) -> tuple[int, int, int]:
-        arr = getattr(c, name)
-        return (int(arr[0]), int(arr[1]), int(arr[2]))
-
-    return SimStats(
-        cycles=int(c.cycles), busy=unit("busy"), token_stall=unit("token_stall"),
-        dram_stall=unit("dram_stall"), insns=unit("insns"), macs=int(c.macs),
-        dram_rd=int(c.dram_rd), dram_wr=int(c.dram_wr), spad_rd=int(c.spad_rd),
-        spad_wr=int(c.spad_wr), acc_rd=int(c.acc_rd), acc_wr=int(c.acc_wr),
-    )
+def _stats(c: Any) -> SimStats:  # c: the cffi "npu_stats *", whose members are RunStats' counters
+    return SimStats.from_counters(lambda name: getattr(c, name))
 
 
 def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = True, *,

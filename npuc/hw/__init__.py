@@ -1,7 +1,15 @@
 """Hardware configuration: one frozen dataclass drives the compiler and the simulator.
 
+Each field is declared once, below, with `hw_field(section, default, kind,
+doc, c=...)` (`npuc/hw/fields.py`): its TOML section, the values it takes,
+its doc line and, for the fields the C core needs, its `npu_hw` member.
+Validation, TOML loading, `to_toml`, the generated C struct
+(`csrc/npu_types.h`, by `python -m npuc.isa.gen_header`) and the values
+passed to the C core all come from those declarations; a test checks the
+README's table against them.
+
 Presets are TOML files beside this module (`default.toml`, ...). A user file
-may set any subset of fields; the rest come from the default preset. Every
+may set any subset of fields; the rest take their declared defaults. Every
 field is checked, and a bad one is reported by its TOML name
 (`memory.spad_kib`).
 """
@@ -10,88 +18,81 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .fields import (
+    Bool,
+    Choice,
+    CMember,
+    Declared,
+    HwConfigError,
+    Int,
+    Real,
+    ToC,
+    c_members,
+    declared,
+    flat_from_toml,
+    hw_field,
+    render_toml,
+    validate,
+)
+
+__all__ = [
+    "BY_NAME",
+    "C_MEMBERS",
+    "DEFAULT_VALUES",
+    "FIELDS",
+    "Bool",
+    "Choice",
+    "HwConfig",
+    "HwConfigError",
+    "Int",
+    "Real",
+    "ToC",
+    "load_hw",
+    "presets",
+]
 
 PRESET_DIR = Path(__file__).parent
 
 
-class HwConfigError(ValueError):
-    """A hardware config file or field is invalid; the message names it."""
-
-
-# field name -> (TOML section, allowed values or None for a positive int)
-_SECTIONS: dict[str, str] = {
-    "rows": "array",
-    "cols": "array",
-    "dataflow": "array",
-    "spad_kib": "memory",
-    "acc_kib": "memory",
-    "dram_bw": "memory",
-    "dram_latency": "memory",
-    "vec_lanes": "vector",
-    "vec_latency": "vector",
-    "clock_mhz": "clock",
-    "weight_granularity": "quant",
-    "act_mode": "quant",
-    "scale_rule": "quant",
-    "rounding": "quant",
-    "acc_bits": "quant",
-}
-
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "dataflow": ("ws",),
-    "weight_granularity": ("per_channel", "per_tensor"),
-    "act_mode": ("symmetric", "asymmetric"),
-    "scale_rule": ("pow2", "fixed_point", "float"),
-    "rounding": ("half_even", "half_up", "truncate"),
-}
-
-# (min, max) for integer fields; the maxima keep every address in int32
-_INT_RANGES: dict[str, tuple[int, int]] = {
-    "rows": (1, 1024),
-    "cols": (1, 1024),
-    "spad_kib": (1, 1 << 20),
-    "acc_kib": (1, 1 << 20),
-    "dram_bw": (1, 1 << 16),
-    "dram_latency": (0, 1 << 20),
-    "vec_lanes": (1, 1 << 12),
-    "vec_latency": (0, 1 << 12),
-    "acc_bits": (32, 32),
-}
-
-
+# The integer maxima keep every address in int32 (the C core's own checks, ToC, allow the same).
 @dataclass(frozen=True)
 class HwConfig:
-    """One NPU: a rows x cols weight-stationary int8 array and its memories.
+    """One NPU: a rows x cols weight-stationary int8 array, its memories, and the
+    quantization rules the compiler works under. The fields' docs are their declarations."""
 
-    Sizes: `spad_kib` int8 scratchpad, `acc_kib` int32 accumulator SRAM
-    (acc_kib * 256 words). DRAM moves `dram_bw` bytes per cycle after
-    `dram_latency` cycles. The vector unit has `vec_lanes` lanes and a
-    pipeline of `vec_latency` cycles. The quant fields are the rules the
-    compiler quantizes under.
-    """
-
-    rows: int = 16
-    cols: int = 16
-    dataflow: str = "ws"
-    spad_kib: int = 256
-    acc_kib: int = 64
-    dram_bw: int = 16
-    dram_latency: int = 100
-    vec_lanes: int = 16
-    vec_latency: int = 4
-    clock_mhz: float = 1000.0
-    weight_granularity: str = "per_channel"
-    act_mode: str = "asymmetric"
-    scale_rule: str = "pow2"
-    rounding: str = "half_even"
-    acc_bits: int = 32
+    rows: int = hw_field("array", 16, Int(1, 1024),
+                         "systolic array rows, the reduction depth of one pass", c=ToC())
+    cols: int = hw_field("array", 16, Int(1, 1024),
+                         "systolic array columns, the output channels of one pass", c=ToC())
+    dataflow: str = hw_field("array", "ws", Choice("ws"), "ws (weight-stationary), the one dataflow so far")
+    spad_kib: int = hw_field("memory", 256, Int(1, 1 << 20), "int8 scratchpad size in KiB",
+                             c=ToC("spad_bytes", 1, 1 << 30, doc="scratchpad bytes (memory.spad_kib * 1024)"))
+    acc_kib: int = hw_field("memory", 64, Int(1, 1 << 20), "int32 accumulator SRAM size in KiB (256 words each)",
+                            c=ToC("acc_words", 1, 1 << 28, doc="accumulator words (memory.acc_kib * 256)"))
+    dram_bw: int = hw_field("memory", 16, Int(1, 1 << 16), "DRAM bytes per cycle", c=ToC())
+    dram_latency: int = hw_field("memory", 100, Int(0, 1 << 20), "DRAM latency in cycles", c=ToC())
+    vec_lanes: int = hw_field("vector", 16, Int(1, 1 << 12), "vector unit lanes", c=ToC())
+    vec_latency: int = hw_field("vector", 4, Int(0, 1 << 12), "vector pipeline depth in cycles", c=ToC())
+    clock_mhz: float = hw_field("clock", 1000.0, Real(), "clock in MHz, for time estimates")
+    weight_granularity: str = hw_field("quant", "per_channel", Choice("per_channel", "per_tensor"),
+                                       "weight scales: one per output channel or one per tensor")
+    act_mode: str = hw_field("quant", "asymmetric", Choice("symmetric", "asymmetric"),
+                             "activation zero points: asymmetric (even; a ReLU output uses all 256 codes)"
+                             " or symmetric (0)")
+    scale_rule: str = hw_field("quant", "pow2", Choice("pow2", "fixed_point", "float"),
+                               "scales: pow2 (requantization is a shift), fixed_point (int32 multiplier"
+                               " and shift) or float (a reference)")
+    rounding: str = hw_field("quant", "half_even", Choice("half_even", "half_up", "truncate"),
+                             "rounding of the requantization shift (half_up: ties toward +inf;"
+                             " truncate: floor)")
+    acc_bits: int = hw_field("quant", 32, Int(32, 32), "accumulator width in bits")
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            _check_field(f.name, getattr(self, f.name))
+        validate(FIELDS, self)
 
     @property
     def spad_bytes(self) -> int:
@@ -106,7 +107,7 @@ class HwConfig:
 
     @classmethod
     def from_flat(cls, values: dict[str, Any], source: str = "<config>") -> HwConfig:
-        unknown = sorted(set(values) - set(_SECTIONS))
+        unknown = sorted(set(values) - set(BY_NAME))
         if unknown:
             raise HwConfigError(f"{source}: unknown hardware field {unknown[0]!r}")
         try:
@@ -118,35 +119,17 @@ class HwConfig:
         return dataclasses.replace(self, **changes)
 
     def to_toml(self) -> str:
-        out: list[str] = []
-        for section in dict.fromkeys(_SECTIONS.values()):
-            out.append(f"[{section}]")
-            for name, sec in _SECTIONS.items():
-                if sec == section:
-                    out.append(f"{name} = {_toml_value(getattr(self, name))}")
-            out.append("")
-        return "\n".join(out)
+        """Every field by section, each with its doc as a trailing comment (loadable by `load_hw`)."""
+        return render_toml(FIELDS, self)
+
+    def c_values(self) -> dict[str, int]:
+        """The C core's `npu_hw` members (csrc/npu_types.h) for this config."""
+        return {m.member: m.value(self) for m in C_MEMBERS}
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, str):
-        return f'"{v}"'
-    return repr(v)
-
-
-def _check_field(name: str, value: Any) -> None:
-    where = f"{_SECTIONS[name]}.{name}"
-    if name in _CHOICES:
-        if value not in _CHOICES[name]:
-            raise HwConfigError(f"{where} = {value!r}: must be one of {', '.join(_CHOICES[name])}")
-    elif name == "clock_mhz":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise HwConfigError(f"{where} = {value!r}: must be a positive number")
-    else:
-        lo, hi = _INT_RANGES[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise HwConfigError(f"{where} = {value!r}: must be an integer in [{lo}, {hi}]")
-
+FIELDS: tuple[Declared, ...] = declared(HwConfig)
+BY_NAME: dict[str, Declared] = {d.name: d for d in FIELDS}
+C_MEMBERS: tuple[CMember, ...] = c_members(FIELDS)
 
 DEFAULT_VALUES = HwConfig()
 
@@ -173,12 +156,4 @@ def load_hw(spec: str | Path | None = None) -> HwConfig:
         doc = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise HwConfigError(f"{path}: not valid TOML: {e}") from None
-    flat: dict[str, Any] = {}
-    for section, table in doc.items():
-        if not isinstance(table, dict):
-            raise HwConfigError(f"{path}: top-level key {section!r} must be a [section]")
-        for name, value in table.items():
-            if _SECTIONS.get(name) != section:
-                raise HwConfigError(f"{path}: unknown hardware field {section}.{name}")
-            flat[name] = value
-    return HwConfig.from_flat(flat, source=str(path))
+    return HwConfig.from_flat(flat_from_toml(FIELDS, doc, str(path)), source=str(path))
