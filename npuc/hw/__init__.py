@@ -51,6 +51,7 @@ __all__ = [
     "Int",
     "Real",
     "ToC",
+    "field_choices",
     "load_hw",
     "presets",
 ]
@@ -136,7 +137,10 @@ DEFAULT_VALUES = HwConfig()
 
 def field_choices(name: str) -> tuple[str, ...]:
     """The allowed values of a string-valued hardware field (`act_mode`, `rounding`, ...)."""
-    return _CHOICES[name]
+    kind = BY_NAME[name].kind
+    if not isinstance(kind, Choice):
+        raise TypeError(f"hardware field {name!r} is not a choice")
+    return kind.values
 
 
 def presets() -> list[str]:
