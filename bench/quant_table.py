@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import itertools
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from npuc.compiler import compile_model
 from npuc.examples import DIGITS_CNN as MODEL
 from npuc.examples import digits
-from npuc.tools.evaluate import float_outputs
 from npuc.hw import HwConfig
 from npuc.quant.metrics import sqnr_db
 from npuc.sim.driver import run_program
+from npuc.tools.evaluate import float_outputs
 
 METHODS = ("minmax", "percentile", "entropy", "mse")
 GRANULARITY = ("per_channel", "per_tensor")

@@ -46,7 +46,8 @@ OPSETS = {"resnet18": (13,), "mobilenetv2": (17,), "mobilenetv3": (13, 17), "yol
 SIZE = 64
 
 
-def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1, act: nn.Module | None = None) -> nn.Sequential:
+def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1,
+            act: nn.Module | None = None) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
     if act is not None:
         layers.append(act)

@@ -62,7 +62,7 @@ def train() -> DigitsCnn:
     net = DigitsCnn()
     opt = torch.optim.Adam(net.parameters(), lr=LR, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(0)
-    for epoch in range(EPOCHS):
+    for _ in range(EPOCHS):
         net.train()
         for idx in torch.randperm(len(y), generator=gen).split(BATCH):
             opt.zero_grad()

@@ -25,8 +25,9 @@ consumer's input index.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import networkx as nx
 import numpy as np

@@ -30,11 +30,10 @@ from ..hw import HwConfig
 from ..isa.arith import dequantize_linear, quantize_linear
 from ..isa.encoding import encode
 from ..isa.program import HostOp, Program, TensorInfo
-from ..isa.table import BY_MNEMONIC, WORDS_PER_INSN, Unit
 from ..isa.stats import UNITS
 from ..isa.stats import ZERO as ZERO_STATS
+from ..isa.table import BY_MNEMONIC, WORDS_PER_INSN, Unit
 from .core import SimError, SimResult, SimStats, run_words
-
 
 
 class InputError(ValueError):

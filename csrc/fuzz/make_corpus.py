@@ -182,7 +182,8 @@ def cnn_windows() -> dict[str, bytes]:
     out = {}
     for s in sorted(starts):
         window = runnable(words[s:s + per_seed]).reshape(-1)
-        out[f"cnn-tiny-{s:05d}"] = header(hw, prog.dram_size, RAW_HW | SMALL_WORDS | TRACE) + window.astype("<u4").tobytes()
+        seed_header = header(hw, prog.dram_size, RAW_HW | SMALL_WORDS | TRACE)
+        out[f"cnn-tiny-{s:05d}"] = seed_header + window.astype("<u4").tobytes()
     out["cnn-tiny-00000-cut"] = out["cnn-tiny-00000"][:-10]
     return out
 

@@ -7,7 +7,7 @@ here imports a lowering module.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..hw import HwConfig
 from ..ir import IR

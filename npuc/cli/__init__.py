@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from . import commands
 from .options import add_compile_options, positive_int
@@ -35,8 +35,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ..sim.core import SimError
     from ..sim.driver import InputError
 
-    return (PassError, BackendError, CalibrationError, FrontendError, HwConfigError, IRError, AsmError, SimError, InputError,
-            ResourceError, HostError, OSError)
+    return (PassError, BackendError, CalibrationError, FrontendError, HwConfigError, IRError, AsmError, SimError,
+            InputError, ResourceError, HostError, OSError)
 
 
 def _memory_size(text: str) -> int:

@@ -31,8 +31,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
-from ..ir import IR, AccQ, ActQ, IRError, MatQ, PoolQ
 from ..geometry import pool_counts
+from ..ir import IR, AccQ, ActQ, IRError, MatQ, PoolQ
 
 OPSET = 13  # of the exported model
 
@@ -359,8 +359,8 @@ class _Integer:
 
     def ChannelSlice(self, name: str, x: str) -> str:
         a, b = self.ir.node(name)["attrs"], self.b
-        return b.op("Slice", [x, b.const(f"{name}.start", _ints([a["start"]])), b.const(f"{name}.end", _ints([a["end"]])),
-                              b.const(f"{name}.axis", _ints([1]))], f"{name}.slice")
+        start, end = b.const(f"{name}.start", _ints([a["start"]])), b.const(f"{name}.end", _ints([a["end"]]))
+        return b.op("Slice", [x, start, end, b.const(f"{name}.axis", _ints([1]))], f"{name}.slice")
 
     def ChannelShuffle(self, name: str, x: str) -> str:
         n, c, h, w = self.ir.node(name)["shape"]

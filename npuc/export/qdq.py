@@ -49,6 +49,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from ..ir import IR, MatQ
 from .integer import (
     OPSET,
     ExportError,
@@ -60,7 +61,6 @@ from .integer import (
     _quantize,
     _window_attrs,
 )
-from ..ir import IR, MatQ
 
 FORMS = ("qdq", "integer")
 

@@ -73,7 +73,8 @@ def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], 
     Ranges must be measured on the fused graph the NPU runs, so the input is
     the output of `prepare`. `check` verifies every stage."""
     watch = watch or Watch(check)
-    ir = calibrate(ir, samples, method, hw, batch_size, progress)  # float reference over the samples: a range for every tensor
+    # the float reference over the samples: a range for every tensor
+    ir = calibrate(ir, samples, method, hw, batch_size, progress)
     ir = watch("calibrate", ir, "calibrated")
     ir = unify_concat(ir)  # a Concat's inputs share its range, so one act_q: the concatenation is a copy
     ir = watch("unify_concat", ir, "calibrated")
@@ -84,6 +85,6 @@ def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], 
 
 
 __all__ = [
-    "STAGES", "PassError", "calibrate", "cleanup", "fold_batchnorm", "fuse_activation", "fuse_lut", "legalize", "prepare",
-    "quantize", "quantize_ir", "verify", "Watch",
+    "STAGES", "PassError", "calibrate", "cleanup", "fold_batchnorm", "fuse_activation", "fuse_lut", "legalize",
+    "prepare", "quantize", "quantize_ir", "verify", "Watch",
 ]

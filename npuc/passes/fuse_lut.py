@@ -3,7 +3,8 @@
 PyTorch exports SiLU as ``x · Sigmoid(x)`` and, below opset 14, HardSwish as
 ``x · Clip(x + 3, 0, 6) / 6`` (or ``x · relu6(x + 3) / 6``, ``x ·
 HardSigmoid(x)``, the division as a Mul by 1/6, before or after the
-product) and exact GELU as ``x · 0.5 · (1 + Erf(x / √2))`` (Erf is a Lut). In the IR those are a two-input ``Mul`` of ``x`` and a chain of
+product) and exact GELU as ``x · 0.5 · (1 + Erf(x / √2))`` (Erf is a Lut). In the IR
+those are a two-input ``Mul`` of ``x`` and a chain of
 one-input elementwise nodes of ``x`` (Lut, Relu, Clip, an Add or Mul by a
 constant that is the same for every channel), possibly followed by Muls by
 such constants. This pass finds every such subgraph whose inner nodes have

@@ -11,13 +11,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from npuc.tools.analyze import analyze, format_analysis
 from npuc.compiler import compile_model
 from npuc.examples import DIGITS_CNN as MODEL
 from npuc.examples import digits
 from npuc.export.qdq import export_qdq, ort_session
 from npuc.hw import HwConfig
 from npuc.sim.driver import run_program
+from npuc.tools.analyze import analyze, format_analysis
+
 
 @functools.cache
 def _data():

@@ -21,8 +21,8 @@ from npuc.cli import main
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
 from npuc.isa.asm import read_program, write_program
-from npuc.reference import run_quantized
 from npuc.quant.metrics import sqnr_db
+from npuc.reference import run_quantized
 from npuc.sim.driver import quantize, run_program, write_trace
 
 from .models import make_model

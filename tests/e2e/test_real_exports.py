@@ -79,7 +79,8 @@ def test_token_tensors_of_a_transformer_block_run_on_the_host():
     handlers took them and the backend refused the compile ("tensor shape (1, 64, 32) is not ...")."""
     nodes, inits = _conv()
     nodes += [helper.make_node("Constant", [], ["shp"], value=helper.make_tensor("shp", 7, [3], [1, 12, 64])),
-              helper.make_node("Reshape", ["c", "shp"], ["r"]), helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1]),
+              helper.make_node("Reshape", ["c", "shp"], ["r"]),
+              helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1]),
               helper.make_node("Sigmoid", ["t"], ["s"]), helper.make_node("Add", ["t", "s"], ["a"]),
               helper.make_node("Relu", ["a"], ["y"])]
     runs = _check(make_model(nodes, inits, (1, 4, 8, 8)), (1, 4, 8, 8), {"Conv", "Host"})

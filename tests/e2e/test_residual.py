@@ -158,7 +158,8 @@ def _two_branch_model() -> onnx.ModelProto:
     nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], name="a", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
              helper.make_node("Conv", ["x", "W2"], ["b"], name="b", kernel_shape=[1, 1]),
              helper.make_node("Add", ["a", "b"], ["y"], name="add")]
-    graph = helper.make_graph(nodes, "two_branch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
+    graph = helper.make_graph(nodes, "two_branch",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C, 8, 8])],
                               [numpy_helper.from_array(v, k) for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

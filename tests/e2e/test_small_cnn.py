@@ -14,10 +14,10 @@ import pytest
 from npuc.compiler import compile_model
 from npuc.examples import SMALL_CNN as MODEL
 from npuc.examples import SMALL_CNN_SAMPLES as SAMPLES
-from npuc.tools.evaluate import check_run
 from npuc.hw import load_hw
 from npuc.isa.asm import format_program
 from npuc.sim.driver import run_program
+from npuc.tools.evaluate import check_run
 
 DATA = np.load(SAMPLES)
 SPLIT = len(DATA) * 3 // 4

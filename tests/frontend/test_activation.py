@@ -41,7 +41,8 @@ def test_gelu_tanh_and_a_bad_approximation(build):
         _one(build, helper.make_node("Gelu", ["x"], ["y"], name="g", approximate="fast"), opset=20)
 
 
-@pytest.mark.parametrize("slope,fn", [(np.float32(0.3), "leakyrelu"), (np.full((3, 1, 1), 0.3, np.float32), "leakyrelu"),
+@pytest.mark.parametrize("slope,fn", [(np.float32(0.3), "leakyrelu"),
+                                      (np.full((3, 1, 1), 0.3, np.float32), "leakyrelu"),
                                       (np.array([0.1, 0.2, 0.3], np.float32).reshape(3, 1, 1), "prelu")])
 def test_prelu_slope_forms(build, slope, fn):
     ir, n = _one(build, helper.make_node("PRelu", ["x", "s"], ["y"], name="p"), inits={"s": slope})

@@ -85,7 +85,8 @@ def test_integer_tensors_stay_on_the_host(build):
     model = _typed(build(nodes, {"x": [1, 6]}, ["y"]), y=TensorProto.INT64)
     ir = load_onnx(model)
     assert (ir.op("am"), ir.node("am")["dtype"]) == ("Host", "int64")
-    assert ir.op("flat") == "Host" and ir.node("flat")["attrs"]["reason"] == "input 'a' is int64; NPU ops take float tensors"
+    assert ir.op("flat") == "Host"
+    assert ir.node("flat")["attrs"]["reason"] == "input 'a' is int64; NPU ops take float tensors"
     x = RNG.normal(size=(4, 6)).astype(np.float32)
     np.testing.assert_array_equal(run_float(ir, {"x": x})["flat"], np.argmax(x, 1)[:, None])
     with pytest.raises(FrontendError, match="node 'am'.*unsupported op 'ArgMax'"):
@@ -116,7 +117,8 @@ def test_batchnorm_after_a_host_op_is_a_depthwise_conv_with_the_activations_fuse
     want = run_float(ir, x)["clip"]
     prepared = prepare(ir, check=True)
     assert sorted(prepared.op(n) for n in prepared.g) == ["Conv", "Host", "Input"]
-    assert prepared.node("bn")["attrs"]["group"] == 3 and prepared.node("bn")["attrs"]["act"] == ("clip", 0.0, np.float32(0.8))
+    assert prepared.node("bn")["attrs"]["group"] == 3
+    assert prepared.node("bn")["attrs"]["act"] == ("clip", 0.0, np.float32(0.8))
     np.testing.assert_allclose(run_float(prepared, x)["bn"], want, rtol=1e-5)  # BN: float64 vs float32
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from npuc.cli import main
 
 NO_LAYER_TABLE = """\

@@ -72,9 +72,10 @@ def test_calibration_batch_shrinks_to_the_limit(limit, per_sample, wanted, batch
 
 def test_a_big_model_calibrates_in_smaller_batches(monkeypatch):
     """A model whose 16-sample working set exceeds the limit still calibrates, one batch at a time."""
-    from tests.e2e.models import make_model
-    from npuc.frontend import load_onnx
     from onnx import helper
+
+    from npuc.frontend import load_onnx
+    from tests.e2e.models import make_model
 
     w = np.ones((64, 3, 1, 1), np.float32)
     model = make_model([helper.make_node("Conv", ["x", "W"], ["y"])], {"W": w}, (1, 3, 32, 32))

@@ -88,7 +88,8 @@ def test_host_points_at_the_same_place_and_at_the_start():
 
 
 CASES = {
-    "undeclared host in the body": ([("@host 0 ", "@host ^1 ")], "undeclared host op 1 (the .host lines declare ids 0..0)"),
+    "undeclared host in the body": ([("@host 0 ", "@host ^1 ")],
+                                    "undeclared host op 1 (the .host lines declare ids 0..0)"),
     "host placed twice": ([("@host 0 ", "@host 0\n@host ^0 ")], "host op 0 already placed"),
     "host id out of order": ([('.host 0 "am"', '.host ^1 "am"')], "host op id 1 out of order"),
     "empty op": ([('"am" "ArgMax"', '"am" ^""')], "ONNX op type is empty"),

@@ -22,8 +22,8 @@ from npuc.frontend import load_onnx
 from npuc.hw import HwConfig
 from npuc.passes import prepare
 from npuc.passes.equalize import _pairs, equalize
-from npuc.reference import quantize_input, run_float, run_quantized
 from npuc.quant.metrics import sqnr_db
+from npuc.reference import quantize_input, run_float, run_quantized
 from npuc.sim.driver import run_program
 
 SMALL = "npuc/examples/small_cnn.onnx"
@@ -39,7 +39,8 @@ def unbalanced_digits() -> onnx.ModelProto:
     inits = {i.name: i for i in model.graph.initializer}
     k = 2.0 ** np.linspace(-4, 4, 16)  # conv1 (after BN, through the ReLU) by k, conv2's columns by 1/k
     get = {n: numpy_helper.to_array(inits[n]).copy() for n in ("bn1.scale", "bn1.B", "conv2.W")}
-    new = {"bn1.scale": get["bn1.scale"] * k, "bn1.B": get["bn1.B"] * k, "conv2.W": get["conv2.W"] / k[None, :, None, None]}
+    new = {"bn1.scale": get["bn1.scale"] * k, "bn1.B": get["bn1.B"] * k,
+           "conv2.W": get["conv2.W"] / k[None, :, None, None]}
     for n, v in new.items():
         inits[n].CopyFrom(numpy_helper.from_array(v.astype(np.float32), n))
     return model

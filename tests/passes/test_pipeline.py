@@ -7,15 +7,15 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from npuc.quant.calib_data import load_calibration
 from npuc.frontend import load_onnx
 from npuc.hw import HwConfig
-
-SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 from npuc.passes import prepare, quantize_ir
+from npuc.quant.calib_data import load_calibration
 from npuc.reference import run_quantized_float
 
 from .conftest import REPO
+
+SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 
 EXAMPLES = REPO / "npuc" / "examples"
 

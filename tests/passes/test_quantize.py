@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-from npuc.isa.arith import requantize
 from onnx import helper
 
 from npuc.hw import HwConfig
-
-SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 from npuc.ir import AccQ
+from npuc.isa.arith import requantize
 from npuc.passes import PassError, calibrate, legalize, prepare, quantize, verify
 from npuc.passes.quantize import clamp_bounds
 from npuc.reference import conv_nhwc, dequantize, pad_nchw, quantize_input, run_float, run_quantized
+
+SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 
 RNG = np.random.default_rng(7)
 ASYM = HwConfig(act_mode="asymmetric")

@@ -9,10 +9,10 @@ import pytest
 
 from npuc.frontend import load_onnx
 from npuc.hw import HwConfig
-
-SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 from npuc.ir import ActQ, IRError
 from npuc.passes import calibrate, legalize, prepare, quantize, verify
+
+SYM = HwConfig(act_mode="symmetric")  # these tests check the symmetric rule
 
 HW = SYM
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from npuc.quant.calib_data import CalibrationError, load_calibration, random_calibration
 from npuc.ir import IR
+from npuc.quant.calib_data import CalibrationError, load_calibration, random_calibration
 
 
 def model(*inputs: tuple[str, tuple[int, ...]]) -> IR:

@@ -20,8 +20,8 @@ from npuc.compiler import compile_model
 from npuc.examples import dead_channel_digits, digits
 from npuc.hw import HwConfig
 from npuc.passes import PassError
-from npuc.reference import quantize_input, run_float, run_quantized
 from npuc.quant.metrics import sqnr_db
+from npuc.reference import quantize_input, run_float, run_quantized
 from npuc.sim.driver import run_program
 from npuc.tools.mixed_precision import Budget, compile_mixed
 
