@@ -148,39 +148,70 @@ static void load_weights(npu_sim *s, int64_t w, int64_t ws, int64_t k, int64_t n
             s->wtile[r * n + j] = s->spad[w + r * ws + j];
 }
 
+/* (preload, stream, drain) cycles of one fold of M rows: weight-stationary (isa/timing.py). */
+static void fold_phases(const npu_sim *s, uint64_t m, uint64_t phase[3])
+{
+    phase[0] = (uint64_t)s->hw.rows;
+    phase[1] = m;
+    phase[2] = (uint64_t)(s->hw.rows + s->hw.cols - 2);
+}
+
+/* The cost of a gemm of M rows (ISA.md, gemm Cycles): a chain's first gemm pays preload, stream
+ * and drain; a gemm continuing the chain its stream plus the preload its predecessor's stream did
+ * not hide. *chained tells which; s->array becomes the state after it. */
+static uint64_t gemm_cycles(npu_sim *s, uint64_t m, int *chained)
+{
+    uint64_t phase[3], cost;
+    fold_phases(s, m, phase);
+    *chained = s->hw.fold_overlap && s->array.last_gemm && s->ready <= s->array.start;
+    if (*chained)
+        cost = npu_sat_add(phase[1], phase[0] > s->array.stream ? phase[0] - s->array.stream : 0);
+    else
+        cost = npu_sat_add(npu_sat_add(phase[0], phase[1]), phase[2]);
+    s->array.last_gemm = 1;
+    s->array.start = s->start;
+    s->array.stream = phase[1];
+    return cost;
+}
+
 static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 {
     const int32_t *f = in->f;
-    int64_t dst = f[NPU_F_GEMM_DST], a = f[NPU_F_GEMM_A], w = f[NPU_F_GEMM_W];
+    int64_t dst = f[NPU_F_GEMM_DST], a = f[NPU_F_GEMM_A], w = f[NPU_F_GEMM_W], bias = f[NPU_F_GEMM_BIAS];
     int64_t m0 = f[NPU_F_GEMM_M0], m1 = f[NPU_F_GEMM_M1], k = f[NPU_F_GEMM_K], n = f[NPU_F_GEMM_N];
     int64_t as0 = f[NPU_F_GEMM_AS0], as1 = f[NPU_F_GEMM_AS1], ws = f[NPU_F_GEMM_WS];
     int64_t ds0 = f[NPU_F_GEMM_DS0], ds1 = f[NPU_F_GEMM_DS1];
-    int acc = f[NPU_F_GEMM_ACC];
+    int mode = f[NPU_F_GEMM_ACC], chained;
     uint64_t rows = (uint64_t)m0 * (uint64_t)m1; /* M < 2^62 */
     const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {n, 1}};
     const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {k, 1}};
     const npu_dim wbox[2] = {{k, ws}, {n, 1}};
+    const npu_dim bbox[1] = {{n, 1}};
     if (npu_check_box(s, idx, in, NPU_F_GEMM_DST, NPU_MEM_ACC, dst, 3, obox))
         return -1;
-    if (rows > 0 && (npu_check_box(s, idx, in, NPU_F_GEMM_A, NPU_MEM_SPAD, a, 3, abox) ||
-                     npu_check_box(s, idx, in, NPU_F_GEMM_W, NPU_MEM_SPAD, w, 2, wbox)))
-        return -1;
-    if (charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(k * n))))
-        return -1;
-    *cost = npu_sat_add((uint64_t)(2 * s->hw.rows + s->hw.cols - 2), rows);
+    *cost = gemm_cycles(s, rows, &chained);
+    s->stats.gemm_chained += (uint64_t)chained;
+    s->stats.gemm_fill = npu_sat_add(s->stats.gemm_fill, *cost - rows);
     if (rows == 0)
         return 0;
+    if (npu_check_box(s, idx, in, NPU_F_GEMM_A, NPU_MEM_SPAD, a, 3, abox) ||
+        npu_check_box(s, idx, in, NPU_F_GEMM_W, NPU_MEM_SPAD, w, 2, wbox) ||
+        (mode == 2 && npu_check_box(s, idx, in, NPU_F_GEMM_BIAS, NPU_MEM_ACC, bias, 1, bbox)) ||
+        charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(k * n))))
+        return -1;
     s->stats.macs += rows * (uint64_t)(k * n);
     s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * n);
-    s->stats.acc_rd += acc ? 4 * rows * (uint64_t)n : 0;
+    s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)n : mode == 2 ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * rows * (uint64_t)n;
     load_weights(s, w, ws, k, n);
+    for (int64_t j = 0; j < n; j++) /* the bias row is read before any output is written */
+        s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
     for (int64_t i1 = 0; i1 < m1; i1++) {
         for (int64_t i0 = 0; i0 < m0; i0++) {
             uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
             gemm_row(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
             for (int64_t j = 0; j < n; j++)
-                o[j] = (acc ? o[j] : 0u) + (uint32_t)s->orow[j];
+                o[j] = (mode == 1 ? o[j] : s->brow[j]) + (uint32_t)s->orow[j];
         }
     }
     return 0;

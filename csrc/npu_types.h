@@ -9,6 +9,7 @@
 typedef struct {
     int32_t rows;          /* [1, 1024] array.rows: systolic array rows, the reduction depth of one pass */
     int32_t cols;          /* [1, 1024] array.cols: systolic array columns, the output channels of one pass */
+    int32_t fold_overlap;  /* [0, 1] array.fold_overlap: a gemm's weight preload overlaps the previous gemm's streaming (a chain, isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain */
     int32_t spad_bytes;    /* [1, 2^30] memory.spad_kib: scratchpad bytes (memory.spad_kib * 1024) */
     int32_t acc_words;     /* [1, 2^28] memory.acc_kib: accumulator words (memory.acc_kib * 256) */
     int32_t dram_bw;       /* [1, 2^16] memory.dram_bw: DRAM bytes per cycle */
@@ -21,6 +22,7 @@ typedef struct {
 #define NPU_HW_FIELDS(X) \
     X(rows, 1, 1024) \
     X(cols, 1, 1024) \
+    X(fold_overlap, 0, 1) \
     X(spad_bytes, 1, 1073741824) \
     X(acc_words, 1, 268435456) \
     X(dram_bw, 1, 65536) \
@@ -43,6 +45,8 @@ typedef struct {
     uint64_t spad_wr;         /* SPAD bytes written */
     uint64_t acc_rd;          /* ACC bytes read (4 per word) */
     uint64_t acc_wr;          /* ACC bytes written (4 per word) */
+    uint64_t gemm_chained;    /* gemms that continued a chain (their preload hidden) */
+    uint64_t gemm_fill;       /* gemm cycles not streaming rows: preload, fill and drain (cost - M) */
 } npu_stats;
 
 #endif /* NPU_TYPES_H */

@@ -121,8 +121,12 @@ static int step(npu_sim *s, int u, size_t idx)
     uint64_t ready = ready_at(s, in->wait), free_u = s->free_at[u];
     uint64_t start = ready > free_u ? ready : free_u, cost, end;
     take(s, in->wait);
+    s->start = start;
+    s->ready = ready;
     if (npu_exec(s, (int64_t)idx, &cost))
         return -1;
+    if (npu_specs[in->kind].unit == NPU_UNIT_COMPUTE && in->kind != NPU_K_gemm)
+        s->array.last_gemm = 0; /* another compute instruction ends the array's chain */
     if (ready > free_u)
         s->stats.token_stall[u] += start - free_u;
     if (npu_specs[in->kind].unit == NPU_UNIT_COMPUTE) {
@@ -224,7 +228,8 @@ static int alloc_memories(npu_sim *s)
     s->acc = calloc((size_t)hw->acc_words, sizeof *s->acc);
     s->wtile = malloc((size_t)hw->rows * (size_t)hw->cols * sizeof *s->wtile);
     s->orow = malloc((size_t)hw->cols * sizeof *s->orow);
-    if (s->spad == NULL || s->acc == NULL || s->wtile == NULL || s->orow == NULL)
+    s->brow = malloc((size_t)hw->cols * sizeof *s->brow);
+    if (s->spad == NULL || s->acc == NULL || s->wtile == NULL || s->orow == NULL || s->brow == NULL)
         return npu_fail(s, -1, "out of memory allocating SPAD of %ld bytes and ACC of %ld words",
                         (long)hw->spad_bytes, (long)hw->acc_words);
     return 0;
@@ -249,6 +254,7 @@ static void release(npu_sim *s)
     free(s->acc);
     free(s->wtile);
     free(s->orow);
+    free(s->brow);
 }
 
 static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_words)

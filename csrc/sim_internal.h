@@ -38,6 +38,13 @@ typedef struct {
 
 typedef enum { NPU_MEM_DRAM, NPU_MEM_SPAD, NPU_MEM_ACC } npu_mem;
 
+/* The array between instructions of the compute unit (isa/timing.py, ArrayState). */
+typedef struct {
+    int last_gemm;   /* the compute unit's previous instruction was a gemm */
+    uint64_t start;  /* that gemm's start cycle */
+    uint64_t stream; /* its streamed rows */
+} npu_array;
+
 typedef struct {
     npu_hw hw;
     uint8_t *dram;
@@ -46,11 +53,14 @@ typedef struct {
     uint32_t *acc;          /* int32 words, kept unsigned so adds wrap mod 2^32 */
     int32_t *wtile;         /* gemm: the weight tile, rows * cols, k-major */
     int32_t *orow;          /* gemm: one output row, cols */
+    uint32_t *brow;         /* gemm: the bias row (acc = 2), cols */
     npu_insn *insns;
     size_t n_insns;
     npu_sem tok[NPU_NUM_TOKENS];
     uint64_t free_at[NPU_NUM_UNITS];
     uint64_t dram_free;
+    npu_array array;        /* the fold pipeline between compute instructions (ISA.md, gemm Cycles) */
+    uint64_t start, ready;  /* the executing instruction's start cycle and token readiness */
     uint64_t work;
     npu_opts opts;
     npu_stats stats;

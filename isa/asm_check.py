@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from npuc.hw import HwConfig, HwConfigError
+from npuc.hw import BY_NAME, Bool, HwConfig, HwConfigError
 
 from .asm_print import FORMAT_VERSION
 from .asm_syntax import Item, SyntaxFault, Value, Word, parse_canonical_insn, parse_line_fast, parse_line_lark
@@ -291,7 +291,9 @@ class Assembler:
         kv = self._kv_dict(item, _HW_FIELDS, ".hw", required=False)
         hw: dict[str, Any] = {}
         for key, (i, val) in kv.items():
-            if isinstance(val, Word):
+            if isinstance(val, Word) and val in ("true", "false") and isinstance(BY_NAME[key].kind, Bool):
+                val = val == "true"
+            elif isinstance(val, Word):
                 raise self.fail(item, f".hw {key}: strings are quoted: {key}=\"{val}\"", value=i)
             if isinstance(val, tuple):
                 raise self.fail(item, f".hw {key}: expected one value, not a list", value=i)

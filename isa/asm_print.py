@@ -63,9 +63,12 @@ def quote(s: str) -> str:
 
 
 def format_value(v: Any) -> str:
-    """A .hw / .tensor value: strings quoted, floats by repr (exact round trip), ints decimal."""
+    """A .hw / .tensor value: strings quoted, bools true / false, floats by repr (exact round trip),
+    ints decimal."""
     if isinstance(v, str):
         return quote(v)
+    if isinstance(v, bool):  # a Bool hardware field, as TOML writes it
+        return "true" if v else "false"
     if isinstance(v, float):
         return repr(v)
     if isinstance(v, (tuple, list)):

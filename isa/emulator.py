@@ -125,10 +125,13 @@ def _step(m: Machine, units: _Units, u: Unit, i: int, insn: Insn) -> tuple[int, 
     start = max(ready, free_u)
     for b in _bits(insn.wait):
         heapq.heappop(units.tokens[b])  # the earliest-available token
+    m.start, m.ready = start, ready
     try:
         cost = SEMANTICS[insn.op](m, dict(zip(_FIELD_NAMES[insn.op], insn.fields)))
     except Fault as e:
         raise EmuError(i, str(e)) from None
+    if u == Unit.COMPUTE and insn.op != "gemm":
+        m.array.last_gemm = False  # another compute instruction ends the array's chain
     if ready > free_u:
         units.token_stall[u] += start - free_u
     if u == Unit.COMPUTE:

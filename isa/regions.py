@@ -54,10 +54,12 @@ def _st(f: dict[str, int]) -> list[Region]:
 def _gemm(f: dict[str, int]) -> list[Region]:
     rows = (f["m1"], f["m0"])
     out = _box(ACC, True, f["dst"], rows + (f["n"],), (f["ds1"], f["ds0"], 1))
-    if f["acc"]:
+    if f["acc"] == 1:
         out += _box(ACC, False, f["dst"], rows + (f["n"],), (f["ds1"], f["ds0"], 1))
     if f["m0"] * f["m1"] == 0:
         return out
+    if f["acc"] == 2:
+        out += _box(ACC, False, f["bias"], (f["n"],), (1,))
     return (out + _box(SPAD, False, f["a"], rows + (f["k"],), (f["as1"], f["as0"], 1))
             + _box(SPAD, False, f["w"], (f["k"], f["n"]), (f["ws"], 1)))
 

@@ -28,6 +28,7 @@ from npuc.hw import HwConfig
 from .arith import add_requantize, mul_requantize, round_shift, wrap_int32
 from .stats import ACTION_COUNTERS
 from .table import Rounding
+from .timing import ArrayState, gemm_cycles
 
 Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
 
@@ -60,6 +61,9 @@ class Machine:
     spad: np.ndarray  # int8
     acc: np.ndarray  # int32
     traffic: Traffic = field(default_factory=Traffic)
+    array: ArrayState = field(default_factory=ArrayState)  # the fold pipeline (isa/timing.py)
+    start: int = 0  # the executing instruction's start cycle and token readiness, set by the scheduler
+    ready: int = 0
 
     def box(self, op: str, name: str, mem: str, base: int, dims: Dims) -> np.ndarray:
         """The addresses of a box (shape = its extents), after checking it lies inside `mem`."""
@@ -165,27 +169,32 @@ def st(m: Machine, f: dict[str, int]) -> int:
 
 
 def gemm(m: Machine, f: dict[str, int]) -> int:
-    m0, m1, k, n = f["m0"], f["m1"], f["k"], f["n"]
+    m0, m1, k, n, mode = f["m0"], f["m1"], f["k"], f["n"], f["acc"]
     rows = m0 * m1
     d = m.box("gemm", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (n, 1)))
-    cost = 2 * m.hw.rows + m.hw.cols - 2 + rows
+    cost, chained = gemm_cycles(m.hw, m.array, rows, m.start, m.ready)
+    t = m.traffic
+    t.gemm_chained += chained
+    t.gemm_fill += cost - rows
     if rows == 0:
         return cost
     a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (k, 1)))
     w = m.box("gemm", "w", "SPAD", f["w"], ((k, f["ws"]), (n, 1)))
-    t = m.traffic
+    b = m.box("gemm", "bias", "ACC", f["bias"], ((n, 1),)) if mode == 2 else None
     t.macs += rows * k * n
     t.spad_rd += rows * k + k * n
-    t.acc_rd += 4 * rows * n if f["acc"] else 0
+    t.acc_rd += 4 * rows * n if mode == 1 else 4 * n if mode == 2 else 0
     t.acc_wr += 4 * rows * n
     s = m.spad[a].reshape(rows, k).astype(np.int64) @ m.spad[w].astype(np.int64)  # |s| < 2^31
-    if f["acc"]:  # every row adds into its output, also where output rows share addresses
+    if b is not None:  # the bias row is read before any output is written
+        s = s + m.acc[b].astype(np.int64)
+    if mode == 1:  # every row adds into its output, also where output rows share addresses
         addr, where = np.unique(d.ravel(), return_inverse=True)
         total = m.acc[addr].astype(np.int64)
         np.add.at(total, where, s.ravel())
         m.acc[addr] = wrap_int32(total)
     else:
-        scatter(m.acc, d, s.astype(np.int32))
+        scatter(m.acc, d, wrap_int32(s))
     return cost
 
 

@@ -66,9 +66,12 @@ class RunStats:
     spad_wr: int = counter("SPAD bytes written", action=True)
     acc_rd: int = counter("ACC bytes read (4 per word)", action=True)
     acc_wr: int = counter("ACC bytes written (4 per word)", action=True)
+    gemm_chained: int = counter("gemms that continued a chain (their preload hidden)", action=True)
+    gemm_fill: int = counter("gemm cycles not streaming rows: preload, fill and drain (cost - M)", action=True)
 
     def utilization(self, hw: HwConfig) -> float:
-        """MACs done over MACs the array could have done in `cycles`."""
+        """Issued MACs (zero blocks included) over MACs the array could have done in `cycles`; the
+        model's utilization counts its useful MACs instead (`npuc.sim.driver.LayerStats`)."""
         return self.macs / (hw.rows * hw.cols * self.cycles) if self.cycles else 0.0
 
     def per_unit(self, counter: str) -> dict[str, int]:

@@ -123,7 +123,8 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("ws", STRIDE, "scratchpad stride between weight rows"),
         _f("ds0", STRIDE, "accumulator stride between output rows of the inner loop"),
         _f("ds1", STRIDE, "accumulator stride between iterations of the outer loop"),
-        _f("acc", (0, 1), "1: add into the accumulator; 0: overwrite it"),
+        _f("acc", (0, 2), "0: overwrite the accumulator; 1: add into it; 2: overwrite it with bias + product"),
+        _f("bias", ADDR, "accumulator word address of the n-word bias row (read when acc = 2)"),
     ), "int8 x int8 -> int32 matrix multiply on the systolic array"),
     InsnSpec("vaddv", 0x20, Unit.COMPUTE, (
         _f("dst", ADDR, "accumulator word address of output row 0"),

@@ -11,10 +11,10 @@
  *                       no whole instruction), bit 5 a tiny work limit, bit 6 DRAM words
  *                       in [0, 63] (so that lda can load valid vrq shifts)
  *   byte  1      length of the error buffer (0 -> NULL buffer)
- *   bytes 2-33   eight int32: rows, cols, spad_bytes, acc_words, dram_bw, dram_latency,
- *                vec_lanes, vec_latency (npu_hw)
- *   bytes 34-37  uint32 DRAM size
- *   bytes 38-    the program: uint32 words, NPU_WORDS_PER_INSN per instruction (a partial
+ *   bytes 2-37   nine int32: rows, cols, fold_overlap, spad_bytes, acc_words, dram_bw,
+ *                dram_latency, vec_lanes, vec_latency (npu_hw)
+ *   bytes 38-41  uint32 DRAM size
+ *   bytes 42-    the program: uint32 words, NPU_WORDS_PER_INSN per instruction (a partial
  *                last instruction is passed as it is); DRAM is filled with these bytes, cycled
  *
  * Raw words mostly exercise the decoder (an unknown opcode or a field out of range ends the
@@ -52,7 +52,7 @@
 #define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
 #endif
 
-#define HEADER_BYTES 38
+#define HEADER_BYTES 42
 #define MAX_SMALL_DRAM 16384u
 #define MAX_SMALL_SPAD 16384u
 #define MAX_SMALL_ACC 4096u
@@ -127,28 +127,30 @@ static void repair(uint32_t *insn)
 
 static void hw_of(const uint8_t *h, int raw, npu_hw *hw)
 {
-    int32_t v[8];
-    for (int i = 0; i < 8; i++)
+    int32_t v[9];
+    for (int i = 0; i < 9; i++)
         v[i] = as_i32(le32(h + 4 * i));
     if (raw) {
         hw->rows = v[0];
         hw->cols = v[1];
-        hw->spad_bytes = v[2] > MAX_RAW_SPAD ? MAX_RAW_SPAD + (v[2] & 0xff) : v[2];
-        hw->acc_words = v[3] > MAX_RAW_ACC ? MAX_RAW_ACC + (v[3] & 0xff) : v[3];
-        hw->dram_bw = v[4];
-        hw->dram_latency = v[5];
-        hw->vec_lanes = v[6];
-        hw->vec_latency = v[7];
+        hw->fold_overlap = v[2];
+        hw->spad_bytes = v[3] > MAX_RAW_SPAD ? MAX_RAW_SPAD + (v[3] & 0xff) : v[3];
+        hw->acc_words = v[4] > MAX_RAW_ACC ? MAX_RAW_ACC + (v[4] & 0xff) : v[4];
+        hw->dram_bw = v[5];
+        hw->dram_latency = v[6];
+        hw->vec_lanes = v[7];
+        hw->vec_latency = v[8];
         return;
     }
     hw->rows = 1 + (int32_t)((uint32_t)v[0] % 32u);
     hw->cols = 1 + (int32_t)((uint32_t)v[1] % 32u);
-    hw->spad_bytes = 1 + (int32_t)((uint32_t)v[2] % MAX_SMALL_SPAD);
-    hw->acc_words = 1 + (int32_t)((uint32_t)v[3] % MAX_SMALL_ACC);
-    hw->dram_bw = 1 + (int32_t)((uint32_t)v[4] % 64u);
-    hw->dram_latency = (int32_t)((uint32_t)v[5] % 256u);
-    hw->vec_lanes = 1 + (int32_t)((uint32_t)v[6] % 32u);
-    hw->vec_latency = (int32_t)((uint32_t)v[7] % 16u);
+    hw->fold_overlap = (int32_t)((uint32_t)v[2] % 2u);
+    hw->spad_bytes = 1 + (int32_t)((uint32_t)v[3] % MAX_SMALL_SPAD);
+    hw->acc_words = 1 + (int32_t)((uint32_t)v[4] % MAX_SMALL_ACC);
+    hw->dram_bw = 1 + (int32_t)((uint32_t)v[5] % 64u);
+    hw->dram_latency = (int32_t)((uint32_t)v[6] % 256u);
+    hw->vec_lanes = 1 + (int32_t)((uint32_t)v[7] % 32u);
+    hw->vec_latency = (int32_t)((uint32_t)v[8] % 16u);
 }
 
 /* DRAM = the program bytes, cycled; with small_words, every aligned 4-byte word reduced to
@@ -227,7 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     flags = head[0];
     err_len = head[1];
     hw_of(head + 2, flags & 2, &hw);
-    dram_size = le32(head + 34);
+    dram_size = le32(head + 38);
     dram_size = (flags & 2) ? (dram_size > MAX_RAW_DRAM ? MAX_RAW_DRAM : dram_size) : dram_size % (MAX_SMALL_DRAM + 1);
 
     /* exact-size heap copies, so that ASan sees any access past their ends */

@@ -29,14 +29,18 @@ SMALL = HwConfig(rows=4, cols=8, spad_kib=4, acc_kib=4, dram_bw=4, dram_latency=
 BIG, NEG = 2**31 - 1, -(2**31)
 
 
+HEADER = "<BB9iI"  # flags, error-buffer length, npu_hw member by member, DRAM size
+HEADER_BYTES = struct.calcsize(HEADER)
+
+
 def header(hw: HwConfig, dram_size: int, flags: int, err_len: int = 200) -> bytes:
-    """The 38-byte header: flags, error-buffer length, npu_hw as int32, DRAM size."""
-    fields = (hw.rows, hw.cols, hw.spad_bytes, hw.acc_words, hw.dram_bw, hw.dram_latency, hw.vec_lanes,
-              hw.vec_latency)
+    """The 42-byte header: flags, error-buffer length, npu_hw as int32, DRAM size."""
+    fields = (hw.rows, hw.cols, int(hw.fold_overlap), hw.spad_bytes, hw.acc_words, hw.dram_bw, hw.dram_latency,
+              hw.vec_lanes, hw.vec_latency)
     if not flags & RAW_HW:  # the small mode reduces each value modulo its range: store value - offset
-        fields = (hw.rows - 1, hw.cols - 1, hw.spad_bytes - 1, hw.acc_words - 1, hw.dram_bw - 1,
-                  hw.dram_latency, hw.vec_lanes - 1, hw.vec_latency)
-    return struct.pack("<BB8iI", flags, err_len, *fields, dram_size)
+        fields = (hw.rows - 1, hw.cols - 1, int(hw.fold_overlap), hw.spad_bytes - 1, hw.acc_words - 1,
+                  hw.dram_bw - 1, hw.dram_latency, hw.vec_lanes - 1, hw.vec_latency)
+    return struct.pack(HEADER, flags, err_len, *fields, dram_size)
 
 
 def seed(insns: list[Insn] | np.ndarray, hw: HwConfig = SMALL, dram: int = 4096,
@@ -95,7 +99,17 @@ def micro() -> dict[str, bytes]:
         ins("vlut", dst=100, src=90, tab=0, m=30, n=16, ds=3, ss=5, ts=64),  # writes into its own tables
         ins("vmul", dst=1, a=0, b=2, m=50, n=30, ds=30, bs=-1, mul=3, sh=1, lo=-128, hi=127, **{"as": 30}),
     )
+    # gemm chains: back to back, broken by a vector instruction and by a late token; a bias row
+    gemms = [ins("gemm", dst=0, a=0, w=256, m0=m, m1=1, k=4, n=8, as0=4, ws=8, ds0=8, acc=1) for m in (2, 9, 3)]
+    chains = [*gemms, ins("vsum", dst=700, src=0, m=1, n=4), *gemms,
+              ins("ld", dst=3000, src=0, n0=1, n1=1, n2=64, signal=1),
+              Insn("gemm", gemms[0].fields, wait=1),
+              ins("gemm", dst=64, a=0, w=256, m0=4, m1=2, k=4, n=8, as0=4, as1=16, ws=8, ds0=8, ds1=32, acc=2,
+                  bias=0)]
+    serial = HwConfig(**{**SMALL.to_flat(), "fold_overlap": False})
     return {
+        "micro-gemm-chains": seed(chains, flags=TRACE | DUMP),
+        "micro-gemm-chains-serial": seed(chains, hw=serial, flags=TRACE | DUMP),
         "micro-every-insn": seed(full, flags=SMALL_WORDS | TRACE | DUMP),
         "micro-every-insn-big-words": seed(full),
         "micro-every-insn-repaired": seed(full, flags=REPAIR | SMALL_WORDS | TRACE | DUMP),
@@ -137,9 +151,11 @@ def errors() -> dict[str, bytes]:
     out["error-work-limit"] = seed([ins("vmax", m=BIG, n=1, ds=0, **{"as": 0, "bs": 0})])
     out["error-dram-box"] = seed([ins("st", dst=4090, src=0, n0=1, n1=1, n2=10)], dram=4096)
     out["error-no-dram"] = seed([ins("st", dst=0, src=0, n0=1, n1=1, n2=1)], dram=0)
-    bad_hw = struct.pack("<BB8iI", RAW_HW | TRACE, 100, 0, 8, 4096, 1024, 4, 10, 4, 3, 4096)
+    bad_hw = struct.pack(HEADER, RAW_HW | TRACE, 100, 0, 8, 1, 4096, 1024, 4, 10, 4, 3, 4096)
     out["error-raw-hw"] = bad_hw + encode(ok).astype("<u4").tobytes()
-    huge_hw = struct.pack("<BB8iI", RAW_HW, 100, 16, 16, 1 << 30, 1 << 28, 16, 100, 16, 4, 1 << 20)
+    bad_overlap = struct.pack(HEADER, RAW_HW | TRACE, 100, 4, 8, 2, 4096, 1024, 4, 10, 4, 3, 4096)
+    out["error-raw-hw-fold-overlap"] = bad_overlap + encode(ok).astype("<u4").tobytes()
+    huge_hw = struct.pack(HEADER, RAW_HW, 100, 16, 16, 1, 1 << 30, 1 << 28, 16, 100, 16, 4, 1 << 20)
     out["raw-hw-huge-memories"] = huge_hw + encode(ok).astype("<u4").tobytes()
     out["header-only"] = header(SMALL, 64, TRACE | DUMP)
     out["empty"] = b""
@@ -173,7 +189,7 @@ def cnn_windows() -> dict[str, bytes]:
     hw = load_hw("tiny")
     prog = compile_model(MODEL, hw, calib=SAMPLES).program
     words = encode(prog.insns).reshape(-1, WORDS_PER_INSN)
-    per_seed = (MAX_SEED_BYTES - 38) // (4 * WORDS_PER_INSN) // 2  # half the length limit: room to grow
+    per_seed = (MAX_SEED_BYTES - HEADER_BYTES) // (4 * WORDS_PER_INSN) // 2  # half the length limit: room to grow
     starts = {0}
     for i in range(1, len(prog.insns)):  # the first instructions of every layer
         if prog.insns[i].layer != prog.insns[i - 1].layer:

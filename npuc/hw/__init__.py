@@ -70,6 +70,10 @@ class HwConfig:
     cols: int = hw_field("array", 16, Int(1, 1024),
                          "systolic array columns, the output channels of one pass", c=ToC())
     dataflow: str = hw_field("array", "ws", Choice("ws"), "ws (weight-stationary), the one dataflow so far")
+    fold_overlap: bool = hw_field("array", True, Bool(),
+                                  "a gemm's weight preload overlaps the previous gemm's streaming (a chain,"
+                                  " isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain",
+                                  c=ToC())
     spad_kib: int = hw_field("memory", 256, Int(1, 1 << 20), "int8 scratchpad size in KiB",
                              c=ToC("spad_bytes", 1, 1 << 30, doc="scratchpad bytes (memory.spad_kib * 1024)"))
     acc_kib: int = hw_field("memory", 64, Int(1, 1 << 20), "int32 accumulator SRAM size in KiB (256 words each)",

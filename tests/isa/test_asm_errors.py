@@ -21,7 +21,7 @@ BASE = """\
 
 @layer 0  ; conv
 ld    dst=0 src=0 n0=1 n1=1 n2=32 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 wait=0
+gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 bias=0 wait=0
 """
 HW_LINE = BASE.split("\n")[1] + "\n"
 TENSOR = BASE.split("\n")[3]
@@ -37,19 +37,19 @@ CASES = {
     # instructions against the table
     "unknown mnemonic": [("gemm  dst", "^gemn  dst")],
     "missing field": [("gemm  dst", "^gemm  dst"), (" acc=0", "")],
-    "unknown field": [("acc=0 wait", "acc=0 ^bogus=1 wait")],
-    "field given twice": [("acc=0 wait", "acc=0 ^acc=1 wait")],
+    "unknown field": [("bias=0 wait", "bias=0 ^bogus=1 wait")],
+    "field given twice": [("bias=0 wait", "bias=0 ^acc=1 wait")],
     "field out of range": [("n2=32", "n2=^-1")],
     "not an integer": [("k=4", 'k=^"4"')],
     "gemm tile too big": [("k=4", "k=^5")],
     "token out of range": [("wait=0", "wait=0,^16")],
     "token repeated": [("wait=0", "wait=0,^0")],
     "undeclared layer": [("@layer 0", "@layer ^3")],
-    "vmul shift out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("sh=SH", "sh=^63"))],
-    "vmul multiplier out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("mul=1", "mul=^2147483648").replace("SH", "0"))],
-    "vmul zero point out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("zb=0", "zb=^128").replace("SH", "0"))],
-    "vlut missing field": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "^vlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace(" ts=TS", ""))],
-    "vlut stride not an integer": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace("ts=TS", 'ts=^"256"'))],
+    "vmul shift out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 bias=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("sh=SH", "sh=^63"))],
+    "vmul multiplier out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 bias=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("mul=1", "mul=^2147483648").replace("SH", "0"))],
+    "vmul zero point out of range": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 bias=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("zb=0", "zb=^128").replace("SH", "0"))],
+    "vlut missing field": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 bias=0", "^vlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace(" ts=TS", ""))],
+    "vlut stride not an integer": [("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 bias=0", "vlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace("ts=TS", 'ts=^"256"'))],
     # header directives
     "version": [(".npuc 1", ".npuc ^2")],
     "no version first": [(".npuc 1\n", ""), (".hw", "^.hw")],
@@ -145,7 +145,7 @@ def test_earlier_range_error_wins_over_later_error():
 
 
 def test_vlut_and_vmul_lines_assemble():
-    text = BASE.replace("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("SH", "62") + "\nvlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace("TS", "256"))
+    text = BASE.replace("gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0 bias=0", "vmul  dst=0 a=0 b=64 m=1 n=8 ds=8 as=8 bs=0 za=0 zb=0 mul=1 sh=SH zp=0 lo=-128 hi=127 rnd=0".replace("SH", "62") + "\nvlut  dst=0 src=0 tab=256 m=1 n=8 ds=8 ss=8 ts=TS".replace("TS", "256"))
     prog = parse_program(text)
     assert [i.op for i in prog.insns] == ["ld", "vmul", "vlut"]
     assert prog.insns[1].as_dict()["sh"] == 62 and prog.insns[2].as_dict()["ts"] == 256

@@ -16,7 +16,9 @@ from npuc.isa.emulator import EmuError, emulate
 from npuc.isa.encoding import encode
 from npuc.isa.program import make_insn
 
-HW = HwConfig(rows=4, cols=8, spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3)
+# serial gemms (no fold overlap): these tests are about the units and tokens, not the array
+HW = HwConfig(rows=4, cols=8, spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3,
+              fold_overlap=False)
 GEMM_COST = 2 * HW.rows + HW.cols - 2 + 1  # one row
 DRAM = np.arange(256, dtype=np.uint8)
 
