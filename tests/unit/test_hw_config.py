@@ -195,21 +195,22 @@ def test_c_members_carry_the_c_core_ranges():
     """The npu_hw members and ranges, written out: sim.c accepted exactly these before they were
     generated, and every value the Python ranges allow must fit them."""
     assert [(m.member, m.lo, m.hi) for m in C_MEMBERS] == [
-        ("rows", 1, 1024), ("cols", 1, 1024), ("spad_bytes", 1, 1 << 30), ("acc_words", 1, 1 << 28),
-        ("dram_bw", 1, 1 << 16), ("dram_latency", 0, 1 << 20), ("vec_lanes", 1, 1 << 12),
+        ("rows", 1, 1024), ("cols", 1, 1024), ("fold_overlap", 0, 1), ("spad_bytes", 1, 1 << 30),
+        ("acc_words", 1, 1 << 28), ("dram_bw", 1, 1 << 16), ("dram_latency", 0, 1 << 20), ("vec_lanes", 1, 1 << 12),
         ("vec_latency", 0, 1 << 12)]
     for m in C_MEMBERS:
         kind = m.field.kind
-        assert isinstance(kind, Int)
-        for v in (kind.lo, kind.hi):
+        assert isinstance(kind, (Int, Bool))
+        for v in (kind.lo, kind.hi) if isinstance(kind, Int) else (False, True):
             assert m.lo <= HwConfig(**{m.field.name: v}).c_values()[m.member] <= m.hi, (m.member, v)
 
 
 def test_c_values_follow_the_config():
     hw = HwConfig(rows=4, cols=8, spad_kib=2, acc_kib=3, dram_bw=5, dram_latency=6, vec_lanes=7,
                   vec_latency=9)
-    assert hw.c_values() == {"rows": 4, "cols": 8, "spad_bytes": 2048, "acc_words": 768, "dram_bw": 5,
-                             "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9}
+    assert hw.c_values() == {"rows": 4, "cols": 8, "fold_overlap": 1, "spad_bytes": 2048, "acc_words": 768,
+                             "dram_bw": 5, "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9}
+    assert hw.replace(fold_overlap=False).c_values()["fold_overlap"] == 0
 
 
 # ---- a new field is one declaration: the kinds the next wave needs ----------------------------
