@@ -24,7 +24,7 @@ from npuc.hw import BY_NAME, Bool, HwConfig, HwConfigError
 
 from .asm_print import FORMAT_VERSION
 from .asm_syntax import Item, SyntaxFault, Value, Word, parse_canonical_insn, parse_line_fast, parse_line_lark
-from .program import DTYPE_BYTES, HostOp, Insn, Program, TensorInfo
+from .program import DTYPE_BYTES, HostOp, Insn, LayerWork, Program, TensorInfo
 from .table import BY_MNEMONIC, MAX_LAYERS, NUM_TOKENS, InsnSpec
 
 MAX_DRAM = 1 << 31  # instruction addresses are int32
@@ -32,6 +32,7 @@ _HW_FIELDS = tuple(HwConfig().to_flat())
 _TENSOR_KEYS = ("name", "role", "addr", "shape", "layout", "scale", "zp")
 _TENSOR_OPTIONAL = {"dtype": "int8"}  # optional keys and their defaults
 _ROLES = ("input", "output")
+_LAYER_KEYS = ("macs", "bytes")  # a layer's work (LayerWork): both or neither
 _LAYOUTS = ("nhwc", "flat")
 
 
@@ -131,6 +132,7 @@ class Assembler:
         self.tensors: list[TensorInfo] = []
         self.tensor_lines: dict[str, int] = {}
         self.layers: list[str] = []
+        self.work: dict[int, LayerWork] = {}
         self.segments: list[tuple[int, bytes, int, int]] = []  # addr, bytes, line, col
         self.sidecar: bytes | None = None
         self.sidecar_line = 0
@@ -233,7 +235,7 @@ class Assembler:
             ordered = [t for t in h.tensors if t.role == "input"] + [t for t in h.tensors if t.role == "output"]
             hosts.append(HostOp(h.name, h.op, h.at, tuple(ordered), b"".join(h.pieces)))
         return Program(hw=self.hw, dram_size=self.dram_size, tensors=self.tensors, layers=self.layers,
-                       data=self._merged_segments(), insns=self.insns, hosts=hosts)
+                       data=self._merged_segments(), insns=self.insns, hosts=hosts, work=self.work)
 
     def _merged_segments(self) -> list[tuple[int, bytes]]:
         by_addr = sorted(self.segments, key=lambda s: (s[0], s[2]))
@@ -379,6 +381,15 @@ class Assembler:
         if lid >= MAX_LAYERS:
             raise self.fail(item, f"layer id {lid} outside [0, {MAX_LAYERS - 1}]", arg=0)
         self.layers.append(name)
+        if item.kvs:
+            kv = self._kv_dict(item, _LAYER_KEYS, ".layer")
+            values = []
+            for key in _LAYER_KEYS:
+                i, v = kv[key]
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise self.fail(item, f".layer {key}: expected a non-negative integer", value=i)
+                values.append(v)
+            self.work[lid] = LayerWork(*values)
 
     def on_data(self, item: Item) -> None:
         addr, blob = item.args

@@ -97,6 +97,11 @@ def _tensor_line(t: TensorInfo, head: str = ".tensor") -> str:
             f" layout={t.layout} scale={float(t.scale)!r} zp={t.zp}{dtype}")
 
 
+def _layer_line(prog: Program, i: int, name: str) -> str:
+    work = prog.work.get(i)
+    return f".layer {i} {quote(name)}" + (f" macs={work.macs} bytes={work.bytes}" if work is not None else "")
+
+
 def _hw_line(hw: dict[str, Any]) -> str:
     keys = [k for k in _HW_ORDER if k in hw] + [k for k in hw if k not in _HW_ORDER]
     return ".hw " + " ".join(f"{k}={format_value(hw[k])}" for k in keys)
@@ -175,7 +180,7 @@ def format_program(prog: Program, weights_file: str | None = None, *, sidecar: S
         raise ValueError(f"host ops must run in id order at instruction indices in [0, {len(prog.insns)}]: {ats}")
     lines = [f".npuc {FORMAT_VERSION}", _hw_line(prog.hw), f".dram {prog.dram_size}"]
     lines += [_tensor_line(t) for t in prog.tensors]
-    lines += [f".layer {i} {quote(name)}" for i, name in enumerate(prog.layers)]
+    lines += [_layer_line(prog, i, name) for i, name in enumerate(prog.layers)]
     if weights_file is not None or sidecar is not None:
         sidecar = sidecar or make_sidecar(prog, weights_file or "")
         lines += _sidecar_lines(sidecar)

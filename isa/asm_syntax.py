@@ -195,8 +195,8 @@ class _ToItems(Transformer):
     def host_at(self, c: list[Token]) -> Item:
         return self._args_item("host_at", [parse_int(c[0])], c)
 
-    def layer(self, c: list[Token]) -> Item:
-        return self._args_item("layer", [parse_int(c[0]), _string(c[1])], c)
+    def layer(self, c: list) -> Item:
+        return self._mixed_item("layer", [parse_int(c[0]), _string(c[1])], c[:2], c[2:])
 
     def data(self, c: list[Token]) -> Item:
         return self._args_item("data", [parse_int(c[0]), decode_hex(c[1], _col(c[1]))], c)

@@ -96,6 +96,18 @@ class HostOp:
         return [t for t in self.tensors if t.role == "output"]
 
 
+@dataclass(frozen=True)
+class LayerWork:
+    """What a layer of the model asks of the hardware, by its ONNX op's own definition (not by what
+    the compiler issues): the useful MACs (a Conv: N*Cout*OH*OW*(Cin/group)*kh*kw) and the bytes its
+    roofline bound counts (input + output + weights, each once). Only Conv, ConvTranspose and Gemm
+    layers have one; the report's roofline bound of such a layer is
+    max(macs / (rows * cols), bytes / dram_bw)."""
+
+    macs: int
+    bytes: int
+
+
 @dataclass
 class Program:
     hw: dict[str, Any]  # flat hardware config (npuc.hw.HwConfig.to_flat())
@@ -105,6 +117,7 @@ class Program:
     data: list[tuple[int, bytes]] = field(default_factory=list)  # DRAM init segments
     insns: list[Insn] = field(default_factory=list)
     hosts: list[HostOp] = field(default_factory=list)  # in execution order (`at` non-decreasing)
+    work: dict[int, LayerWork] = field(default_factory=dict)  # layer id -> its work, for layers with a bound
 
     def inputs(self) -> list[TensorInfo]:
         return [t for t in self.tensors if t.role == "input"]

@@ -30,6 +30,7 @@ from ..hw import HwConfig
 from ..isa.arith import dequantize_linear, quantize_linear
 from ..isa.encoding import encode
 from ..isa.program import HostOp, Program, TensorInfo
+from ..isa.semantics import dma_xfer
 from ..isa.stats import UNITS
 from ..isa.stats import ZERO as ZERO_STATS
 from ..isa.table import BY_MNEMONIC, WORDS_PER_INSN, Unit
@@ -42,12 +43,35 @@ class InputError(ValueError):
 
 @dataclass
 class LayerStats:
+    """One layer of a run (the first sample). `cycles` is the layer's share of the run: how far its
+    instructions moved the run's completion frontier (layers taken in program order), so the layers'
+    cycles add up to the run's; `span` is from its first start to its last end, which overlaps its
+    neighbours' where their instructions run in parallel. Stalls are the ISA's counters per layer:
+    token and DRAM-channel waits per unit, and the gemm cycles that stream no row (`gemm_fill`)."""
+
     name: str
-    cycles: int  # from the layer's first start to its last end
+    cycles: int
     busy: dict[str, int]
-    macs: int
+    macs: int  # issued to the array: M*k*n of its gemms, zero weight blocks included
     dram_bytes: int
     insns: int
+    span: int = 0
+    useful_macs: int = 0  # the model's (the program's layer table, LayerWork); 0: no roofline bound
+    bound_bytes: int = 0  # input + output + weight bytes, each once
+    token_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
+    dram_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
+    gemm_fill: int = 0
+
+    def utilization(self, hw: HwConfig) -> float:
+        """Useful MACs over what the array could do in the layer's cycles."""
+        return self.useful_macs / (self.cycles * hw.rows * hw.cols) if self.cycles else 0.0
+
+    def bound(self, hw: HwConfig) -> float | None:
+        """The roofline bound in cycles, max(useful MACs / (R*C), bytes / DRAM bandwidth); None for a
+        layer with no useful MACs (not a Conv, ConvTranspose or Gemm)."""
+        if not self.useful_macs:
+            return None
+        return max(self.useful_macs / (hw.rows * hw.cols), self.bound_bytes / hw.dram_bw)
 
 
 @dataclass
@@ -282,29 +306,63 @@ def _dram_bytes(op: str, f: dict[str, int]) -> int:
     return 0
 
 
+def _xfer(hw: HwConfig, op: str, f: dict[str, int]) -> int:
+    """The transfer cycles of a DMA (ISA.md, Bursts)."""
+    if op == "lda":
+        return dma_xfer(hw, f["n0"], 1, 4 * f["n1"], False)
+    contiguous = f["ss1"] if op == "ld" else f["ds1"]
+    return dma_xfer(hw, f["n0"], f["n1"], f["n2"], contiguous == f["n2"])
+
+
 def layer_stats(prog: Program, start: np.ndarray | None, end: np.ndarray | None) -> list[LayerStats]:
-    """Per-layer cycles, per-unit busy cycles, MACs and DRAM traffic."""
+    """Per-layer cycles, busy and stall cycles, issued and useful MACs, DRAM traffic and roofline bytes.
+
+    The stalls are recovered from the instructions' times as ISA.md defines them: a unit is free
+    again at its previous instruction's end (a DMA's minus the latency), at the start of its segment
+    after a host point; waiting beyond that is a token stall; a DMA's start to its transfer's start
+    is a DRAM stall; a gemm's cycles beyond its M rows are fill."""
     if start is None or end is None or not prog.insns:
         return []
+    hw = HwConfig.from_flat(prog.hw)
+    lat = hw.dram_latency
     # a hand-written program may have no .layer table: its instructions are all in layer 0
     names = prog.layers or ["layer0"]
     names = names + [f"layer{i}" for i in range(len(names), 1 + max(i.layer for i in prog.insns))]
-    out = [LayerStats(name, 0, {u: 0 for u in UNITS}, 0, 0, 0) for name in names]
-    first = [None] * len(out)
+    out = [LayerStats(name, 0, dict.fromkeys(UNITS, 0), 0, 0, 0) for name in names]
+    for lid, work in prog.work.items():
+        if lid < len(out):
+            out[lid].useful_macs, out[lid].bound_bytes = work.macs, work.bytes
+    first: list[int | None] = [None] * len(out)
     last = [0] * len(out)
+    cuts = {h.at for h in prog.hosts}
+    free = [0, 0, 0]
     for i, insn in enumerate(prog.insns):
+        if i in cuts:  # a host point: every unit restarts with the next segment
+            free = [int(end[:i].max())] * 3
         ls = out[insn.layer]
         s, e = int(start[i]), int(end[i])
+        unit = BY_MNEMONIC[insn.op].unit
+        name = UNITS[unit]
         first[insn.layer] = s if first[insn.layer] is None else min(first[insn.layer], s)
         last[insn.layer] = max(last[insn.layer], e)
-        ls.busy[UNITS[BY_MNEMONIC[insn.op].unit]] += e - s
+        ls.busy[name] += e - s
+        ls.token_stall[name] += max(0, s - free[unit])
         f = insn.as_dict()
+        if unit == Unit.COMPUTE:
+            free[unit] = e
+        else:
+            free[unit] = e - lat
+            ls.dram_stall[name] += e - lat - _xfer(hw, insn.op, f) - s
         if insn.op == "gemm":
             ls.macs += f["m0"] * f["m1"] * f["k"] * f["n"]
+            ls.gemm_fill += e - s - f["m0"] * f["m1"]
         ls.dram_bytes += _dram_bytes(insn.op, f)
         ls.insns += 1
-    for ls, s, e in zip(out, first, last):
-        ls.cycles = e - (s or 0)
+    frontier = 0
+    for ls, s0, e in zip(out, first, last):
+        ls.span = e - (s0 or 0)
+        ls.cycles = max(0, e - frontier)
+        frontier = max(frontier, e)
     return out
 
 

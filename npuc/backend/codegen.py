@@ -18,7 +18,7 @@ import numpy as np
 from .. import host
 from ..hw import HwConfig
 from ..ir import IR
-from ..isa.program import DTYPE_BYTES, HostOp, Insn, Program, TensorInfo
+from ..isa.program import DTYPE_BYTES, HostOp, Insn, LayerWork, Program, TensorInfo
 from ..isa.regions import ACC, DRAM, SPAD
 from ..nhwc import same_bytes
 from . import conv_ops, layout, vector  # noqa: F401  (each registers its lowerings)
@@ -53,7 +53,8 @@ def generate(ir: IR, hw: HwConfig) -> Program:
     em = ctx.em
     sizes = {DRAM: em.dram_size, SPAD: hw.spad_bytes, ACC: hw.acc_words}
     return Program(hw=hw.to_flat(), dram_size=em.dram_size, tensors=ctx.tensors, layers=em.layers,
-                   data=em.data, insns=_tokens_per_segment(em.insns, ctx.hosts, sizes), hosts=ctx.hosts)
+                   data=em.data, insns=_tokens_per_segment(em.insns, ctx.hosts, sizes), hosts=ctx.hosts,
+                   work=em.work)
 
 
 def _tokens_per_segment(insns: list[Insn], hosts: list[HostOp], sizes: dict[str, int]) -> list[Insn]:
@@ -107,9 +108,10 @@ def _conv(ctx: Context, name: str) -> Buf:
                  sh=a["strides"][0], sw=a["strides"][1], dh=a["dilations"][0], dw=a["dilations"][1],
                  pt=a["pads"][0], pl=a["pads"][1], group=group)
     in_zp = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].zp
-    ctx.em.begin_layer(name)
+    wq = node["qop"].weight
+    ctx.em.begin_layer(name, conv_work(wq, x, y))
     # grouped: block-diagonal dense weights, whose zero blocks lower_conv skips
-    lower_conv(ctx.em, g, x, y, expand_groups(node["qop"].weight, group), node["qop"], in_zp, ctx.what(name))
+    lower_conv(ctx.em, g, x, y, expand_groups(wq, group), node["qop"], in_zp, ctx.what(name))
     return y
 
 
@@ -124,9 +126,16 @@ def _gemm(ctx: Context, name: str) -> Buf:
         wq = wq.reshape(wq.shape[0], c, h, w).transpose(0, 2, 3, 1).reshape(wq.shape[0], -1)
     g = ConvGeom(cin=x.c, h=1, w=1, cout=y.c, oh=1, ow=1)
     in_zp = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].zp
-    ctx.em.begin_layer(name)
+    ctx.em.begin_layer(name, conv_work(wq, x, y))
     lower_conv(ctx.em, g, x, y, np.ascontiguousarray(wq)[:, :, None, None], node["qop"], in_zp, ctx.what(name))
     return y
+
+
+def conv_work(wq: np.ndarray, x: Buf, y: Buf) -> LayerWork:
+    """A Conv's or Gemm's work as ONNX defines it: each output element takes one MAC per weight of its
+    filter (`wq[0].size` = Cin/group * kh * kw, or K for a Gemm); the roofline counts the input, the
+    output and the int8 weights once each."""
+    return LayerWork(y.nbytes * int(wq[0].size), x.nbytes + y.nbytes + int(wq.size))
 
 
 @lowering("MaxPool")

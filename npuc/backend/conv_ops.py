@@ -28,6 +28,7 @@ import numpy as np
 from ..geometry import pool_counts
 from .context import Context, lowering
 from .conv import ConvGeom, Run, cdiv, expand_groups, lower_conv
+from ..isa.program import LayerWork
 from .emit import BackendError, Buf
 from .pool import lower_global_maxpool
 
@@ -125,7 +126,8 @@ def _conv_transpose(ctx: Context, name: str) -> Buf:
     wq = expand_groups(q.weight, a["group"])  # (Cout, Cin, kh, kw)
     zp = _in_zp(ctx, name)
     em = ctx.em
-    em.begin_layer(name)
+    # every input pixel meets every weight of its group once: H*W*Cin*(Cout/group)*kh*kw MACs
+    em.begin_layer(name, LayerWork(x.h * x.w * int(q.weight.size), x.nbytes + y.nbytes + int(q.weight.size)))
     for ry in range(min(sh, y.h)):
         for rx in range(min(sw, y.w)):
             ty, dy, py = phase_taps(ry, a["pads"][0], a["kernel"][0], sh, dh)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hw import HwConfig
-from ..isa.program import Insn, make_insn
+from ..isa.program import Insn, LayerWork, make_insn
 
 
 class BackendError(ValueError):
@@ -121,15 +121,18 @@ class Emitter:
         self.hw = hw
         self.insns: list[Insn] = []
         self.layers: list[str] = []
+        self.work: dict[int, LayerWork] = {}  # the Conv/Gemm layers' useful MACs and roofline bytes
         self.data: list[tuple[int, bytes]] = []
         self.dram_top = 0
         self.spad = Arena("SPAD byte", hw.spad_bytes, SPAD_ALIGN)
         self.acc = Arena("ACC word", hw.acc_words, ACC_ALIGN)
         self._layer = 0
 
-    def begin_layer(self, name: str) -> None:
+    def begin_layer(self, name: str, work: LayerWork | None = None) -> None:
         self._layer = len(self.layers)
         self.layers.append(name)
+        if work is not None:
+            self.work[self._layer] = work
         self.spad.reset()
         self.acc.reset()
 

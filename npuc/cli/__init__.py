@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="write outputs (float and :int8) to this .npz")
     p.add_argument("--trace", default=None, metavar="FILE.json", help="write a Chrome/Perfetto trace")
     p.add_argument("--stats", action="store_true", help="per-layer breakdown")
+    p.add_argument("--stats-format", choices=("text", "csv", "json"), default="text",
+                   help="text (default), or csv / json for tools: the per-layer table and the totals alone on "
+                        "stdout (the other lines go to stderr)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--max-work", type=positive_int, default=None, metavar="N",
                    help="stop a program after N processed elements (default 2^37: a runaway guard)")

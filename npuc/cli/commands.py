@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +89,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
     result = run_program(prog, inputs, trace=bool(args.trace), source=args.input or "random input",
                          max_work=args.max_work or DEFAULT_MAX_WORK, program_name=args.program)
     hw = HwConfig.from_flat(prog.hw, source=args.program)
-    print(format_stats(result.stats[0], hw, result.layers if args.stats else None, samples=len(result.stats),
-                       hosts=result.hosts))
+    fmt = args.stats_format
+    shown = result.layers if args.stats or fmt != "text" else None
+    print(format_stats(result.stats[0], hw, shown, samples=len(result.stats), hosts=result.hosts,
+                       all_layers=result.layers, fmt=fmt))
+    note = sys.stdout if fmt == "text" else sys.stderr  # csv / json: stdout holds the document alone
     for name, q in result.raw.items():
-        print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]")
+        print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]", file=note)
     if args.output:
         _write_outputs(args.output, result)
-        print(f"wrote {args.output}")
+        print(f"wrote {args.output}", file=note)
     if args.trace:
         write_trace(prog, result, Path(args.trace))
-        print(f"wrote {args.trace}")
+        print(f"wrote {args.trace}", file=note)
     return 0
 
 
@@ -119,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         inputs = stack_samples(random_calibration(compiled.float_ir, n=4, seed=1))
     run = run_program(compiled.program, inputs)
     print(format_stats(run.stats[0], req.hw, run.layers if args.stats else None, samples=len(run.stats),
-                       hosts=run.hosts))
+                       hosts=run.hosts, all_layers=run.layers))
     print(compare_with_float(args.model, compiled, inputs, run))
     return 0
 

@@ -34,7 +34,8 @@ def run_demo(hw_spec: str | None = None, show_layers: bool = False) -> int:
           f"calibrated (min-max) on {len(calib)} samples; simulating {len(held_out)} held-out samples")
     inputs = {prog.inputs()[0].name: held_out}
     run = run_program(prog, inputs)
-    print(format_stats(run.stats[0], hw, run.layers if show_layers else None, samples=len(run.stats)))
+    print(format_stats(run.stats[0], hw, run.layers if show_layers else None, samples=len(run.stats),
+                       all_layers=run.layers))
     print(compare_with_float(MODEL, compiled, inputs, run))
     print(f"next: npuc compile {MODEL} -o small_cnn.s && npuc sim small_cnn.s --stats")
     return 0

@@ -44,6 +44,23 @@ def test_sim_reports_cycles_first_and_writes_outputs(compiled, tmp_path):
     assert "conv1" in r.stdout  # the per-layer table
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_sim_stats_for_tools_alone_on_stdout(compiled, tmp_path, fmt):
+    r = npuc("sim", str(compiled), "--stats-format", fmt, "-o", "out.npz", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    if fmt == "json":
+        import json
+
+        doc = json.loads(r.stdout)
+        layers = [layer["layer"] for layer in doc["layers"]]
+        assert doc["total"]["cycles"] == sum(layer["cycles"] for layer in doc["layers"])
+    else:
+        layers = [line.split(",")[0] for line in r.stdout.splitlines()[1:-1]]
+        assert r.stdout.splitlines()[-1].startswith("total,")
+    assert "conv1" in layers and "fc1" in layers
+    assert "wrote out.npz" in r.stderr and "output logits" in r.stderr
+
+
 def test_sim_is_deterministic(compiled, tmp_path):
     a = npuc("sim", str(compiled), cwd=tmp_path)
     b = npuc("sim", str(compiled), cwd=tmp_path)

@@ -21,7 +21,7 @@ from npuc.isa import asm_check
 from npuc.isa.asm import AsmError, format_program, parse_program, read_program, write_program
 from npuc.isa.asm_syntax import parse_canonical_insn, parse_line_fast, parse_line_lark
 from npuc.isa.encoding import decode, encode
-from npuc.isa.program import HostOp, Insn, Program, TensorInfo, make_insn
+from npuc.isa.program import HostOp, Insn, LayerWork, Program, TensorInfo, make_insn
 from npuc.isa.table import INSNS
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -91,7 +91,10 @@ def programs(draw) -> Program:
                for name in draw(st.lists(names, max_size=3, unique=True))]
     layers = draw(st.lists(names, max_size=4))
     body = draw(st.lists(insns(hw, len(layers)), max_size=12))
-    return Program(hw.to_flat(), dram, tensors, layers, draw(segments(dram)), body, draw(host_ops(len(body))))
+    work = {i: LayerWork(draw(st.integers(0, 1 << 40)), draw(st.integers(0, 1 << 40)))
+            for i in range(len(layers)) if draw(st.booleans())}  # the Conv/Gemm layers' work
+    return Program(hw.to_flat(), dram, tensors, layers, draw(segments(dram)), body, draw(host_ops(len(body))),
+                   work)
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -111,7 +114,7 @@ def test_text_binary_text_is_identity(prog):
     text = format_program(prog)
     parsed = parse_program(text)
     back = Program(parsed.hw, parsed.dram_size, parsed.tensors, parsed.layers, parsed.data,
-                   decode(encode(parsed.insns)), parsed.hosts)  # host ops are not in the binary stream
+                   decode(encode(parsed.insns)), parsed.hosts, parsed.work)  # host ops are not in the binary stream
     assert format_program(back) == text
 
 
