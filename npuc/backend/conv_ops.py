@@ -26,9 +26,9 @@ from collections import Counter
 import numpy as np
 
 from ..geometry import pool_counts
+from ..isa.program import LayerWork
 from .context import Context, lowering
 from .conv import ConvGeom, Run, cdiv, expand_groups, lower_conv
-from ..isa.program import LayerWork
 from .emit import BackendError, Buf
 from .pool import lower_global_maxpool
 
