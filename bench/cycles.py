@@ -1,0 +1,92 @@
+"""Cycles against the roofline: ResNet-18 and MobileNetV2 (224x224, batch 1, random weights).
+
+    python bench/cycles.py [--model resnet18|mobilenet_v2 ...] [--hw default|npu32|FILE ...]
+                           [--layers] [--no-serial] [--csv FILE]
+
+For each model and hardware preset: the total cycles, the sum of the per-layer
+roofline bounds (Conv/Gemm layers: max(useful MACs / (R*C), (input + output +
+weight bytes) / DRAM bytes per cycle); every other layer adds cycles but no
+bound), their ratio, the utilization (useful MACs / (cycles * R * C)), and the
+same model compiled for the same hardware with `array.fold_overlap = false`
+(SCALE-Sim's serial fold cost). `--layers` prints the per-layer table
+(`npuc sim --stats`'s). The models come from bench/models.py, the one generator
+every bench shares; calibration is on two seeded random samples (cycles do not
+depend on the data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/models.py, run from anywhere
+
+from models import mobilenet_v2, resnet18  # noqa: E402
+
+from npuc.compiler import compile_model  # noqa: E402
+from npuc.hw import HwConfig, load_hw  # noqa: E402
+from npuc.sim.driver import run_program  # noqa: E402
+from npuc.tools.report import Roofline, format_stats  # noqa: E402
+
+MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2}
+
+
+def measure(path: Path, hw: HwConfig) -> tuple[object, Roofline, float]:
+    """(run result, roofline summary, seconds) of one compile + simulation."""
+    t0 = time.perf_counter()
+    prog = compile_model(path, hw, calib_samples=2).program
+    run = run_program(prog)
+    return run, Roofline.of(run.layers, hw, run.stats[0].cycles), time.perf_counter() - t0
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", action="append", choices=sorted(MODELS), help="default: both")
+    ap.add_argument("--hw", action="append", help="preset or TOML file (default: default and npu32)")
+    ap.add_argument("--layers", action="store_true", help="print the per-layer table")
+    ap.add_argument("--no-serial", action="store_true", help="skip the fold_overlap = false compile")
+    ap.add_argument("--csv", default=None, help="also write the per-layer tables as CSV to this file")
+    args = ap.parse_args(argv)
+    rows = []
+    csv_parts = []
+    with tempfile.TemporaryDirectory() as d:
+        for name in args.model or list(MODELS):
+            path = Path(d) / f"{name}.onnx"
+            onnx.save(MODELS[name](), path)
+            for spec in args.hw or ["default", "npu32"]:
+                hw = load_hw(spec)
+                run, roof, secs = measure(path, hw)
+                serial = None
+                if not args.no_serial:
+                    serial = measure(path, hw.replace(fold_overlap=False))[1]
+                rows.append((name, spec, hw, roof, serial))
+                print(f"{name} @ {spec} ({hw.rows}x{hw.cols}, {hw.dram_bw} B/cycle): {roof.cycles:,} cycles, "
+                      f"bound {roof.bound:,.0f}, ratio {roof.ratio:.3f}, utilization "
+                      f"{100 * roof.utilization(hw):.1f}% ({secs:.0f} s)", flush=True)
+                if args.layers:
+                    print(format_stats(run.stats[0], hw, run.layers))
+                    print()
+                if args.csv:
+                    header, *lines = format_stats(run.stats[0], hw, run.layers, fmt="csv").splitlines()
+                    csv_parts = csv_parts or [f"model,hw,{header}"]
+                    csv_parts += [f"{name},{spec},{line}" for line in lines]
+    print()
+    print("| model | hw | cycles | sum of bounds | cycles / bound | utilization | fold_overlap = false: cycles "
+          "(/ bound) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, spec, hw, roof, serial in rows:
+        off = f"{serial.cycles:,} ({serial.ratio:.2f})" if serial is not None else "-"
+        print(f"| {name} | {spec} | {roof.cycles:,} | {roof.bound:,.0f} | {roof.ratio:.3f} | "
+              f"{100 * roof.utilization(hw):.1f}% | {off} |")
+    if args.csv:
+        Path(args.csv).write_text("\n".join(csv_parts) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
