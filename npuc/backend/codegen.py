@@ -23,10 +23,11 @@ from ..isa.regions import ACC, DRAM, SPAD
 from ..nhwc import same_bytes
 from . import conv_ops, layout, vector  # noqa: F401  (each registers its lowerings)
 from .context import LOWERINGS, Context, lowering
-from .conv import ConvGeom, expand_groups, lower_conv
+from .conv import ConvGeom, FusedAdd, expand_groups, lower_conv
 from .deps import insert_tokens
-from .elementwise import lower_add
+from .elementwise import lower_add, vadd_fields
 from .emit import BackendError, Buf
+from .placement import fused_order
 from .pool import lower_global_avgpool, lower_maxpool
 
 
@@ -35,7 +36,7 @@ def generate(ir: IR, hw: HwConfig) -> Program:
     ctx = Context(ir, hw)
     for name in ir.inputs:  # inputs first, so their addresses do not depend on the model
         ctx.bufs[name] = ctx.new_buf(name)
-    for name in ir.topo():
+    for name in fused_order(ir, ctx.fused):  # a Conv feeding an Add comes after the Add's other input
         if name in ctx.bufs:
             continue
         op = ir.op(name)
@@ -110,9 +111,21 @@ def _conv(ctx: Context, name: str) -> Buf:
     in_zp = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].zp
     wq = node["qop"].weight
     ctx.em.begin_layer(name, conv_work(wq, x, y))
+    fused = _fused_add(ctx, name) if name in ctx.fused else None
     # grouped: block-diagonal dense weights, whose zero blocks lower_conv skips
-    lower_conv(ctx.em, g, x, y, expand_groups(wq, group), node["qop"], in_zp, ctx.what(name))
+    lower_conv(ctx.em, g, x, y, expand_groups(wq, group), node["qop"], in_zp, ctx.what(name), fused=fused)
     return y
+
+
+def _fused_add(ctx: Context, conv: str) -> FusedAdd:
+    """The Add that `conv`'s tiles go through on chip (`placement.plan_fused_adds`); the Add is
+    lowered here, so the codegen loop skips it."""
+    add = ctx.fused[conv]
+    slot = ctx.ir.preds(add).index(conv)
+    other = ctx.input_buf(add, 1 - slot)
+    y = ctx.new_buf(add)
+    ctx.bufs[add] = y
+    return FusedAdd(other, y, vadd_fields(ctx.ir.node(add)["qop"]), slot == 0, ctx.em.add_layer(add))
 
 
 @lowering("Gemm")

@@ -13,7 +13,7 @@ from ..hw import HwConfig
 from ..ir import IR
 from ..isa.program import HostOp, TensorInfo
 from .emit import BackendError, Buf, Emitter, channel_view
-from .placement import VIEW_READERS, copy_view, plan_concats
+from .placement import VIEW_READERS, copy_view, plan_concats, plan_fused_adds
 
 Lowering = Callable[["Context", str], Buf]
 LOWERINGS: dict[str, Lowering] = {}
@@ -35,6 +35,8 @@ class Context:
         self.hosts: list[HostOp] = []
         # zero-copy concatenation (`placement.py`): tensors written straight into a Concat's output
         self.placement: dict[str, tuple[str, int]] = plan_concats(ir)
+        # Conv -> the Add it feeds, applied to the conv's output tiles on chip (`plan_fused_adds`)
+        self.fused: dict[str, str] = plan_fused_adds(ir, self.placement)
         self.concat_bufs: dict[str, Buf] = {}
         self.dense_copies: dict[str, Buf] = {}
 

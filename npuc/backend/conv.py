@@ -1,12 +1,27 @@
 """Convolution and fully connected layers on the weight-stationary array.
 
-A convolution is lowered to one `gemm` per kernel position and per slice of
-at most `rows` input channels: for kernel tap (ki, kj) the input pixels that
-meet it are a strided view of the input box in the scratchpad
-(`as0 = stride_w * channels`), so no im2col copy exists anywhere — the data
-movement the cycle count sees is exactly what the DMA does. Partial sums
-accumulate in the int32 accumulator SRAM; then `vaddv` adds the bias and
-`vrq` requantizes to int8 with the fused activation as the clamp bounds.
+A convolution is lowered to gemms over views of an input buffer in the
+scratchpad, accumulating in the int32 accumulator SRAM, then one `vrq` per
+output tile requantizes to int8 with the fused activation as the clamp
+bounds. The bias enters through the accumulator: the first gemm of a tile
+starts each output from the bias row (`acc=2`), so no vector pass adds it.
+
+The reduction is laid out one of two ways (`conv_plan.py` chooses):
+
+* one gemm per kernel tap and slice of at most `rows` input channels: for tap
+  (ki, kj) the input pixels that meet it are a strided view of the input box
+  (`as0 = stride_w * channels`), so no im2col copy exists anywhere;
+* packed (small channel counts): each output row's input is loaded as a row
+  buffer `[x][ki][c]`, in which an output pixel's whole window is contiguous,
+  so one gemm covers `rows` consecutive reduction rows across taps — the DMA
+  that lays the buffer out is an `ld` with its cost, the kernel rows
+  duplicated (kh/sh times the input bytes).
+
+The gemms of one output tile and cout tile follow each other on the compute
+unit with nothing in between, so the array chains them (ISA.md, gemm Cycles:
+each preload hides behind the previous gemm's rows); the input buffers and
+the weight blocks they need are loaded ahead into double-buffered slots by
+the load unit.
 
 Zero work is skipped, which is how grouped and depthwise convolutions run:
 their weights are expanded to a block-diagonal dense (Cout, Cin, kh, kw)
@@ -19,16 +34,11 @@ cout tile needs is not loaded for it. A cout tile left with no gemm at all
 (all its weights zero) gets its accumulator defined by a `vsum` of no rows
 (zeros) broadcast through the bias `vaddv`.
 
-Tiling (`plan_conv`) picks, in order: the input-channel chunk (all channels
-if they fit), whether all weights stay resident in the scratchpad or two
-weight slots are double-buffered, and the largest output tile (whole rows
-first, then part of a row) whose input box and output fit twice in the
-scratchpad (double buffering) and whose partial sums fit the accumulator.
-For a grouped convolution every chunk size that fits is tried (also the
-ones aligned to the input span of a cout tile) and the one with the fewest
-estimated array cycles wins: a depthwise conv over C channels on an R x C
-array then costs one k = R, n = C gemm per tap and cout tile.
-A fully connected layer is a 1x1 convolution on a 1x1 image.
+Tiling (`conv_plan.plan_conv`) picks the layout, the input-channel chunk,
+the output tile and weight residency by a cost model, within the SRAM window
+the layer was given (half of each memory, so consecutive layers overlap; the
+whole of them when half fits nothing or costs more). A fully connected layer
+is a 1x1 convolution on a 1x1 image.
 
 The epilogue is parametrizable (`lower_conv`'s ``params`` and ``runs``): a
 layer may carry several (mul, shift) vector pairs and requantize runs of
@@ -37,158 +47,41 @@ output pixels with different ones (AveragePool's per-count divisors).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..hw import HwConfig
 from ..ir import AccQ, QParams
 from ..isa.arith import ROUNDING_BY_NAME
-from .emit import ACC_ALIGN, SPAD_ALIGN, BackendError, Buf, Emitter, SlotCache, align_up
+from .conv_plan import (
+    ConvGeom,
+    ConvPlan,
+    _largest,
+    _spans,
+    _structure,
+    cdiv,
+    plan_conv,
+    tile_inputs,
+)
+from .emit import BackendError, Buf, Emitter, SlotCache
+
+__all__ = ["ConvGeom", "ConvPlan", "FusedAdd", "Run", "_largest", "_spans", "_structure", "cdiv", "choose_plan",
+           "expand_groups",
+           "lower_conv", "pack_weights", "plan_conv", "tile_inputs"]
 
 
-def cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-@dataclass(frozen=True)
-class ConvGeom:
-    cin: int
-    h: int
-    w: int
-    cout: int
-    oh: int
-    ow: int
-    kh: int = 1
-    kw: int = 1
-    sh: int = 1
-    sw: int = 1
-    dh: int = 1
-    dw: int = 1
-    pt: int = 0
-    pl: int = 0
-    group: int = 1  # output channel o reads input channels of group o // (cout/group) only
-
-    def box(self, th: int, tw: int) -> tuple[int, int]:
-        """Input rows and columns that a th x tw output tile reads."""
-        return (th - 1) * self.sh + (self.kh - 1) * self.dh + 1, (tw - 1) * self.sw + (self.kw - 1) * self.dw + 1
-
-
-@dataclass(frozen=True)
-class ConvPlan:
-    kc: int  # input channels per chunk
-    th: int  # output rows per tile
-    tw: int  # output columns per tile
-    weights_resident: bool
-
-
-def plan_conv(g: ConvGeom, hw: HwConfig, what: str, nvec: int = 3) -> ConvPlan:
-    """Choose chunk and tile sizes so every buffer fits its SRAM (see module doc).
-
-    `nvec` is the number of per-channel int32 parameter vectors the epilogue keeps in the
-    accumulator SRAM (bias, mul, shift: 3)."""
-    nt = min(hw.cols, g.cout)
-    n_ct = cdiv(g.cout, hw.cols)
-    acc_avail = hw.acc_words - 2 * align_up(nvec * nt, ACC_ALIGN) - ACC_ALIGN
-    kc_candidates = sorted({g.cin} | {min(g.cin, hw.rows * m) for m in (64, 32, 16, 8, 4, 2, 1)} | {
-        min(g.cin, c) for c in (8, 4, 2, 1)}, reverse=True)
-    if g.group == 1:
-        for kc in kc_candidates:
-            plan = _fit(g, hw, kc, n_ct * cdiv(g.cin, kc), acc_avail)
-            if plan is not None:
-                return plan
-    else:
-        best: tuple[tuple[int, int], ConvPlan] | None = None
-        for kc in sorted(set(kc_candidates) | _aligned_chunks(g, hw), reverse=True):
-            gemms, blocks = _structure(g, hw, kc)
-            plan = _fit(g, hw, kc, blocks, acc_avail)
-            if plan is None:
-                continue
-            positions = cdiv(g.oh, plan.th) * cdiv(g.ow, plan.tw)
-            cost = (gemms * (positions * (2 * hw.rows + hw.cols - 2) + g.oh * g.ow), blocks * kc)
-            if best is None or cost < best[0]:
-                best = (cost, plan)
-        if best is not None:
-            return best[1]
-    raise BackendError(f"{what}: no tiling fits a {g.kh}x{g.kw} kernel over {g.cin} channels into "
-                       f"{hw.spad_kib} KiB scratchpad and {hw.acc_kib} KiB accumulator")
-
-
-def _fit(g: ConvGeom, hw: HwConfig, kc: int, n_blocks: int, acc_avail: int) -> ConvPlan | None:
-    """The plan with chunk `kc` and the largest output tile, or None when nothing fits.
-    `n_blocks` weight blocks stay resident when they fill at most half the scratchpad."""
-    nt = min(hw.cols, g.cout)
-
-    def slot(n: int) -> int:
-        return align_up(n, SPAD_ALIGN)
-
-    wblock = slot(g.kh * g.kw * kc * nt)
-    resident = n_blocks * wblock <= hw.spad_bytes // 2
-    room = hw.spad_bytes - (n_blocks * wblock if resident else 2 * wblock)
-
-    def fits(th: int, tw: int) -> bool:
-        ih, iw = g.box(th, tw)
-        return 2 * slot(ih * iw * kc) + 2 * slot(th * tw * nt) <= room and th * tw * nt <= acc_avail
-
-    if fits(1, g.ow):
-        return ConvPlan(kc, _largest(lambda t: fits(t, g.ow), g.oh), g.ow, resident)
-    if fits(1, 1):
-        return ConvPlan(kc, 1, _largest(lambda t: fits(1, t), g.ow), resident)
-    return None
-
-
-def tile_inputs(g: ConvGeom, j0: int, nt: int) -> tuple[int, int]:
-    """The input channels [lo, hi) that output channels [j0, j0 + nt) read (their groups')."""
-    cog, cig = g.cout // g.group, g.cin // g.group
-    return (j0 // cog) * cig, ((j0 + nt - 1) // cog + 1) * cig
-
-
-def _aligned_chunks(g: ConvGeom, hw: HwConfig) -> set[int]:
-    """Chunk sizes whose boundaries fall on the cout tiles' input spans: their gcd and its divisors."""
-    bounds = [b for j0, nt in _spans(g.cout, hw.cols) for b in tile_inputs(g, j0, nt) if 0 < b < g.cin]
-    top = math.gcd(*bounds) if bounds else g.cin
-    return {d for d in range(1, top + 1) if top % d == 0}
-
-
-def _structure(g: ConvGeom, hw: HwConfig, kc: int) -> tuple[int, int]:
-    """For chunk size `kc` of a grouped conv: (gemms per output tile, weight blocks not all zero)."""
-    gemms = blocks = 0
-    for j0, nt in _spans(g.cout, hw.cols):
-        lo, hi = tile_inputs(g, j0, nt)
-        for k0 in range(lo // kc * kc, hi, kc):  # the chunks that meet [lo, hi)
-            kcq = min(kc, g.cin - k0)
-            blocks += 1
-            gemms += sum(1 for rk in range(0, kcq, hw.rows) if k0 + rk < hi and k0 + min(kcq, rk + hw.rows) > lo)
-    return gemms * g.kh * g.kw, blocks
-
-
-def _largest(ok, hi: int) -> int:
-    """Largest t in [1, hi] with ok(t), for ok monotone decreasing and ok(1) true."""
-    lo = 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _spans(total: int, step: int) -> list[tuple[int, int]]:
-    return [(s, min(step, total - s)) for s in range(0, total, step)]
-
-
-def pack_weights(wq: np.ndarray, kc: int, cols: int) -> list[list[np.ndarray]]:
-    """Cut int8 weights (Cout, Cin, kh, kw) into blocks [cout tile][cin chunk], each laid
-    out [ki][kj][cin][cout] — the k-major rows a `gemm` weight tile reads."""
+def pack_weights(wq: np.ndarray, kc: int, cols: int, packed: bool = False) -> list[list[np.ndarray]]:
+    """Cut int8 weights (Cout, Cin, kh, kw) into blocks [cout tile][cin chunk], each laid out
+    [ki][kj][cin][cout] — the k-major rows a `gemm` weight tile reads — or, packed,
+    [kj][ki][cin][cout]: the order of a row buffer's window."""
     cout, cin = wq.shape[:2]
+    order = (3, 2, 1, 0) if packed else (2, 3, 1, 0)
     blocks = []
     for j0, nt in _spans(cout, cols):
         row = []
         for c0, kcq in _spans(cin, kc):
-            blk = wq[j0:j0 + nt, c0:c0 + kcq].transpose(2, 3, 1, 0)  # kh, kw, cin, cout
+            blk = wq[j0:j0 + nt, c0:c0 + kcq].transpose(*order)
             row.append(np.ascontiguousarray(blk, dtype=np.int8))
         blocks.append(row)
     return blocks
@@ -227,43 +120,118 @@ def _gemm_rows(blk: np.ndarray, rows: int) -> list[tuple[int, int, int, int]]:
                     (rk + last[ki, kj, sl] + 1).tolist()))
 
 
+def _fold_rows(blk: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """(first row, end row) of each gemm of a packed block (its reduction rows flattened): one per
+    `rows` rows, narrowed to the rows that hold a nonzero weight; all-zero folds are skipped."""
+    live = np.any(blk.reshape(-1, blk.shape[-1]) != 0, axis=1)
+    out = []
+    for r0 in range(0, live.size, rows):
+        nz = np.flatnonzero(live[r0:r0 + rows])
+        if nz.size:
+            out.append((r0 + int(nz[0]), r0 + int(nz[-1]) + 1))
+    return out
+
+
+@dataclass(frozen=True)
+class _Gemm:
+    """One gemm of a weight block: its input offset in the tile's buffer, `a + a_iw * iw` for a
+    buffer iw pixels wide, its weight offset in the block and its reduction length."""
+
+    a: int
+    a_iw: int
+    w: int
+    k: int
+
+
+def _block_gemms(blk: np.ndarray, g: ConvGeom, rows: int, nt: int, packed: bool) -> list[_Gemm]:
+    if packed:
+        return [_Gemm(ra, 0, ra * nt, rb - ra) for ra, rb in _fold_rows(blk, rows)]
+    kcq = blk.shape[2]
+    return [_Gemm(kj * g.dw * kcq + ra, ki * g.dh * kcq, ((ki * g.kw + kj) * kcq + ra) * nt, rb - ra)
+            for ki, kj, ra, rb in _gemm_rows(blk, rows)]
+
+
+def choose_plan(em: Emitter, g: ConvGeom, what: str, nvec: int = 3, out_bufs: int = 2) -> ConvPlan:
+    """The plan for this layer's SRAM window (half of each memory), or for the whole memories when
+    that is cheaper by more than the overlap with the previous layer the half buys, or when nothing
+    fits half; the window is widened accordingly."""
+    hw = em.hw
+    half = plan_conv(g, hw, what, nvec, spad=em.spad.capacity, acc=em.acc.capacity, out_bufs=out_bufs)
+    whole = None
+    if em.spad.capacity < hw.spad_bytes:
+        whole = plan_conv(g, hw, what, nvec, out_bufs=out_bufs)
+    if whole is not None and (half is None or _cost(whole) + _overlap(half) < _cost(half)):
+        em.use_whole()
+        return whole
+    if half is None:
+        raise BackendError(f"{what}: no tiling fits a {g.kh}x{g.kw} kernel over {g.cin} channels into "
+                           f"{hw.spad_kib} KiB scratchpad and {hw.acc_kib} KiB accumulator")
+    return half
+
+
+def _cost(p: ConvPlan) -> int:
+    assert p.est is not None
+    return p.est.cycles
+
+
+def _overlap(p: ConvPlan) -> int:
+    """What a layer in the other half of the SRAM than its predecessor saves: its first loads run
+    while the predecessor finishes (the whole-SRAM layer waits for the predecessor's last reader)."""
+    assert p.est is not None
+    return p.est.ramp
+
+
+@dataclass(frozen=True)
+class FusedAdd:
+    """An elementwise Add / Sub applied to each output tile while it is in the scratchpad
+    (`placement.plan_fused_adds`): the tile of the other input is loaded beside it, one `vadd`
+    in place, and the sum stored to the Add's output; those instructions are the Add's layer's."""
+
+    other: Buf  # the Add's other input
+    y: Buf  # the Add's output
+    fields: dict[str, int]  # vadd's parameters (`elementwise.vadd_fields`)
+    conv_is_a: bool  # the conv's output is vadd's operand a (the Add's first input)
+    layer: int  # the Add's layer id
+
+
 def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QParams, in_zp: int, what: str, *,
                params: np.ndarray | None = None,
-               runs: Callable[[int, int, int, int], list[Run]] | None = None) -> None:
-    """Emit the instructions of one quantized convolution (or fully connected layer).
+               runs: Callable[[int, int, int, int], list[Run]] | None = None,
+               fused: FusedAdd | None = None) -> ConvPlan:
+    """Emit the instructions of one quantized convolution (or fully connected layer); return its plan.
 
     `wq` is dense (Cout, Cin, kh, kw) (see `expand_groups`). `params` (nvec, Cout) are the
     epilogue's int32 vectors: bias, then (mul, shift) pairs — default the `AccQ`'s one pair
     (`qop` gives the output stage: zero point, bounds, rounding).
-    `runs(r0, th, c0, tw)` lists the `vrq`s of an output tile (default: one over the tile)."""
+    `runs(r0, th, c0, tw)` lists the `vrq`s of an output tile (default: one over the tile).
+    `fused`: an Add applied to each output tile before it is stored (to the Add's output)."""
     hw = em.hw
     if params is None:
         assert isinstance(qop, AccQ), f"{what}: a convolution without params needs an AccQ"
         params = np.stack([qop.bias, qop.mul, qop.shift])
     nvec = params.shape[0]
-    plan = plan_conv(g, hw, what, nvec)
+    plan = choose_plan(em, g, what, nvec, out_bufs=4 if fused else 2)
     nt_max = min(hw.cols, g.cout)
     cout_tiles = _spans(g.cout, hw.cols)
     cin_chunks = _spans(g.cin, plan.kc)
 
     # constants in DRAM: the weight blocks that are not all zero and, per cout tile, the
     # parameter vectors [bias | mul | shift | ...] int32
-    blocks = pack_weights(wq, plan.kc, hw.cols)
-    gemms = [[_gemm_rows(b, hw.rows) for b in row] for row in blocks]
+    blocks = pack_weights(wq, plan.kc, hw.cols, plan.packed)
+    gemms = [[_block_gemms(b, g, hw.rows, nt, plan.packed) for b in row] for row, (_, nt) in zip(blocks, cout_tiles)]
     stored: dict[bytes, int] = {}  # equal blocks (AveragePool's identities) are stored and loaded once
     w_addr = [[_store_once(em, stored, b) if gl else -1 for b, gl in zip(row, grow)]
               for row, grow in zip(blocks, gemms)]
-    par_addr = []
-    for j0, nt in cout_tiles:
-        par_addr.append(em.add_data(params[:, j0:j0 + nt].astype("<i4")))
+    par_addr = [em.add_data(params[:, j0:j0 + nt].astype("<i4")) for j0, nt in cout_tiles]
 
     # on-chip buffers
-    ih_max, iw_max = g.box(plan.th, plan.tw)
     wblock = g.kh * g.kw * plan.kc * nt_max
     n_wslots = max(len(stored), 1) if plan.weights_resident else 2
     w_cache = SlotCache([em.spad.take(wblock, what) for _ in range(n_wslots)])
-    in_cache = SlotCache([em.spad.take(ih_max * iw_max * plan.kc, what) for _ in range(2)])
+    in_cache = SlotCache([em.spad.take(g.in_bytes(plan.th, plan.tw, plan.kc, plan.packed), what)
+                          for _ in range(2)])
     out_slots = [em.spad.take(plan.th * plan.tw * nt_max, what) for _ in range(2)]
+    skip_slots = [em.spad.take(plan.th * plan.tw * nt_max, what) for _ in range(2)] if fused else []
     par_cache = SlotCache([em.acc.take(nvec * nt_max, what) for _ in range(2)])
     acc_tile = em.acc.take(plan.th * plan.tw * nt_max, what)
     rnd = int(ROUNDING_BY_NAME[qop.rounding])
@@ -283,19 +251,18 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
                         continue  # all-zero weights: neither the box nor the block is needed
                     box, hit = in_cache.get((r0, c0, q))
                     if not hit:
-                        _load_box(em, g, x, box, r0, c0, ih, iw, k0, kcq, in_zp)
+                        (_load_rows if plan.packed else _load_box)(em, g, x, box, r0, c0, th, ih, iw, k0, kcq, in_zp)
                     wslot, hit = w_cache.get(w_addr[j][q])
                     if not hit:
                         em.emit("ld", dst=wslot, src=w_addr[j][q], n0=1, n1=1, n2=blocks[j][q].size)
-                    for ki, kj, ra, rb in gemms[j][q]:
-                        em.emit(
-                            "gemm", dst=acc_tile,
-                            a=box + (ki * g.dh * iw + kj * g.dw) * kcq + ra,
-                            w=wslot + ((ki * g.kw + kj) * kcq + ra) * nt,
-                            m0=tw, m1=th, k=rb - ra, n=nt,
-                            as0=g.sw * kcq, as1=g.sh * iw * kcq, ws=nt,
-                            ds0=nt, ds1=tw * nt, acc=0 if first else 1,
-                        )
+                    if plan.packed:  # row buffers of iw * kh * kcq bytes, pixels sw * kh * kcq apart
+                        as0, as1 = g.sw * g.kh * kcq, iw * g.kh * kcq
+                    else:
+                        as0, as1 = g.sw * kcq, g.sh * iw * kcq
+                    for gm in gemms[j][q]:
+                        em.emit("gemm", dst=acc_tile, a=box + gm.a + gm.a_iw * iw, w=wslot + gm.w,
+                                m0=tw, m1=th, k=gm.k, n=nt, as0=as0, as1=as1, ws=nt,
+                                ds0=nt, ds1=tw * nt, acc=2 if first else 1, bias=par)
                         first = False
                 out = out_slots[n_out % 2]
                 n_out += 1
@@ -303,14 +270,23 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
                     zero = acc_tile + (m - 1) * nt
                     em.emit("vsum", dst=zero, src=0, m=0, n=nt, ss=0, acc=0)
                     em.emit("vaddv", dst=acc_tile, src=zero, vec=par, m=m, n=nt, ds=nt, ss=0)
-                else:
-                    em.emit("vaddv", dst=acc_tile, src=acc_tile, vec=par, m=m, n=nt, ds=nt, ss=nt)
                 for p0, mm, ps, k in (runs(r0, th, c0, tw) if runs is not None else [(0, m, 1, 0)]):
                     em.emit("vrq", dst=out + p0 * nt, src=acc_tile + p0 * nt, mul=par + (1 + 2 * k) * nt,
                             sh=par + (2 + 2 * k) * nt, m=mm, n=nt, ds=ps * nt, ss=ps * nt,
                             zp=qop.zp_out, lo=qop.lo, hi=qop.hi, rnd=rnd)
-                em.emit("st", dst=y.at(r0, c0, j0), src=out, n0=th, n1=tw, n2=nt,
-                        ds0=y.rs, ds1=y.ps, ss0=tw * nt, ss1=nt)
+                if fused is None:
+                    em.emit("st", dst=y.at(r0, c0, j0), src=out, n0=th, n1=tw, n2=nt,
+                            ds0=y.rs, ds1=y.ps, ss0=tw * nt, ss1=nt)
+                    continue
+                sk, other, n = skip_slots[(n_out - 1) % 2], fused.other, m * nt
+                em.emit("ld", layer=fused.layer, dst=sk, src=other.at(r0, c0, j0), n0=th, n1=tw, n2=nt,
+                        ss0=other.rs, ss1=other.ps, ds0=tw * nt, ds1=nt)
+                a, b = (out, sk) if fused.conv_is_a else (sk, out)
+                em.emit("vadd", layer=fused.layer, dst=out, a=a, b=b, m=1, n=n, ds=n, bs=n, **{"as": n},
+                        **fused.fields)
+                em.emit("st", layer=fused.layer, dst=fused.y.at(r0, c0, j0), src=out, n0=th, n1=tw, n2=nt,
+                        ds0=fused.y.rs, ds1=fused.y.ps, ss0=tw * nt, ss1=nt)
+    return plan
 
 
 def _store_once(em: Emitter, stored: dict[bytes, int], block: np.ndarray) -> int:
@@ -320,7 +296,7 @@ def _store_once(em: Emitter, stored: dict[bytes, int], block: np.ndarray) -> int
     return stored[key]
 
 
-def _load_box(em: Emitter, g: ConvGeom, x: Buf, box: int, r0: int, c0: int, ih: int, iw: int,
+def _load_box(em: Emitter, g: ConvGeom, x: Buf, box: int, r0: int, c0: int, th: int, ih: int, iw: int,
               k0: int, kc: int, fill: int) -> None:
     """DMA the input window of an output tile into the scratchpad, padding with `fill`."""
     top = r0 * g.sh - g.pt
@@ -330,6 +306,22 @@ def _load_box(em: Emitter, g: ConvGeom, x: Buf, box: int, r0: int, c0: int, ih: 
     src = x.at(top + pt, left + pl, k0) if n0 and n1 else 0
     em.emit("ld", dst=box, src=src, n0=n0, n1=n1, n2=kc, ss0=x.rs, ss1=x.ps,
             ds0=iw * kc, ds1=kc, pt=pt, pb=pb, pl=pl, pr=pr, fill=fill)
+
+
+def _load_rows(em: Emitter, g: ConvGeom, x: Buf, buf: int, r0: int, c0: int, th: int, ih: int, iw: int,
+               k0: int, kc: int, fill: int) -> None:
+    """DMA the row buffers of an output tile, one `ld` per output row: [x][ki][c], the kernel rows
+    (every dh-th input row from the row's top) as the outer dimension of the ld, padded with `fill`."""
+    left = c0 * g.sw - g.pl
+    pl, n1, pr = _clip(left, iw, g.w)
+    for t in range(th):
+        top = (r0 + t) * g.sh - g.pt
+        before = min(g.kh, max(0, cdiv(-top, g.dh)))  # kernel rows above the image
+        inside = max(0, min(g.kh, cdiv(g.h - top, g.dh)) - before)  # ... and inside it
+        after = g.kh - before - inside
+        src = x.at(top + before * g.dh, left + pl, k0) if inside and n1 else 0
+        em.emit("ld", dst=buf + t * iw * g.kh * kc, src=src, n0=inside, n1=n1, n2=kc, ss0=g.dh * x.rs, ss1=x.ps,
+                ds0=kc, ds1=g.kh * kc, pt=before, pb=after, pl=pl, pr=pr, fill=fill)
 
 
 def _clip(start: int, length: int, size: int) -> tuple[int, int, int]:

@@ -30,6 +30,12 @@ def plan_add(total: int, spad_bytes: int) -> int:
     return min(total, fit, max(MIN_TILE, align_up(cdiv(total, TILES), SPAD_ALIGN)))
 
 
+def vadd_fields(qop: AddQ) -> dict[str, int]:
+    """The `vadd` fields of an Add / Sub node besides its boxes."""
+    return {"za": qop.za, "zb": qop.zb, "ma": qop.ma, "mb": qop.mb, "sh": qop.sh,
+            "zp": qop.zp_out, "lo": qop.lo, "hi": qop.hi, "rnd": int(ROUNDING_BY_NAME[qop.rounding])}
+
+
 def lower_add(em: Emitter, a: Buf, b: Buf, y: Buf, qop: AddQ, what: str) -> None:
     """Emit y = vadd(a, b) with the node's `vadd` parameters (an `AddQ`: `npuc/passes/quantize/core.py`, add_q)."""
     total = y.nbytes
@@ -39,12 +45,11 @@ def lower_add(em: Emitter, a: Buf, b: Buf, y: Buf, qop: AddQ, what: str) -> None
     if (a.c, a.h, a.w) != (y.c, y.h, y.w) or (b.c, b.h, b.w) != (y.c, y.h, y.w):
         raise BackendError(f"{what}: inputs {a.c}x{a.h}x{a.w} and {b.c}x{b.h}x{b.w} differ from the output "
                            f"{y.c}x{y.h}x{y.w}")
-    tile = plan_add(total, em.hw.spad_bytes)
+    tile = plan_add(total, em.spad.capacity)
     if tile < 1:
         raise BackendError(f"{what}: the scratchpad cannot hold six tiles")
     slots = [tuple(em.spad.take(tile, what) for _ in range(3)) for _ in range(2)]
-    f = {"za": qop.za, "zb": qop.zb, "ma": qop.ma, "mb": qop.mb, "sh": qop.sh,
-         "zp": qop.zp_out, "lo": qop.lo, "hi": qop.hi, "rnd": int(ROUNDING_BY_NAME[qop.rounding])}
+    f = vadd_fields(qop)
     if not (a.dense and b.dense and y.dense):
         # a view (a channel slice of a Concat or Split): boxes of pixels, each moved at its strides
         for k, box in enumerate(box_tiles(y.h, y.w, y.c, tile)):

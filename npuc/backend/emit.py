@@ -74,19 +74,34 @@ class Buf:
 
 
 class Arena:
-    """A bump allocator over one on-chip memory, reset for every layer."""
+    """A bump allocator over a window [lo, hi) of one on-chip memory, reset for every layer.
+
+    Consecutive layers take alternate halves of each memory (`Emitter.begin_layer`), so the next
+    layer's first loads do not wait for the previous layer's last readers of the same bytes: the
+    load of layer i+1's first tile overlaps the last tiles of layer i. A layer that does not fit
+    half widens its window to the whole memory (`Emitter.use_whole`)."""
 
     def __init__(self, name: str, size: int, align: int) -> None:
         self.name, self.size, self.align = name, size, align
+        self.lo, self.hi = 0, size
         self.top = 0
 
+    @property
+    def capacity(self) -> int:
+        """The units of the window, from its (aligned) start."""
+        return self.hi - align_up(self.lo, self.align)
+
+    def window(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+        self.reset()
+
     def reset(self) -> None:
-        self.top = 0
+        self.top = self.lo
 
     def take(self, n: int, what: str) -> int:
         addr = align_up(self.top, self.align)
-        if addr + n > self.size:
-            raise BackendError(f"{what}: needs {n} more {self.name} units at {addr}, only {self.size} exist")
+        if addr + n > self.hi:
+            raise BackendError(f"{what}: needs {n} more {self.name} units at {addr}, only {self.hi} exist")
         self.top = addr + n
         return addr
 
@@ -127,17 +142,41 @@ class Emitter:
         self.spad = Arena("SPAD byte", hw.spad_bytes, SPAD_ALIGN)
         self.acc = Arena("ACC word", hw.acc_words, ACC_ALIGN)
         self._layer = 0
+        self._half = 1  # the first layer takes the lower halves
 
     def begin_layer(self, name: str, work: LayerWork | None = None) -> None:
+        """A new layer: its instructions are tagged with its id; the SRAM arenas take the other half
+        of each memory than the previous layer's (see `Arena`)."""
         self._layer = len(self.layers)
         self.layers.append(name)
         if work is not None:
             self.work[self._layer] = work
-        self.spad.reset()
-        self.acc.reset()
+        self._half = 1 - self._half
+        for arena in (self.spad, self.acc):
+            h = arena.size // 2 // arena.align * arena.align
+            if h < arena.align:
+                arena.window(0, arena.size)
+            else:
+                arena.window(*((0, h) if self._half == 0 else (h, arena.size)))
 
-    def emit(self, op: str, **fields: int) -> None:
-        self.insns.append(make_insn(op, layer=self._layer, **fields))
+    def add_layer(self, name: str) -> int:
+        """Register a layer whose instructions the current layer's loop emits (`emit(layer=...)`):
+        its id, without switching to it."""
+        self.layers.append(name)
+        return len(self.layers) - 1
+
+    def use_whole(self) -> None:
+        """Widen this layer's arenas to the whole memories (it does not fit half of them)."""
+        for arena in (self.spad, self.acc):
+            arena.window(0, arena.size)
+
+    def layer_id(self) -> int:
+        return self._layer
+
+    def emit(self, op: str, layer: int | None = None, **fields: int) -> None:
+        """Append an instruction of the current layer (or of layer id `layer`: a layer fused into
+        another's loop, whose instructions interleave with it)."""
+        self.insns.append(make_insn(op, layer=self._layer if layer is None else layer, **fields))
 
     def alloc_dram(self, nbytes: int) -> int:
         addr = align_up(self.dram_top, DRAM_ALIGN)

@@ -182,7 +182,7 @@ def _requant(ctx: Context, name: str) -> Buf:
     q = ctx.ir.node(name)["qop"]
     em = ctx.em
     em.begin_layer(name)
-    budget = max(SPAD_ALIGN, (em.hw.spad_bytes // 4) // SPAD_ALIGN * SPAD_ALIGN)
+    budget = max(SPAD_ALIGN, (em.spad.capacity // 4) // SPAD_ALIGN * SPAD_ALIGN)
     slots = [(em.spad.take(budget, ctx.what(name)), em.spad.take(budget, ctx.what(name))) for _ in range(2)]
     f = {"za": q.za, "zb": 0, "ma": q.ma, "mb": 0, "sh": q.sh, "zp": q.zp_out, "lo": q.lo,
          "hi": q.hi, "rnd": int(ROUNDING_BY_NAME[q.rounding])}

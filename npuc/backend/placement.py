@@ -54,10 +54,44 @@ def plan_concats(ir: IR) -> dict[str, tuple[str, int]]:
     return placed
 
 
+def plan_fused_adds(ir: IR, placed: dict[str, tuple[str, int]]) -> dict[str, str]:
+    """Conv -> the Add (or Sub) it feeds, for every Conv whose output only that elementwise op reads:
+    the conv's lowering applies the `vadd` to each output tile while it is in the scratchpad (the
+    residual branch's tile loaded beside it) and stores the sum, so the conv's output never makes a
+    DRAM round trip and the Add costs no pass of its own."""
+    out: dict[str, str] = {}
+    outputs = set(ir.outputs)
+    for conv in ir.topo():
+        if ir.op(conv) != "Conv" or conv in outputs or conv in placed:
+            continue
+        succs = ir.succs(conv)
+        if len(succs) != 1 or ir.op(succs[0]) not in ("Add", "Sub"):
+            continue
+        add = succs[0]
+        if add in out.values():
+            continue  # both inputs are such convs: the first one takes the Add
+        preds = ir.preds(add)
+        shape = tuple(ir.node(conv)["shape"])
+        if (len(preds) == 2 and preds[0] != preds[1] and len(shape) == 4 and shape[0] == 1
+                and all(tuple(ir.node(p)["shape"]) == shape for p in preds) and tuple(ir.node(add)["shape"]) == shape):
+            out[conv] = add
+    return out
+
+
+def fused_order(ir: IR, fused: dict[str, str]) -> list[str]:
+    """The topological order with each fused Conv moved right before its Add, so the Add's other
+    input is lowered first (it cannot depend on the Conv: the Conv's only reader is the Add)."""
+    order = ir.topo()
+    for conv, add in fused.items():
+        order.remove(conv)
+        order.insert(order.index(add), conv)
+    return order
+
+
 # -- DMA helpers -------------------------------------------------------------------
 
 def copy_budget(em: Emitter) -> int:
-    return max(SPAD_ALIGN, (em.hw.spad_bytes // 2) // SPAD_ALIGN * SPAD_ALIGN)
+    return max(SPAD_ALIGN, (em.spad.capacity // 2) // SPAD_ALIGN * SPAD_ALIGN)
 
 
 def copy_view(em: Emitter, x: Buf, y: Buf, what: str, slots: list[int] | None = None) -> None:

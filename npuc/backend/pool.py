@@ -31,7 +31,7 @@ def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
 
     def fits(th: int, tw: int, cc: int) -> bool:
         ih, iw = g.box(th, tw)
-        return 2 * slot(ih * iw * cc) + 2 * slot(th * tw * cc) <= hw.spad_bytes
+        return 2 * slot(ih * iw * cc) + 2 * slot(th * tw * cc) <= em.spad.capacity
 
     cc = _largest(lambda c: fits(1, 1, c), g.cin) if fits(1, 1, 1) else 0
     if cc == 0:
@@ -71,7 +71,7 @@ def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
 def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop: AccQ, what: str) -> None:
     hw = em.hw
     c, pixels = x.c, x.h * x.w
-    cc = min(c, max(1, hw.acc_words // 4 - 16))
+    cc = min(c, max(1, em.acc.capacity // 4 - 16))
     par = np.concatenate([qop.bias, qop.mul, qop.shift]).astype("<i4")
     par_addr = em.add_data(par)
     pix, in_cache, out_slots = _pixel_slots(em, pixels, cc, what)
@@ -94,7 +94,7 @@ def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop: AccQ, what: str) -> N
 def _pixel_slots(em: Emitter, pixels: int, cc: int, what: str) -> tuple[int, SlotCache, list[int]]:
     """A global pool's scratchpad: the most pixels a chunk of cc channels may hold so that two input
     slots (double buffering) and two one-row output slots fit; returns (pixels, inputs, outputs)."""
-    room = em.hw.spad_bytes - 2 * align_up(cc, SPAD_ALIGN) - 2 * SPAD_ALIGN
+    room = em.spad.capacity - 2 * align_up(cc, SPAD_ALIGN) - 2 * SPAD_ALIGN
     pix = min(pixels, max(0, room // (2 * cc)))
     if pix == 0:
         raise BackendError(f"{what}: {cc} channels do not fit the scratchpad")
@@ -120,7 +120,7 @@ def lower_global_maxpool(em: Emitter, x: Buf, y: Buf, what: str) -> None:
     """Per channel chunk: each pixel chunk halved by `vmax` down to one row, folded into the result row."""
     hw = em.hw
     c, pixels = x.c, x.h * x.w
-    cc = min(c, max(1, hw.spad_bytes // 8))
+    cc = min(c, max(1, em.spad.capacity // 8))
     pix, in_cache, out_slots = _pixel_slots(em, pixels, cc, what)
     for n, (k0, cci) in enumerate(_spans(c, cc)):
         out = out_slots[n % 2]

@@ -131,9 +131,9 @@ def lower_lut(em: Emitter, x: Buf, y: Buf, table: np.ndarray, what: str) -> None
         raise BackendError(f"{what}: per-channel tables {table.shape} need an NHWC tensor of {x.c} channels")
     tab_dram = em.add_data(np.ascontiguousarray(table, dtype=np.int8))
     if per_channel:
-        p = plan(em.hw.spad_bytes, x.c, x.h * x.w, TABLE, 1)
+        p = plan(em.spad.capacity, x.c, x.h * x.w, TABLE, 1)
     else:  # layout-blind: a dense tensor is one run of bytes
-        p = plan(em.hw.spad_bytes - TABLE, x.c, x.h * x.w, 0, 1)
+        p = plan(em.spad.capacity - TABLE, x.c, x.h * x.w, 0, 1)
     tab = em.spad.take(p.chunk * TABLE if per_channel else TABLE, what)
     slots = [em.spad.take(p.tile, what) for _ in range(SLOTS)]
     if not per_channel:
@@ -162,11 +162,11 @@ def lower_mul(em: Emitter, a: Buf, b: Buf, y: Buf, qop: MulQ, broadcast: bool,
         if (b.c, b.h, b.w) != (a.c, 1, 1) or a.flat_of is not None:
             raise BackendError(f"{what}: a channel broadcast needs a (1, {a.c}, 1, 1) scale tensor, got "
                                f"{(b.c, b.h, b.w)}")
-        p = plan(em.hw.spad_bytes, a.c, a.h * a.w, 1, 1)
+        p = plan(em.spad.capacity, a.c, a.h * a.w, 1, 1)
         row = em.spad.take(p.chunk, what)
     else:
         _same_geometry(what, a, b)
-        p = plan(em.hw.spad_bytes, a.c, a.h * a.w, 0, 2)
+        p = plan(em.spad.capacity, a.c, a.h * a.w, 0, 2)
     slots = [tuple(em.spad.take(p.tile, what) for _ in range(1 if broadcast else 2)) for _ in range(SLOTS)]
     chunk = -1
     for i, t in enumerate(tiles(a, p.chunk, p.tile)):

@@ -4,9 +4,10 @@ transposed-conv phases and AveragePool requantization runs."""
 import numpy as np
 import pytest
 
-from npuc.backend.conv import ConvGeom, _gemm_rows, _structure, expand_groups, plan_conv, tile_inputs
+from npuc.backend.conv import ConvGeom, _gemm_rows, _structure, choose_plan, expand_groups, plan_conv, tile_inputs
 from npuc.backend.conv_ops import _runs, phase_taps
-from npuc.backend.emit import BackendError
+from npuc.backend.conv_plan import block_gemms
+from npuc.backend.emit import BackendError, Emitter
 from npuc.hw import load_hw
 
 GEOMS = [
@@ -19,15 +20,21 @@ GEOMS = [
 
 
 @pytest.mark.parametrize("preset", ["default", "tiny", "npu32"])
+@pytest.mark.parametrize("half", [False, True])
 @pytest.mark.parametrize("g", GEOMS, ids=lambda g: f"{g.cin}x{g.h}x{g.w}-{g.cout}-k{g.kh}")
-def test_plan_fits(preset, g):
+def test_plan_fits(preset, half, g):
     hw = load_hw(preset)
-    p = plan_conv(g, hw, "t")
+    spad, acc = (hw.spad_bytes // 2, hw.acc_words // 2) if half else (hw.spad_bytes, hw.acc_words)
+    p = plan_conv(g, hw, "t", spad=spad, acc=acc)
+    if p is None:
+        assert half and preset == "tiny"  # only tiny's halves are too small for some layers
+        return
     nt = min(hw.cols, g.cout)
-    ih, iw = g.box(p.th, p.tw)
+    _, blocks = _structure(g, hw, p.kc)
+    wbytes = (blocks if p.weights_resident else min(blocks, 2)) * g.kh * g.kw * p.kc * nt
     assert 1 <= p.th <= g.oh and 1 <= p.tw <= g.ow and 1 <= p.kc <= g.cin
-    assert 2 * ih * iw * p.kc + 2 * p.th * p.tw * nt + 2 * g.kh * g.kw * p.kc * nt <= hw.spad_bytes
-    assert p.th * p.tw * nt + 6 * nt <= hw.acc_words
+    assert 2 * g.in_bytes(p.th, p.tw, p.kc, p.packed) + 2 * p.th * p.tw * nt + wbytes <= spad
+    assert p.th * p.tw * nt + 6 * nt <= acc
 
 
 def test_whole_rows_preferred_when_they_fit():
@@ -36,11 +43,31 @@ def test_whole_rows_preferred_when_they_fit():
     assert p.tw == 32 and p.th > 1 and p.kc == 3
 
 
+@pytest.mark.parametrize("preset", ["default", "npu32"])
+def test_small_channel_counts_pack_the_taps(preset):
+    """The 7x7x3 stem: ceil(147/R) folds per pixel and cout tile instead of 49 * ceil(3/R)."""
+    hw = load_hw(preset)
+    stem = GEOMS[4]
+    p = plan_conv(stem, hw, "t")
+    assert p.packed and p.kc == 3
+    assert block_gemms(stem, hw, p.kc, True)[0] == [(0, -(-147 // hw.rows))]
+    assert not plan_conv(GEOMS[1], hw, "t").packed  # 64 channels fill the rows tap by tap
+
+
+def test_streamed_weights_come_in_blocks_that_keep_the_chain():
+    """A fully connected layer with streamed weights: one block per cout tile (all of K), not one
+    per fold, whose load would break the array's chain at every gemm."""
+    hw = load_hw("npu32")
+    p = plan_conv(ConvGeom(cin=512, h=1, w=1, cout=1000, oh=1, ow=1), hw, "t", spad=hw.spad_bytes // 2)
+    assert p.kc == 512
+
+
 def test_impossible_layer_is_a_clear_error():
     hw = load_hw("tiny").replace(spad_kib=1)
     g = ConvGeom(cin=64, h=8, w=8, cout=8, oh=8, ow=8, kh=11, kw=11, pt=5, pl=5)
-    with pytest.raises(BackendError, match="no tiling fits"):
-        plan_conv(g, hw, "node 'big' (Conv)")
+    assert plan_conv(g, hw, "t") is None
+    with pytest.raises(BackendError, match="node 'big' \\(Conv\\): no tiling fits"):
+        choose_plan(Emitter(hw), g, "node 'big' (Conv)")
 
 
 # -- grouped convolutions ----------------------------------------------------------------
