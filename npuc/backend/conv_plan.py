@@ -194,7 +194,7 @@ def plan_conv(g: ConvGeom, hw: HwConfig, what: str, nvec: int = 3, *, spad: int 
                 wbytes = max(n_blocks, 1) * wblock if resident else min(2, max(n_blocks, 1)) * wblock
                 room = spad - wbytes
 
-                def fits(th: int, tw: int, kc: int = kc, room: int = room) -> bool:
+                def fits(th: int, tw: int, kc: int = kc, room: int = room, packed: bool = packed) -> bool:
                     return (2 * _slot(g.in_bytes(th, tw, kc, packed)) + out_bufs * _slot(th * tw * nt) <= room
                             and th * tw * nt <= acc_room)
 

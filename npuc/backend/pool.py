@@ -24,8 +24,6 @@ INT8_MIN = -128
 
 
 def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
-    hw = em.hw
-
     def slot(n: int) -> int:
         return align_up(n, SPAD_ALIGN)
 
@@ -69,7 +67,6 @@ def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
 
 
 def lower_global_avgpool(em: Emitter, x: Buf, y: Buf, qop: AccQ, what: str) -> None:
-    hw = em.hw
     c, pixels = x.c, x.h * x.w
     cc = min(c, max(1, em.acc.capacity // 4 - 16))
     par = np.concatenate([qop.bias, qop.mul, qop.shift]).astype("<i4")
@@ -118,7 +115,6 @@ def _load_pixels(em: Emitter, x: Buf, dst: int, p0: int, npx: int, k0: int, cc: 
 
 def lower_global_maxpool(em: Emitter, x: Buf, y: Buf, what: str) -> None:
     """Per channel chunk: each pixel chunk halved by `vmax` down to one row, folded into the result row."""
-    hw = em.hw
     c, pixels = x.c, x.h * x.w
     cc = min(c, max(1, em.spad.capacity // 8))
     pix, in_cache, out_slots = _pixel_slots(em, pixels, cc, what)
