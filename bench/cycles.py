@@ -1,7 +1,7 @@
 """Cycles against the roofline: ResNet-18 and MobileNetV2 (224x224, batch 1, random weights).
 
     python bench/cycles.py [--model resnet18|mobilenet_v2 ...] [--hw default|npu32|FILE ...]
-                           [--layers] [--no-serial] [--csv FILE]
+                           [--layers] [--no-serial] [--ablate] [--csv FILE]
 
 For each model and hardware preset: the total cycles, the sum of the per-layer
 roofline bounds (Conv/Gemm layers: max(useful MACs / (R*C), (input + output +
@@ -9,9 +9,12 @@ weight bytes) / DRAM bytes per cycle); every other layer adds cycles but no
 bound), their ratio, the utilization (useful MACs / (cycles * R * C)), and the
 same model compiled for the same hardware with `array.fold_overlap = false`
 (SCALE-Sim's serial fold cost). `--layers` prints the per-layer table
-(`npuc sim --stats`'s). The models come from bench/models.py, the one generator
-every bench shares; calibration is on two seeded random samples (cycles do not
-depend on the data).
+(`npuc sim --stats`'s). `--ablate` measures each schedule choice of the code
+generator (npuc/backend/schedule.py: packed taps, resident weights, large output
+tiles, fused Adds, outputs kept on chip, alternate SRAM halves) by compiling
+without it. The models come from bench/models.py, the one generator every bench
+shares; calibration is on two seeded random samples (cycles do not depend on the
+data).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import onnx
@@ -28,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/models.py, run
 
 from models import mobilenet_v2, resnet18  # noqa: E402
 
+from npuc.backend.schedule import DEFAULT, Schedule  # noqa: E402
 from npuc.compiler import compile_model  # noqa: E402
 from npuc.hw import HwConfig, load_hw  # noqa: E402
 from npuc.sim.driver import run_program  # noqa: E402
@@ -36,10 +41,10 @@ from npuc.tools.report import Roofline, format_stats  # noqa: E402
 MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2}
 
 
-def measure(path: Path, hw: HwConfig) -> tuple[object, Roofline, float]:
+def measure(path: Path, hw: HwConfig, schedule: Schedule = DEFAULT) -> tuple[object, Roofline, float]:
     """(run result, roofline summary, seconds) of one compile + simulation."""
     t0 = time.perf_counter()
-    prog = compile_model(path, hw, calib_samples=2).program
+    prog = compile_model(path, hw, calib_samples=2, schedule=schedule).program
     run = run_program(prog)
     return run, Roofline.of(run.layers, hw, run.stats[0].cycles), time.perf_counter() - t0
 
@@ -50,9 +55,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--hw", action="append", help="preset or TOML file (default: default and npu32)")
     ap.add_argument("--layers", action="store_true", help="print the per-layer table")
     ap.add_argument("--no-serial", action="store_true", help="skip the fold_overlap = false compile")
+    ap.add_argument("--ablate", action="store_true", help="measure each schedule choice by switching it off")
     ap.add_argument("--csv", default=None, help="also write the per-layer tables as CSV to this file")
     args = ap.parse_args(argv)
     rows = []
+    ablations: list[tuple[str, str, str, int, int]] = []
     csv_parts = []
     with tempfile.TemporaryDirectory() as d:
         for name in args.model or list(MODELS):
@@ -65,6 +72,12 @@ def main(argv: list[str]) -> int:
                 if not args.no_serial:
                     serial = measure(path, hw.replace(fold_overlap=False))[1]
                 rows.append((name, spec, hw, roof, serial))
+                if args.ablate:
+                    for choice in [f.name for f in fields(Schedule)]:
+                        off = measure(path, hw, DEFAULT.without(choice))[1]
+                        ablations.append((name, spec, choice, roof.cycles, off.cycles))
+                        print(f"  without {choice}: {off.cycles:,} cycles ({off.cycles / roof.cycles - 1:+.1%})",
+                              flush=True)
                 print(f"{name} @ {spec} ({hw.rows}x{hw.cols}, {hw.dram_bw} B/cycle): {roof.cycles:,} cycles, "
                       f"bound {roof.bound:,.0f}, ratio {roof.ratio:.3f}, utilization "
                       f"{100 * roof.utilization(hw):.1f}% ({secs:.0f} s)", flush=True)
@@ -83,6 +96,12 @@ def main(argv: list[str]) -> int:
         off = f"{serial.cycles:,} ({serial.ratio:.2f})" if serial is not None else "-"
         print(f"| {name} | {spec} | {roof.cycles:,} | {roof.bound:,.0f} | {roof.ratio:.3f} | "
               f"{100 * roof.utilization(hw):.1f}% | {off} |")
+    if ablations:
+        print()
+        print("| model | hw | schedule choice switched off | cycles | change |")
+        print("|---|---|---|---|---|")
+        for name, spec, choice, on, off in ablations:
+            print(f"| {name} | {spec} | {choice} | {off:,} | {off / on - 1:+.1%} |")
     if args.csv:
         Path(args.csv).write_text("\n".join(csv_parts) + "\n")
     return 0

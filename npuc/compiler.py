@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .backend import check_backend_resources, generate
+from .backend.schedule import DEFAULT, Schedule
 from .frontend import load_onnx
 from .hw import HwConfig
 from .ir import IR
@@ -53,6 +54,7 @@ class CompileOptions:
     verify: bool = False  # check the IR's stage invariants between passes
     dump_ir: str | Path | None = None  # write the IR after every pass into this directory
     progress: bool = False  # a progress bar for calibration on terminals
+    schedule: Schedule = DEFAULT  # the code generator's schedule choices (each can be switched off to measure it)
 
     def __post_init__(self) -> None:
         if self.calib_method not in CALIBRATORS:
@@ -144,7 +146,7 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
                       batch_size=options.calib_batch, progress=options.progress)  # calibrate, quantize, legalize
     if options.bias_correction:  # int32 biases absorb the mean error of the int8 layers, layer by layer
         qir = watch("bias_correction", correct_bias(qir, samples), "quantized", hw)
-    program = generate(qir, hw)  # tile, emit instructions, insert tokens
+    program = generate(qir, hw, options.schedule)  # tile, emit instructions, insert tokens
     return Compiled(float_ir, qir, program, len(samples), source)
 
 

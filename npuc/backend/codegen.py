@@ -22,21 +22,23 @@ from ..isa.program import DTYPE_BYTES, HostOp, Insn, LayerWork, Program, TensorI
 from ..isa.regions import ACC, DRAM, SPAD
 from ..nhwc import same_bytes
 from . import conv_ops, layout, vector  # noqa: F401  (each registers its lowerings)
-from .context import LOWERINGS, Context, lowering
-from .conv import ConvGeom, FusedAdd, expand_groups, lower_conv
+from .context import LOWERINGS, Context, chw, lowering
+from .conv import ConvGeom, FusedAdd, Resident, expand_groups, lower_conv, plan_conv
 from .deps import insert_tokens
 from .elementwise import lower_add, vadd_fields
-from .emit import BackendError, Buf
+from .emit import SPAD_ALIGN, BackendError, Buf
 from .placement import fused_order
 from .pool import lower_global_avgpool, lower_maxpool
+from .schedule import DEFAULT, Schedule
 
 
-def generate(ir: IR, hw: HwConfig) -> Program:
+def generate(ir: IR, hw: HwConfig, schedule: Schedule = DEFAULT) -> Program:
     """Lower a quantized IR to a complete program (header, data, instructions with tokens)."""
-    ctx = Context(ir, hw)
+    ctx = Context(ir, hw, schedule)
     for name in ir.inputs:  # inputs first, so their addresses do not depend on the model
         ctx.bufs[name] = ctx.new_buf(name)
-    for name in fused_order(ir, ctx.fused):  # a Conv feeding an Add comes after the Add's other input
+    # a Conv feeding an Add comes after the Add's other input; a Conv kept on chip right before its reader
+    for name in fused_order(ir, ctx.fused, ctx.onchip):
         if name in ctx.bufs:
             continue
         op = ir.op(name)
@@ -98,23 +100,63 @@ def _tensor_info(ctx: Context, name: str, role: str, value: str | None = None) -
                       layout=storage, scale=scale, zp=zp, dtype=_dtype(node))
 
 
+def _conv_geom(ctx: Context, name: str, x: tuple[int, int, int], y: tuple[int, int, int]) -> ConvGeom:
+    """Conv node `name`'s geometry for an input of (C, H, W) `x` and an output of `y`."""
+    a = ctx.ir.node(name)["attrs"]
+    return ConvGeom(cin=x[0], h=x[1], w=x[2], cout=y[0], oh=y[1], ow=y[2], kh=a["kernel"][0], kw=a["kernel"][1],
+                    sh=a["strides"][0], sw=a["strides"][1], dh=a["dilations"][0], dw=a["dilations"][1],
+                    pt=a["pads"][0], pl=a["pads"][1], group=a.get("group", 1))
+
+
 @lowering("Conv")
 def _conv(ctx: Context, name: str) -> Buf:
     node = ctx.ir.node(name)
-    a = node["attrs"]
-    group = a.get("group", 1)
     x = ctx.input_buf(name)
     y = ctx.new_buf(name)
-    g = ConvGeom(cin=x.c, h=x.h, w=x.w, cout=y.c, oh=y.h, ow=y.w, kh=a["kernel"][0], kw=a["kernel"][1],
-                 sh=a["strides"][0], sw=a["strides"][1], dh=a["dilations"][0], dw=a["dilations"][1],
-                 pt=a["pads"][0], pl=a["pads"][1], group=group)
+    g = _conv_geom(ctx, name, (x.c, x.h, x.w), (y.c, y.h, y.w))
     in_zp = ctx.ir.node(ctx.ir.preds(name)[0])["act_q"].zp
     wq = node["qop"].weight
     ctx.em.begin_layer(name, conv_work(wq, x, y))
+    rb_in = ctx.resident.pop(name, None)
+    if rb_in is not None:  # the previous conv's output, in the scratchpad above this layer's window
+        ctx.em.spad.window(*rb_in.window)
     fused = _fused_add(ctx, name) if name in ctx.fused else None
+    rb_out = _keep_on_chip(ctx, name, g) if name in ctx.onchip else None
     # grouped: block-diagonal dense weights, whose zero blocks lower_conv skips
-    lower_conv(ctx.em, g, x, y, expand_groups(wq, group), node["qop"], in_zp, ctx.what(name), fused=fused)
+    lower_conv(ctx.em, g, x, y, expand_groups(wq, g.group), node["qop"], in_zp, ctx.what(name), fused=fused,
+               rb_in=rb_in, rb_out=rb_out)
     return y
+
+
+def _keep_on_chip(ctx: Context, name: str, g: ConvGeom) -> Resident | None:
+    """Keep conv `name`'s output in the scratchpad for the conv that alone reads it (`plan_onchip`)
+    when both layers' plans fit beside it and their estimates are no worse than through DRAM: the
+    tensor goes at the top of the consumer's half of the scratchpad (the producer works in the other
+    half), padded with the consumer's padding value."""
+    em, hw, q = ctx.em, ctx.hw, ctx.onchip[name]
+    gq = _conv_geom(ctx, q, (g.cout, g.oh, g.ow), chw(ctx.ir.node(q)["shape"], ctx.what(q)))
+    ihq, iwq = gq.box(gq.oh, gq.ow)
+    hp, wp = max(ihq, gq.pt + gq.h), max(iwq, gq.pl + gq.w)
+    q_lo, q_hi = em.next_window(em.spad)
+    addr = (q_hi - hp * wp * g.cout) // SPAD_ALIGN * SPAD_ALIGN
+    q_acc = em.next_window(em.acc)
+    out_bufs = 4 if q in ctx.fused else 2
+    if addr - q_lo < SPAD_ALIGN:
+        return None
+    sch = em.schedule
+    kept = [plan_conv(g, hw, name, spad=em.spad.capacity, acc=em.acc.capacity, out_sram=True, schedule=sch),
+            plan_conv(gq, hw, q, spad=addr - q_lo, acc=q_acc[1] - q_acc[0], out_bufs=out_bufs, in_sram=True,
+                      schedule=sch)]
+    if any(p is None or p.est is None for p in kept):
+        return None
+    through = [plan_conv(g, hw, name, spad=em.spad.capacity, acc=em.acc.capacity, schedule=sch),
+               plan_conv(gq, hw, q, spad=q_hi - q_lo, acc=q_acc[1] - q_acc[0], out_bufs=out_bufs, schedule=sch)]
+    if all(p is not None and p.est is not None for p in through) and (
+            sum(p.est.cycles for p in through) < sum(p.est.cycles for p in kept)):  # type: ignore[union-attr]
+        return None
+    rb = Resident(addr, g.cout, hp, wp, gq.pt, gq.pl, g.oh, g.ow, ctx.ir.node(name)["act_q"].zp, (q_lo, addr))
+    ctx.resident[q] = rb
+    return rb
 
 
 def _fused_add(ctx: Context, conv: str) -> FusedAdd:

@@ -8,12 +8,14 @@ here imports a lowering module.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..hw import HwConfig
 from ..ir import IR
 from ..isa.program import HostOp, TensorInfo
 from .emit import BackendError, Buf, Emitter, channel_view
-from .placement import VIEW_READERS, copy_view, plan_concats, plan_fused_adds
+from .placement import VIEW_READERS, copy_view, plan_concats, plan_fused_adds, plan_onchip
+from .schedule import DEFAULT, Schedule
 
 Lowering = Callable[["Context", str], Buf]
 LOWERINGS: dict[str, Lowering] = {}
@@ -27,16 +29,19 @@ def lowering(op: str) -> Callable[[Lowering], Lowering]:
 
 
 class Context:
-    def __init__(self, ir: IR, hw: HwConfig) -> None:
+    def __init__(self, ir: IR, hw: HwConfig, schedule: Schedule = DEFAULT) -> None:
         self.ir, self.hw = ir, hw
-        self.em = Emitter(hw)
+        self.em = Emitter(hw, schedule)
         self.bufs: dict[str, Buf] = {}
         self.tensors: list[TensorInfo] = []
         self.hosts: list[HostOp] = []
         # zero-copy concatenation (`placement.py`): tensors written straight into a Concat's output
         self.placement: dict[str, tuple[str, int]] = plan_concats(ir)
         # Conv -> the Add it feeds, applied to the conv's output tiles on chip (`plan_fused_adds`)
-        self.fused: dict[str, str] = plan_fused_adds(ir, self.placement)
+        self.fused: dict[str, str] = plan_fused_adds(ir, self.placement) if schedule.fuse_adds else {}
+        # Conv -> the Conv alone reading it: candidates to keep the tensor in the scratchpad
+        self.onchip: dict[str, str] = plan_onchip(ir, self.placement, self.fused) if schedule.keep_on_chip else {}
+        self.resident: dict[str, Any] = {}  # consumer Conv -> the `conv.Resident` it reads
         self.concat_bufs: dict[str, Buf] = {}
         self.dense_copies: dict[str, Buf] = {}
 

@@ -66,9 +66,8 @@ from .conv_plan import (
 )
 from .emit import BackendError, Buf, Emitter, SlotCache
 
-__all__ = ["ConvGeom", "ConvPlan", "FusedAdd", "Run", "_largest", "_spans", "_structure", "cdiv", "choose_plan",
-           "expand_groups",
-           "lower_conv", "pack_weights", "plan_conv", "tile_inputs"]
+__all__ = ["ConvGeom", "ConvPlan", "FusedAdd", "Resident", "Run", "_largest", "_spans", "_structure", "cdiv",
+           "choose_plan", "expand_groups", "lower_conv", "pack_weights", "plan_conv", "tile_inputs"]
 
 
 def pack_weights(wq: np.ndarray, kc: int, cols: int, packed: bool = False) -> list[list[np.ndarray]]:
@@ -134,32 +133,62 @@ def _fold_rows(blk: np.ndarray, rows: int) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class _Gemm:
-    """One gemm of a weight block: its input offset in the tile's buffer, `a + a_iw * iw` for a
-    buffer iw pixels wide, its weight offset in the block and its reduction length."""
+    """One gemm of a weight block: the tap (ki, kj) and first reduction row `r` it reads, its weight
+    offset in the block and its reduction length (packed: ki = kj = 0, `r` the fold's first row)."""
 
-    a: int
-    a_iw: int
+    ki: int
+    kj: int
+    r: int
     w: int
     k: int
 
 
-def _block_gemms(blk: np.ndarray, g: ConvGeom, rows: int, nt: int, packed: bool) -> list[_Gemm]:
+def _block_gemms(blk: np.ndarray, rows: int, nt: int, packed: bool) -> list[_Gemm]:
     if packed:
-        return [_Gemm(ra, 0, ra * nt, rb - ra) for ra, rb in _fold_rows(blk, rows)]
-    kcq = blk.shape[2]
-    return [_Gemm(kj * g.dw * kcq + ra, ki * g.dh * kcq, ((ki * g.kw + kj) * kcq + ra) * nt, rb - ra)
-            for ki, kj, ra, rb in _gemm_rows(blk, rows)]
+        return [_Gemm(0, 0, ra, ra * nt, rb - ra) for ra, rb in _fold_rows(blk, rows)]
+    kw, kcq = blk.shape[1], blk.shape[2]
+    return [_Gemm(ki, kj, ra, ((ki * kw + kj) * kcq + ra) * nt, rb - ra) for ki, kj, ra, rb in _gemm_rows(blk, rows)]
 
 
-def choose_plan(em: Emitter, g: ConvGeom, what: str, nvec: int = 3, out_bufs: int = 2) -> ConvPlan:
+@dataclass(frozen=True)
+class Resident:
+    """A conv's output kept in the scratchpad for the conv that reads it (no DRAM round trip):
+    hp x wp pixels of c channels at `addr`, the producer's pixel (y, x) at (y + pt, x + pl), the
+    border around it holding the consumer's padding value `fill`; `window` is the consumer's SPAD
+    window (its half of the scratchpad, below the tensor)."""
+
+    addr: int
+    c: int
+    hp: int
+    wp: int
+    pt: int
+    pl: int
+    h: int
+    w: int
+    fill: int
+    window: tuple[int, int]
+
+    @property
+    def nbytes(self) -> int:
+        return self.hp * self.wp * self.c
+
+    def at(self, y: int, x: int, k: int = 0) -> int:
+        """The address of channel k of the producer's pixel (y, x)."""
+        return self.addr + ((y + self.pt) * self.wp + x + self.pl) * self.c + k
+
+
+def choose_plan(em: Emitter, g: ConvGeom, what: str, nvec: int = 3, out_bufs: int = 2, *, in_sram: bool = False,
+                out_sram: bool = False) -> ConvPlan:
     """The plan for this layer's SRAM window (half of each memory), or for the whole memories when
     that is cheaper by more than the overlap with the previous layer the half buys, or when nothing
-    fits half; the window is widened accordingly."""
+    fits half; the window is widened accordingly. A layer with a tensor resident in the scratchpad
+    (`in_sram`, `out_sram`) keeps its window."""
     hw = em.hw
-    half = plan_conv(g, hw, what, nvec, spad=em.spad.capacity, acc=em.acc.capacity, out_bufs=out_bufs)
+    half = plan_conv(g, hw, what, nvec, spad=em.spad.capacity, acc=em.acc.capacity, out_bufs=out_bufs,
+                     in_sram=in_sram, out_sram=out_sram, schedule=em.schedule)
     whole = None
-    if em.spad.capacity < hw.spad_bytes:
-        whole = plan_conv(g, hw, what, nvec, out_bufs=out_bufs)
+    if em.spad.capacity < hw.spad_bytes and not (in_sram or out_sram):
+        whole = plan_conv(g, hw, what, nvec, out_bufs=out_bufs, schedule=em.schedule)
     if whole is not None and (half is None or _cost(whole) + _overlap(half) < _cost(half)):
         em.use_whole()
         return whole
@@ -197,20 +226,24 @@ class FusedAdd:
 def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QParams, in_zp: int, what: str, *,
                params: np.ndarray | None = None,
                runs: Callable[[int, int, int, int], list[Run]] | None = None,
-               fused: FusedAdd | None = None) -> ConvPlan:
+               fused: FusedAdd | None = None, rb_in: Resident | None = None,
+               rb_out: Resident | None = None) -> ConvPlan:
     """Emit the instructions of one quantized convolution (or fully connected layer); return its plan.
 
     `wq` is dense (Cout, Cin, kh, kw) (see `expand_groups`). `params` (nvec, Cout) are the
     epilogue's int32 vectors: bias, then (mul, shift) pairs — default the `AccQ`'s one pair
     (`qop` gives the output stage: zero point, bounds, rounding).
     `runs(r0, th, c0, tw)` lists the `vrq`s of an output tile (default: one over the tile).
-    `fused`: an Add applied to each output tile before it is stored (to the Add's output)."""
+    `fused`: an Add applied to each output tile before it is stored (to the Add's output).
+    `rb_in`: the input is in the scratchpad (the previous conv's `rb_out`), read in place;
+    `rb_out`: the output tiles are written into that tensor instead of being stored."""
     hw = em.hw
     if params is None:
         assert isinstance(qop, AccQ), f"{what}: a convolution without params needs an AccQ"
         params = np.stack([qop.bias, qop.mul, qop.shift])
     nvec = params.shape[0]
-    plan = choose_plan(em, g, what, nvec, out_bufs=4 if fused else 2)
+    plan = choose_plan(em, g, what, nvec, out_bufs=4 if fused else 2, in_sram=rb_in is not None,
+                       out_sram=rb_out is not None)
     nt_max = min(hw.cols, g.cout)
     cout_tiles = _spans(g.cout, hw.cols)
     cin_chunks = _spans(g.cin, plan.kc)
@@ -218,7 +251,7 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
     # constants in DRAM: the weight blocks that are not all zero and, per cout tile, the
     # parameter vectors [bias | mul | shift | ...] int32
     blocks = pack_weights(wq, plan.kc, hw.cols, plan.packed)
-    gemms = [[_block_gemms(b, g, hw.rows, nt, plan.packed) for b in row] for row, (_, nt) in zip(blocks, cout_tiles)]
+    gemms = [[_block_gemms(b, hw.rows, nt, plan.packed) for b in row] for row, (_, nt) in zip(blocks, cout_tiles)]
     stored: dict[bytes, int] = {}  # equal blocks (AveragePool's identities) are stored and loaded once
     w_addr = [[_store_once(em, stored, b) if gl else -1 for b, gl in zip(row, grow)]
               for row, grow in zip(blocks, gemms)]
@@ -229,8 +262,8 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
     n_wslots = max(len(stored), 1) if plan.weights_resident else 2
     w_cache = SlotCache([em.spad.take(wblock, what) for _ in range(n_wslots)])
     in_cache = SlotCache([em.spad.take(g.in_bytes(plan.th, plan.tw, plan.kc, plan.packed), what)
-                          for _ in range(2)])
-    out_slots = [em.spad.take(plan.th * plan.tw * nt_max, what) for _ in range(2)]
+                          for _ in range(0 if rb_in else 2)])
+    out_slots = [em.spad.take(plan.th * plan.tw * nt_max, what) for _ in range(0 if rb_out else 2)]
     skip_slots = [em.spad.take(plan.th * plan.tw * nt_max, what) for _ in range(2)] if fused else []
     par_cache = SlotCache([em.acc.take(nvec * nt_max, what) for _ in range(2)])
     acc_tile = em.acc.take(plan.th * plan.tw * nt_max, what)
@@ -249,27 +282,43 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
                 for q, (k0, kcq) in enumerate(cin_chunks):
                     if not gemms[j][q]:
                         continue  # all-zero weights: neither the box nor the block is needed
-                    box, hit = in_cache.get((r0, c0, q))
-                    if not hit:
-                        (_load_rows if plan.packed else _load_box)(em, g, x, box, r0, c0, th, ih, iw, k0, kcq, in_zp)
+                    if rb_in is not None:  # the input in place: pixels c apart, rows wp * c apart
+                        ps, rs = rb_in.c, rb_in.wp * rb_in.c
+                        box = rb_in.addr + r0 * g.sh * rs + c0 * g.sw * ps + k0
+                    else:
+                        box, hit = in_cache.get((r0, c0, q))
+                        if not hit:
+                            load = _load_rows if plan.packed else _load_box
+                            load(em, g, x, box, r0, c0, th, ih, iw, k0, kcq, in_zp)
+                        ps, rs = kcq, iw * kcq
                     wslot, hit = w_cache.get(w_addr[j][q])
                     if not hit:
                         em.emit("ld", dst=wslot, src=w_addr[j][q], n0=1, n1=1, n2=blocks[j][q].size)
                     if plan.packed:  # row buffers of iw * kh * kcq bytes, pixels sw * kh * kcq apart
                         as0, as1 = g.sw * g.kh * kcq, iw * g.kh * kcq
                     else:
-                        as0, as1 = g.sw * kcq, g.sh * iw * kcq
+                        as0, as1 = g.sw * ps, g.sh * rs
                     for gm in gemms[j][q]:
-                        em.emit("gemm", dst=acc_tile, a=box + gm.a + gm.a_iw * iw, w=wslot + gm.w,
-                                m0=tw, m1=th, k=gm.k, n=nt, as0=as0, as1=as1, ws=nt,
+                        em.emit("gemm", dst=acc_tile, a=box + gm.ki * g.dh * rs + gm.kj * g.dw * ps + gm.r,
+                                w=wslot + gm.w, m0=tw, m1=th, k=gm.k, n=nt, as0=as0, as1=as1, ws=nt,
                                 ds0=nt, ds1=tw * nt, acc=2 if first else 1, bias=par)
                         first = False
-                out = out_slots[n_out % 2]
-                n_out += 1
                 if first:  # no gemm: the last row := 0 (a sum of no rows), broadcast with the bias
                     zero = acc_tile + (m - 1) * nt
                     em.emit("vsum", dst=zero, src=0, m=0, n=nt, ss=0, acc=0)
                     em.emit("vaddv", dst=acc_tile, src=zero, vec=par, m=m, n=nt, ds=nt, ss=0)
+                if rb_out is not None:  # into the tensor the next conv reads: one vrq per output row
+                    if n_out == 0:
+                        _fill_border(em, rb_out)
+                    n_out += 1
+                    rows = [(0, th)] if rb_out.wp == tw else [(i, 1) for i in range(th)]
+                    for i, nr in rows:
+                        em.emit("vrq", dst=rb_out.at(r0 + i, c0, j0), src=acc_tile + i * tw * nt, mul=par + nt,
+                                sh=par + 2 * nt, m=nr * tw, n=nt, ds=rb_out.c, ss=nt, zp=qop.zp_out, lo=qop.lo,
+                                hi=qop.hi, rnd=rnd)
+                    continue
+                out = out_slots[n_out % 2]
+                n_out += 1
                 for p0, mm, ps, k in (runs(r0, th, c0, tw) if runs is not None else [(0, m, 1, 0)]):
                     em.emit("vrq", dst=out + p0 * nt, src=acc_tile + p0 * nt, mul=par + (1 + 2 * k) * nt,
                             sh=par + (2 + 2 * k) * nt, m=mm, n=nt, ds=ps * nt, ss=ps * nt,
@@ -287,6 +336,18 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
                 em.emit("st", layer=fused.layer, dst=fused.y.at(r0, c0, j0), src=out, n0=th, n1=tw, n2=nt,
                         ds0=fused.y.rs, ds1=fused.y.ps, ss0=tw * nt, ss1=nt)
     return plan
+
+
+def _fill_border(em: Emitter, rb: Resident) -> None:
+    """Write the consumer's padding value around the producer's pixels in a resident tensor: an
+    `ld` with no interior (all padding, no DRAM byte) per border strip."""
+    c, wp, bottom, right = rb.c, rb.wp, rb.hp - rb.pt - rb.h, rb.wp - rb.pl - rb.w
+    strips = [(0, rb.pt, wp), ((rb.pt + rb.h) * wp, bottom, wp),  # (first pixel, rows, columns)
+              (rb.pt * wp, rb.h, rb.pl), (rb.pt * wp + rb.pl + rb.w, rb.h, right)]
+    for p0, nr, nc in strips:
+        if nr and nc:
+            em.emit("ld", dst=rb.addr + p0 * c, src=0, n0=0, n1=0, n2=c, ss0=0, ss1=0, ds0=wp * c, ds1=c,
+                    pt=nr, pb=0, pl=nc, pr=0, fill=rb.fill)
 
 
 def _store_once(em: Emitter, stored: dict[bytes, int], block: np.ndarray) -> int:

@@ -30,6 +30,7 @@ from functools import lru_cache
 
 from ..hw import HwConfig
 from .emit import ACC_ALIGN, SPAD_ALIGN, align_up
+from .schedule import DEFAULT, Schedule
 
 
 def cdiv(a: int, b: int) -> int:
@@ -105,6 +106,8 @@ class ConvPlan:
     weights_resident: bool  # every weight block loaded once, kept across output tiles
     packed: bool = False  # kernel taps packed into the reduction rows (row buffers [x][ki][c])
     est: Estimate | None = None
+    in_sram: bool = False  # the input is already in the scratchpad (the previous layer's output)
+    out_sram: bool = False  # the output stays in the scratchpad for the next layer
 
 
 def tile_inputs(g: ConvGeom, j0: int, nt: int) -> tuple[int, int]:
@@ -168,20 +171,27 @@ def _slot(n: int) -> int:
 
 
 def plan_conv(g: ConvGeom, hw: HwConfig, what: str, nvec: int = 3, *, spad: int | None = None,
-              acc: int | None = None, out_bufs: int = 2) -> ConvPlan | None:
+              acc: int | None = None, out_bufs: int = 2, in_sram: bool = False,
+              out_sram: bool = False, schedule: Schedule = DEFAULT) -> ConvPlan | None:
     """The plan with the smallest estimate whose buffers fit `spad` bytes and `acc` words (default:
     the whole memories), or None when none fits.
 
     `nvec` is the number of per-channel int32 parameter vectors the epilogue keeps in the
     accumulator SRAM (bias, mul, shift: 3); `out_bufs` the tile-sized output buffers (two: the
-    `vrq` of one tile overlaps the store of the other)."""
+    `vrq` of one tile overlaps the store of the other). `in_sram`: the input is a tensor already in
+    the scratchpad (no input buffer, no load, one gemm per tap); `out_sram`: the output tiles go
+    into a tensor kept in the scratchpad (no output buffer, no store). `schedule` may rule out
+    packing, weight residency or tiles above a pixel count (`schedule.py`)."""
     spad = hw.spad_bytes if spad is None else spad
     acc = hw.acc_words if acc is None else acc
     nt = min(hw.cols, g.cout)
     acc_room = acc - 2 * align_up(nvec * nt, ACC_ALIGN) - ACC_ALIGN
     best: ConvPlan | None = None
     taps: dict[int, int] = {}  # chunk -> gemms of one output tile, one gemm per tap
-    for packed in ([False, True] if g.can_pack() else [False]):
+    if out_sram:
+        out_bufs = 0
+    cap = schedule.max_tile_pixels or g.oh * g.ow
+    for packed in ([False, True] if g.can_pack() and not in_sram and schedule.pack_taps else [False]):
         for kc in _kc_candidates(g, hw):
             blocks = block_gemms(g, hw, kc, packed)
             if not packed:
@@ -190,17 +200,19 @@ def plan_conv(g: ConvGeom, hw: HwConfig, what: str, nvec: int = 3, *, spad: int 
             if packed and sum(n for row in blocks for _, n in row) >= taps[kc]:
                 continue  # packing saves no fold at this chunk
             wblock = _slot(g.kh * g.kw * kc * nt)
-            for resident in (True, False):
+            for resident in (True, False) if schedule.resident_weights else (False,):
                 wbytes = max(n_blocks, 1) * wblock if resident else min(2, max(n_blocks, 1)) * wblock
                 room = spad - wbytes
 
                 def fits(th: int, tw: int, kc: int = kc, room: int = room, packed: bool = packed) -> bool:
-                    return (2 * _slot(g.in_bytes(th, tw, kc, packed)) + out_bufs * _slot(th * tw * nt) <= room
-                            and th * tw * nt <= acc_room)
+                    inputs = 0 if in_sram else 2 * _slot(g.in_bytes(th, tw, kc, packed))
+                    return (inputs + out_bufs * _slot(th * tw * nt) <= room and th * tw * nt <= acc_room
+                            and th * tw <= cap)
 
                 for th, tw in _tiles(g, fits):
-                    plan = ConvPlan(kc, th, tw, resident, packed)
-                    plan = ConvPlan(kc, th, tw, resident, packed, estimate(g, hw, plan, blocks, nvec))
+                    plan = ConvPlan(kc, th, tw, resident, packed, None, in_sram, out_sram)
+                    plan = ConvPlan(kc, th, tw, resident, packed, estimate(g, hw, plan, blocks, nvec), in_sram,
+                                    out_sram)
                     if best is None or _better(plan, best):
                         best = plan
                 if resident and n_blocks <= 2:
@@ -252,25 +264,30 @@ def estimate(g: ConvGeom, hw: HwConfig, plan: ConvPlan, blocks: list[list[tuple[
 
     def tile_compute(th: int, tw: int, streamed: bool) -> int:
         m, out = th * tw, 0
-        for (_, nt), row in zip(couts, blocks):
+        step = max(m, hw.rows) if hw.fold_overlap else fill + m  # a gemm inside a chain
+        seq = []  # the weight blocks in emission order: (cout tile, gemms, load cycles)
+        for j, ((_, nt), row) in enumerate(zip(couts, blocks)):
             n = sum(k for _, k in row)
-            out += _chain(hw, m, n) if n else 2 * vec + m * cdiv(nt, hw.vec_lanes)
-            out += vec + m * cdiv(nt, hw.vec_lanes)
-            if streamed and hw.fold_overlap:
-                # a block whose load is not done when the previous block's last gemm starts breaks
-                # the chain: its first gemm pays the fill again (the load of block b can start when
-                # block b-2's slot is free, at block b-1's first gemm)
-                for (_, n_prev), (q, _) in zip(row, row[1:]):
-                    load = hw.dram_latency + cdiv(g.kh * g.kw * chunks[q][1] * nt, hw.dram_bw)
-                    if load > (n_prev - 1) * max(m, hw.rows):
-                        out += fill
+            epilogue = vec * (th if plan.out_sram else 1) + m * cdiv(nt, hw.vec_lanes)  # a vrq per row into SRAM
+            out += (_chain(hw, m, n) if n else 2 * vec + m * cdiv(nt, hw.vec_lanes)) + epilogue
+            seq += [(j, k, hw.dram_latency + cdiv(g.kh * g.kw * chunks[q][1] * nt, hw.dram_bw), epilogue)
+                    for q, k in row]
+        if streamed:
+            # two weight slots: block b loads once block b-2's gemms are done, i.e. while block b-1
+            # computes; a longer load stalls the array, and one not done when block b-1's last
+            # gemm starts breaks the chain (its first gemm pays the fill again)
+            for (pj, pk, _, pe), (j, _, load, _) in zip(seq, seq[1:]):
+                window = pk * step + (pe if pj != j else 0)
+                out += max(0, load - window)
+                if pj == j and hw.fold_overlap and load > window - step:
+                    out += fill
         return out
 
     def tile_inputs_dram(th: int, tw: int) -> tuple[int, int, int]:
-        """(cycles, bytes, cycles of the first buffer) of a tile's input loads."""
+        """(cycles, bytes, cycles of the first buffer) of a tile's input loads and output stores."""
         ih, iw = g.box(th, tw)
         cyc = nb = first = 0
-        for q in used:
+        for q in used if not plan.in_sram else []:
             kcq = chunks[q][1]
             loads = 1 if cached else users[q]
             if plan.packed:
@@ -278,6 +295,8 @@ def estimate(g: ConvGeom, hw: HwConfig, plan: ConvPlan, blocks: list[list[tuple[
             else:
                 x, b = _xfer(hw, ih, iw, kcq, kcq == g.cin), ih * iw * kcq
             cyc, nb, first = cyc + loads * x, nb + loads * b, first or x
+        if plan.out_sram:
+            return cyc, nb, first
         one_run = len(couts) == 1  # a dense output's pixel rows are contiguous only with one cout tile
         cyc += sum(_xfer(hw, th, tw, nt, one_run) for _, nt in couts)
         return cyc, nb + th * tw * g.cout, first
@@ -296,7 +315,8 @@ def estimate(g: ConvGeom, hw: HwConfig, plan: ConvPlan, blocks: list[list[tuple[
     if plan.weights_resident:  # the first tile streams them in
         compute += tile_compute(*tiles[0], True) - tile_compute(*tiles[0], False)
     th, tw = tiles[-1]
-    last = vec + th * tw * cdiv(couts[-1][1], hw.vec_lanes) + _xfer(hw, th, tw, couts[-1][1], False)
+    last = vec + th * tw * cdiv(couts[-1][1], hw.vec_lanes)
+    last += 0 if plan.out_sram else hw.dram_latency + _xfer(hw, th, tw, couts[-1][1], False)
     first_in = tile_inputs_dram(*tiles[0])[2]
-    ramp = 2 * hw.dram_latency + first_in + (cdiv(wbytes[0], hw.dram_bw) if wbytes else 0) + last
+    ramp = hw.dram_latency + first_in + (cdiv(wbytes[0], hw.dram_bw) if wbytes else 0) + last
     return Estimate(compute, dram, ramp, nbytes)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..hw import HwConfig
 from ..isa.program import Insn, LayerWork, make_insn
+from .schedule import DEFAULT, Schedule
 
 
 class BackendError(ValueError):
@@ -132,8 +133,9 @@ class SlotCache:
 class Emitter:
     """Collects instructions (tagged with their layer), DRAM data and allocations."""
 
-    def __init__(self, hw: HwConfig) -> None:
+    def __init__(self, hw: HwConfig, schedule: Schedule = DEFAULT) -> None:
         self.hw = hw
+        self.schedule = schedule
         self.insns: list[Insn] = []
         self.layers: list[str] = []
         self.work: dict[int, LayerWork] = {}  # the Conv/Gemm layers' useful MACs and roofline bytes
@@ -153,11 +155,23 @@ class Emitter:
             self.work[self._layer] = work
         self._half = 1 - self._half
         for arena in (self.spad, self.acc):
-            h = arena.size // 2 // arena.align * arena.align
-            if h < arena.align:
-                arena.window(0, arena.size)
-            else:
-                arena.window(*((0, h) if self._half == 0 else (h, arena.size)))
+            arena.window(*self.half_window(arena, self._half))
+        if not self.schedule.alternate_halves:
+            self.use_whole()
+
+    @staticmethod
+    def half_window(arena: Arena, half: int) -> tuple[int, int]:
+        """Half `half` (0 lower, 1 upper) of a memory: a layer's window (the whole one if tiny)."""
+        h = arena.size // 2 // arena.align * arena.align
+        if h < arena.align:
+            return 0, arena.size
+        return (0, h) if half == 0 else (h, arena.size)
+
+    def next_window(self, arena: Arena) -> tuple[int, int]:
+        """The window the next layer's `begin_layer` gives `arena`."""
+        if not self.schedule.alternate_halves:
+            return 0, arena.size
+        return self.half_window(arena, 1 - self._half)
 
     def add_layer(self, name: str) -> int:
         """Register a layer whose instructions the current layer's loop emits (`emit(layer=...)`):

@@ -78,13 +78,32 @@ def plan_fused_adds(ir: IR, placed: dict[str, tuple[str, int]]) -> dict[str, str
     return out
 
 
-def fused_order(ir: IR, fused: dict[str, str]) -> list[str]:
+def plan_onchip(ir: IR, placed: dict[str, tuple[str, int]], fused: dict[str, str]) -> dict[str, str]:
+    """Conv -> the Conv that alone reads its output: the pairs whose tensor may stay in the scratchpad
+    (`codegen` keeps it there when both layers' plans fit beside it and cost no more). A producer is
+    not itself a consumer of such a pair (no chains)."""
+    out: dict[str, str] = {}
+    outputs = set(ir.outputs)
+    for p in ir.topo():
+        if ir.op(p) != "Conv" or p in outputs or p in placed or p in fused or p in out.values():
+            continue
+        succs = ir.succs(p)
+        if len(succs) == 1 and ir.op(succs[0]) == "Conv" and ir.preds(succs[0]) == [p]:
+            out[p] = succs[0]
+    return out
+
+
+def fused_order(ir: IR, fused: dict[str, str], onchip: dict[str, str] | None = None) -> list[str]:
     """The topological order with each fused Conv moved right before its Add, so the Add's other
-    input is lowered first (it cannot depend on the Conv: the Conv's only reader is the Add)."""
+    input is lowered first (it cannot depend on the Conv: the Conv's only reader is the Add), and
+    each on-chip producer right before its consumer (no layer between them takes the SRAM they share)."""
     order = ir.topo()
     for conv, add in fused.items():
         order.remove(conv)
         order.insert(order.index(add), conv)
+    for p, q in (onchip or {}).items():
+        order.remove(p)
+        order.insert(order.index(q), p)
     return order
 
 
