@@ -45,7 +45,7 @@ def random_hw(rng: np.random.Generator) -> HwConfig:
     return HwConfig(rows=pick((1, 16), [1, 64]), cols=pick((1, 16), [1, 64]), spad_kib=pick((1, 8), [1, 64]),
                     acc_kib=pick((1, 4), [1, 64]), dram_bw=pick((1, 64), [1, 1 << 16]),
                     dram_latency=pick((0, 200), [0, 1 << 20]), vec_lanes=pick((1, 32), [1, 1 << 12]),
-                    vec_latency=pick((0, 8), [0, 1 << 12]))
+                    vec_latency=pick((0, 8), [0, 1 << 12]), fold_overlap=bool(rng.random() < 0.7))
 
 
 def field_value(rng: np.random.Generator, f, hw: HwConfig, wild: float) -> int:
