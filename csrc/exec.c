@@ -204,6 +204,7 @@ static int exec_vaddv(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cos
         return 0;
     s->stats.acc_rd += 4 * (elems + (uint64_t)n);
     s->stats.acc_wr += 4 * elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias src or vec */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++)
@@ -271,6 +272,7 @@ static int exec_vrq(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
         return 0;
     s->stats.acc_rd += 4 * (elems + 2 * (uint64_t)n);
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
             int64_t t = (int64_t)npu_i32(s->acc[src + i * ss + j]) * npu_i32(s->acc[mul + j]);
@@ -299,6 +301,7 @@ static int exec_vmax(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         return 0;
     s->stats.spad_rd += 2 * elems;
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias a or b */
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
@@ -327,6 +330,7 @@ static int exec_vsum(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         return 0;
     d = s->acc + dst;
     s->stats.spad_rd += elems;
+    s->stats.vec_ops += elems;
     s->stats.acc_rd += acc ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * (uint64_t)n;
     /* row by row: the sums land in ACC, the rows come from SPAD, so the
@@ -380,6 +384,7 @@ static int exec_binary(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *co
         return 0;
     s->stats.spad_rd += 2 * elems;
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias a or b */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++)
@@ -411,6 +416,7 @@ static int exec_vlut(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         return 0;
     s->stats.spad_rd += 2 * elems; /* the source byte and the table byte it selects */
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias src or a table; the table
      * box is inside SPAD, so tab + j*ts + (x + 128) is too */
     for (int64_t i = 0; i < m; i++) {

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t spad_wr;         /* SPAD bytes written */
     uint64_t acc_rd;          /* ACC bytes read (4 per word) */
     uint64_t acc_wr;          /* ACC bytes written (4 per word) */
+    uint64_t vec_ops;         /* vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut) */
 } npu_stats;
 
 #endif /* NPU_TYPES_H */

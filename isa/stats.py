@@ -66,6 +66,8 @@ class RunStats:
     spad_wr: int = counter("SPAD bytes written", action=True)
     acc_rd: int = counter("ACC bytes read (4 per word)", action=True)
     acc_wr: int = counter("ACC bytes written (4 per word)", action=True)
+    vec_ops: int = counter("vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut)",
+                           action=True)
 
     def utilization(self, hw: HwConfig) -> float:
         """MACs done over MACs the array could have done in `cycles`."""

@@ -65,16 +65,19 @@ def test_c_core_checks_the_declared_range(m):
 #   gemm (compute) waits for ld: token_stall 26; 2R + C + M - 2 = 18 cycles, done at 44;
 #                  M*k*n = 4*4*8 MACs, SPAD M*k + k*n, ACC 4*M*n read (acc=1) and written
 #   st   (store)   waits for gemm, free since 20: token_stall 24; xfer 4*ceil(8/4) = 8, done at 62
+#   vmax (compute) after the gemm, 44..51: VL + m*ceil(n/L) = 3 + 2*2 = 7; 2*m*n SPAD read, m*n written,
+#                  m*n = 12 vector element operations
 PROGRAM = [
     make_insn("ld", dst=0, src=0, n0=4, n1=1, n2=16, ss0=16, ds0=16, signal=1),
     make_insn("st", dst=2048, src=512, n0=2, n1=1, n2=8, ss0=8, ds0=8),
     make_insn("gemm", dst=0, a=0, w=64, m0=4, m1=1, k=4, n=8, as0=16, ds0=8, ws=8, acc=1, wait=1, signal=2),
     make_insn("st", dst=1024, src=0, n0=4, n1=1, n2=8, ss0=16, ds0=8, wait=2),
+    make_insn("vmax", dst=700, a=600, b=640, m=2, n=6, ds=6, bs=6, **{"as": 6}),
 ]
 EXPECTED = {
-    "cycles": 62, "busy": (16, 18, 4 + 8), "token_stall": (0, 26, 24), "dram_stall": (0, 0, 16),
-    "insns": (1, 1, 2), "macs": 128, "dram_rd": 64, "dram_wr": 16 + 32, "spad_rd": 16 + 4 * 8 + 16 + 32,
-    "spad_wr": 64, "acc_rd": 4 * 4 * 8, "acc_wr": 4 * 4 * 8,
+    "cycles": 62, "busy": (16, 18 + 7, 4 + 8), "token_stall": (0, 26, 24), "dram_stall": (0, 0, 16),
+    "insns": (1, 2, 2), "macs": 128, "dram_rd": 64, "dram_wr": 16 + 32, "spad_rd": 16 + 4 * 8 + 16 + 32 + 24,
+    "spad_wr": 64 + 12, "acc_rd": 4 * 4 * 8, "acc_wr": 4 * 4 * 8, "vec_ops": 12,
 }
 
 

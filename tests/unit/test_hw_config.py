@@ -97,7 +97,7 @@ def test_from_flat_rejects_an_unknown_field_by_name():
 @pytest.mark.parametrize("text, message", [
     ("[array]\nfoo = 1\n", "unknown hardware field array.foo"),
     ("[memory]\nrows = 4\n", "unknown hardware field memory.rows"),  # a known field in another section
-    ("[energy]\nmac_pj = 0.2\n", "unknown hardware field energy.mac_pj"),
+    ("[energy]\nmac_joules = 0.2\n", "unknown hardware field energy.mac_joules"),
     ("rows = 4\n", "top-level key 'rows' must be a [section]"),
     ("[array]\nrows = 0\n", "array.rows = 0: must be an integer in [1, 1024]"),
     ("[quant]\nact_mode = symmetric\n", "not valid TOML"),
