@@ -231,6 +231,8 @@ static int64_t round_shift(int64_t t, int sh, int rnd)
         return q;
     case NPU_ROUND_HALF_UP:
         return floor_shift(t + half, sh);
+    case NPU_ROUND_HALF_AWAY: /* |t| <= 2^62: -t and |t| + half do not overflow */
+        return t >= 0 ? (t + half) >> sh : -((half - t) >> sh);
     default:
         rem = (int64_t)((uint64_t)t & (((uint64_t)1 << sh) - 1));
         return q + (rem > half || (rem == half && q % 2 != 0));

@@ -40,6 +40,7 @@ class Rounding(IntEnum):
     HALF_EVEN = 0
     HALF_UP = 1  # round half toward +infinity: floor(x / 2^s + 1/2)
     TRUNCATE = 2  # floor: a plain arithmetic shift
+    HALF_AWAY = 3  # round half away from zero: sign(x)·floor(|x| / 2^s + 1/2) (TFLite's RoundingDivideByPOT)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("zp", I8, "output zero point, added after rounding"),
         _f("lo", I8, "lower saturation bound"),
         _f("hi", I8, "upper saturation bound"),
-        _f("rnd", (0, 2), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate"),
+        _f("rnd", (0, 3), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate, 3 half-away"),
     ), "requantize int32 -> int8: multiply, rounding shift, zero point, clamp"),
     InsnSpec("vmax", 0x22, Unit.COMPUTE, (
         _f("dst", ADDR, "scratchpad byte address of output row 0"),
@@ -183,7 +184,7 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("zp", I8, "output zero point, added after rounding"),
         _f("lo", I8, "lower saturation bound"),
         _f("hi", I8, "upper saturation bound"),
-        _f("rnd", (0, 2), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate"),
+        _f("rnd", (0, 3), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate, 3 half-away"),
     ), "int8 elementwise add of two rescaled tensors, rounded once (residual Add, Sub)"),
     InsnSpec("vlut", 0x25, Unit.COMPUTE, (
         _f("dst", ADDR, "scratchpad byte address of output row 0"),
@@ -211,7 +212,7 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("zp", I8, "output zero point, added after rounding"),
         _f("lo", I8, "lower saturation bound"),
         _f("hi", I8, "upper saturation bound"),
-        _f("rnd", (0, 2), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate"),
+        _f("rnd", (0, 3), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate, 3 half-away"),
     ), "int8 elementwise multiply of two tensors, rescaled and rounded once (Mul, squeeze-excite)"),
 )
 

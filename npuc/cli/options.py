@@ -69,6 +69,7 @@ def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
 def add_compile_options(p: argparse.ArgumentParser) -> None:
     """The options every compile-family command takes."""
     from ..quant import CALIBRATORS
+    from ..quant.rules import RULE_PRESETS
 
     p.add_argument("model", help="ONNX model file")
     p.add_argument("--hw", default=None, help="hardware preset name or TOML file (default: default)")
@@ -83,6 +84,8 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calib-batch", type=positive_int, default=16, metavar="B",
                    help="samples per batch of the calibration runs (default: 16)")
     g = p.add_argument_group("quantization rules (override the hardware config's [quant] section)")
+    g.add_argument("--rules", choices=tuple(RULE_PRESETS), default=None,
+                   help="a toolchain's rule preset (the flags below refine it)")
     g.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales")
     g.add_argument("--act-mode", choices=field_choices("act_mode"), default=None,
                    help="activations with a zero point (asymmetric) or without")
@@ -114,8 +117,12 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
 
 
 def hw_from_args(args: argparse.Namespace) -> HwConfig:
-    """The hardware config of --hw with the quantization-rule flags applied."""
+    """The hardware config of --hw, then the --rules preset, then the single rule flags."""
     hw = load_hw(args.hw)
+    if getattr(args, "rules", None) is not None:
+        from ..quant.rules import apply_rules
+
+        hw = apply_rules(hw, args.rules)
     changes: dict[str, Any] = {}
     if getattr(args, "per_tensor", False):
         changes["weight_granularity"] = "per_tensor"

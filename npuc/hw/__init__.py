@@ -87,9 +87,11 @@ class HwConfig:
     scale_rule: str = hw_field("quant", "pow2", Choice("pow2", "fixed_point", "float"),
                                "scales: pow2 (requantization is a shift), fixed_point (int32 multiplier"
                                " and shift) or float (a reference)")
-    rounding: str = hw_field("quant", "half_even", Choice("half_even", "half_up", "truncate"),
+    rounding: str = hw_field("quant", "half_even", Choice("half_even", "half_up", "truncate", "half_away"),
                              "rounding of the requantization shift (half_up: ties toward +inf;"
-                             " truncate: floor)")
+                             " truncate: floor; half_away: ties away from 0, as TFLite)")
+    zero_point: str = hw_field("quant", "even", Choice("even", "any"),
+                               "asymmetric activation zero points: even (npuc's rule) or any integer (TFLite, SNPE)")
     acc_bits: int = hw_field("quant", 32, Int(32, 32), "accumulator width in bits")
     # A first-order cost model: the simulator counts the events exactly, the constants are the user's.
     # Defaults: energy from Horowitz, ISSCC 2014 (45 nm, 0.9 V); area from the TPU v1 floor plan,

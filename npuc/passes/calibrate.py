@@ -70,7 +70,7 @@ def apply_statistics(ir: IR, stats: Statistics, hw: HwConfig | None = None) -> I
     ir = ir.copy()
     act_rule = None
     if hw is not None:
-        act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode)
+        act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode, zero_point=hw.zero_point)
     for name in ir.g.nodes:
         if ir.node(name)["dtype"] != "float32":
             continue

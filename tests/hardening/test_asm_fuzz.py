@@ -64,7 +64,7 @@ def random_program(seed: int) -> Program:
     hw = HwConfig(rows=rnd.randint(1, 16), cols=rnd.randint(1, 16), spad_kib=rnd.randint(1, 8),
                   acc_kib=rnd.randint(1, 4), dram_bw=rnd.randint(1, 64), dram_latency=rnd.randint(0, 200),
                   vec_lanes=rnd.randint(1, 16), vec_latency=rnd.randint(0, 8),
-                  rounding=rnd.choice(["half_even", "half_up", "truncate"]))
+                  rounding=rnd.choice(["half_even", "half_up", "truncate", "half_away"]))
     dram = rnd.randint(128, 8192)  # the tensors below end by byte 32 + 3**4
     names = list(dict.fromkeys(_name(rnd) for _ in range(rnd.randint(0, 2))))
     tensors = [TensorInfo(n, rnd.choice(["input", "output"]), rnd.randint(0, 32),

@@ -32,7 +32,7 @@ def hw_configs(draw) -> HwConfig:
     return HwConfig(rows=draw(st.integers(1, 64)), cols=draw(st.integers(1, 64)),
                     spad_kib=draw(st.integers(1, 512)), dram_bw=draw(st.integers(1, 64)),
                     clock_mhz=draw(st.one_of(st.floats(0.001, 1e6), st.integers(1, 5000))),
-                    rounding=draw(st.sampled_from(["half_even", "half_up", "truncate"])))
+                    rounding=draw(st.sampled_from(["half_even", "half_up", "truncate", "half_away"])))
 
 
 def field_value(f, hw: HwConfig) -> st.SearchStrategy[int]:

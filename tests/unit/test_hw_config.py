@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ({"clock_mhz": "fast"}, "clock.clock_mhz = 'fast': must be a positive number"),
     ({"dataflow": "os"}, "array.dataflow = 'os': must be one of ws"),
     ({"act_mode": "x"}, "quant.act_mode = 'x': must be one of symmetric, asymmetric"),
-    ({"rounding": "up"}, "quant.rounding = 'up': must be one of half_even, half_up, truncate"),
+    ({"rounding": "up"}, "quant.rounding = 'up': must be one of half_even, half_up, truncate, half_away"),
 ])
 def test_a_bad_value_is_named_by_its_toml_key(changes, message):
     with pytest.raises(HwConfigError) as e:
