@@ -15,28 +15,11 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
+from ..errors import one_line, user_error_types
 from . import commands
 from .options import add_compile_options, positive_int
 
 EXIT_USER_ERROR = 1
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input, not a bug in npuc."""
-    from ..backend import BackendError
-    from ..frontend import FrontendError
-    from ..host import HostError
-    from ..hw import HwConfigError
-    from ..ir import IRError
-    from ..isa.asm import AsmError
-    from ..limits import ResourceError
-    from ..passes import PassError
-    from ..quant.calib_data import CalibrationError
-    from ..sim.core import SimError
-    from ..sim.driver import InputError
-
-    return (PassError, BackendError, CalibrationError, FrontendError, HwConfigError, IRError, AsmError, SimError,
-            InputError, ResourceError, HostError, OSError)
 
 
 def _memory_size(text: str) -> int:
@@ -46,11 +29,6 @@ def _memory_size(text: str) -> int:
         return parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _one_line(e: BaseException) -> str:
-    """An error message as one line (some library messages span several)."""
-    return "; ".join(line.strip() for line in str(e).strip().splitlines() if line.strip()) or type(e).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=positive_int, default=256, help="analyze at most this many samples")
     p.set_defaults(func=commands.cmd_analyze)
 
+    p = sub.add_parser("sweep", help="compile and simulate a grid of hardware and quantization settings")
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--grid", required=True, metavar="G.toml", help="the grid: hardware sections and [compile]")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="results, caches and plot go here")
+    p.add_argument("--calib", default=None, help="calibration data (as for compile)")
+    p.add_argument("--data", default=None, metavar="X.npy", help="inputs to measure on (default: --calib)")
+    p.add_argument("--labels", default=None, metavar="Y.npy", help="integer labels of --data (accuracy)")
+    p.add_argument("--hw", default=None, help="the hardware every point starts from (default: default)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,..",
+                   help="fix an input's dynamic dimensions")
+    p.add_argument("--no-fallback", action="store_true", help="an op the NPU cannot run fails the point")
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="points run in parallel")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local process pool, or a Dask cluster (pip install 'npuc[cluster]')")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="the Dask scheduler to use (default: a local cluster of --jobs workers)")
+    p.add_argument("--retry-failed", action="store_true", help="recompute the points an earlier run failed")
+    p.set_defaults(func=commands.cmd_sweep)
+
     p = sub.add_parser("demo", help="compile and simulate the bundled CNN")
     p.add_argument("--hw", default=None, help="hardware preset name or TOML file (default: default)")
     p.add_argument("--stats", action="store_true", help="per-layer breakdown")
@@ -128,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("ignore", RuntimeWarning)
             return run(args)
     except argparse.ArgumentTypeError as e:
-        print(f"npuc: error: {_one_line(e)}", file=sys.stderr)
+        print(f"npuc: error: {one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("npuc: interrupted", file=sys.stderr)
@@ -138,14 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except MemoryError as e:
-        print(f"npuc: error: out of memory ({_one_line(e)}); the input needs more memory than this machine has",
+        print(f"npuc: error: out of memory ({one_line(e)}); the input needs more memory than this machine has",
               file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs below
-        if isinstance(e, _user_errors()):
-            print(f"npuc: error: {_one_line(e)}", file=sys.stderr)
+        if isinstance(e, user_error_types()):
+            print(f"npuc: error: {one_line(e)}", file=sys.stderr)
             return EXIT_USER_ERROR
-        print(f"npuc: internal error ({type(e).__name__}): {_one_line(e)}\n"
+        print(f"npuc: internal error ({type(e).__name__}): {one_line(e)}\n"
               f"  this is a bug in npuc; rerun with --debug for the traceback", file=sys.stderr)
         return 2
 

@@ -176,6 +176,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ..tools.sweep import SweepRequest, run_sweep
+    from .options import parse_input_shapes
+
+    req = SweepRequest(args.model, args.grid, args.output, calib=args.calib, data=args.data, labels=args.labels,
+                       hw=args.hw, input_shapes=parse_input_shapes(args.input_shape),
+                       allow_fallback=not args.no_fallback, executor=args.executor, jobs=args.jobs,
+                       scheduler=args.scheduler, retry_failed=args.retry_failed, progress=True)
+    result = run_sweep(req)
+    print(result.summary, end="")
+    print(f"wrote {Path(args.output) / 'results.csv'}: {len(result.rows)} points, {result.computed} computed now "
+          f"({result.compiled} compiled), the rest from earlier runs"
+          + (f"; plot {result.plot}" if result.plot else "; no plot (pip install 'npuc[plot]')"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..tools.demo import run_demo
 
@@ -193,4 +209,4 @@ def cmd_hw(args: argparse.Namespace) -> int:
 
 
 __all__ = ["bind_inputs", "cmd_analyze", "cmd_compile", "cmd_demo", "cmd_export_qdq", "cmd_hw", "cmd_run",
-           "cmd_sim", "hw_from_args", "load_inputs"]
+           "cmd_sim", "cmd_sweep", "hw_from_args", "load_inputs"]
