@@ -30,6 +30,7 @@ from .passes import Statistics, Watch, prepare, quantize_ir
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalize as equalize_layers
 from .passes.host_float import host_float
+from .passes.learn_rounding import learn_rounding
 from .quant import CALIBRATORS
 from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration
 
@@ -49,6 +50,7 @@ class CompileOptions:
     allow_fallback: bool = True  # an op the NPU cannot run runs on the host (else: an error)
     float_layers: tuple[str, ...] = ()  # Conv/Gemm layers computed in host float
     equalize: bool = False  # cross-layer equalization before calibration
+    learn_rounding: bool = False  # weights rounded up or down to minimise each layer's output error
     bias_correction: bool = False  # empirical bias correction after legalization
     verify: bool = False  # check the IR's stage invariants between passes
     dump_ir: str | Path | None = None  # write the IR after every pass into this directory
@@ -145,6 +147,8 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
     samples, source = calibration_samples(float_ir, options)
     qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch, batch_size=options.calib_batch,
                       progress=options.progress, statistics=statistics)  # calibrate, quantize, legalize
+    if options.learn_rounding:  # each int8 weight up or down, fitted to the layer's output (AdaRound)
+        qir = watch("learn_rounding", learn_rounding(qir, samples), "quantized", hw)
     if options.bias_correction:  # int32 biases absorb the mean error of the int8 layers, layer by layer
         qir = watch("bias_correction", correct_bias(qir, samples), "quantized", hw)
     program = generate(qir, hw)  # tile, emit instructions, insert tokens

@@ -112,6 +112,8 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--labels", default=None, metavar="Y.npy", help="integer labels of --data (accuracy)")
     g.add_argument("--equalize", action="store_true",
                    help="cross-layer equalization of Conv/Gemm pairs before calibration")
+    g.add_argument("--learn-rounding", action="store_true",
+                   help="round each int8 weight up or down to minimise its layer's output error (AdaRound)")
     g.add_argument("--bias-correction", action="store_true",
                    help="empirical bias correction on the calibration samples after quantization")
 
@@ -169,7 +171,7 @@ def compile_request(args: argparse.Namespace) -> CompileRequest:
         calib=args.calib, calib_method=args.calib_method, calib_samples=args.calib_samples,
         calib_batch=args.calib_batch, input_shapes=parse_input_shapes(args.input_shape),
         allow_fallback=not args.no_fallback, float_layers=layers, equalize=args.equalize,
-        bias_correction=args.bias_correction, verify=args.verify,
+        learn_rounding=args.learn_rounding, bias_correction=args.bias_correction, verify=args.verify,
         dump_ir=Path(args.dump_ir) if args.dump_ir else None, progress=True)
     return CompileRequest(args.model, hw_from_args(args), options, budget, eval_data_from_args(args))
 

@@ -63,6 +63,7 @@ FLAGS = [
     (["--sqnr-target", "30"], lambda r: r.budget is not None and r.budget.sqnr_db == 30.0),
     (["--equalize"], lambda r: r.options.equalize is True),
     (["--bias-correction"], lambda r: r.options.bias_correction is True),
+    (["--learn-rounding"], lambda r: r.options.learn_rounding is True),
 ]
 
 

@@ -52,6 +52,7 @@ COMPILE_KEYS: dict[str, tuple[Any, str]] = {
     "calib_batch": (_positive_int, "a positive integer"),
     "bias_correction": (_flag, "true or false"),
     "equalize": (_flag, "true or false"),
+    "learn_rounding": (_flag, "true or false"),
     "rules": (lambda v: v in RULE_PRESETS, f"one of {', '.join(RULE_PRESETS)}"),
     "sqnr_target": (_number, "a number (dB)"),
     "keep_accuracy": (_number, "a number (percentage points)"),
