@@ -89,6 +89,10 @@ class HostOp:
     tensors: tuple[TensorInfo, ...]  # role "input", in the model's input order, then "output"
     model: bytes  # the serialized single-node ONNX model
 
+    @property
+    def n_insns(self) -> int:
+        return len(self.insns)
+
     def inputs(self) -> list[TensorInfo]:
         return [t for t in self.tensors if t.role == "input"]
 

@@ -1,4 +1,5 @@
 .npuc 1
+.contents insns=39 data=564 sha256=e66d8a8684e3cff02fdb103a95901996fc7a758a2563cc1fb0abad7c8be0360c
 .hw rows=16 cols=16 dataflow="ws" spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" acc_bits=32
 .dram 1216
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-38

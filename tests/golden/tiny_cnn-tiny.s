@@ -1,4 +1,5 @@
 .npuc 1
+.contents insns=42 data=564 sha256=be686cbadcc592438e8b5e6600e739435a7f45cd0680ed0eb9de8d8369c89636
 .hw rows=8 cols=8 dataflow="ws" spad_kib=8 acc_kib=4 dram_bw=8 dram_latency=50 vec_lanes=8 vec_latency=4 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" acc_bits=32
 .dram 1216
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-38
