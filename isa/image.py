@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .program import HostOp, Insn, Program, TensorInfo
-from .table import BY_OPCODE, HEADER_WORDS, WORDS_PER_INSN
+from .table import WORDS_PER_INSN
 
 Segment = tuple[int, "bytes | memoryview"]  # DRAM address, initial bytes
 
@@ -88,14 +88,6 @@ class ProgramImage:
         return Program(dict(self.hw), self.dram_size, list(self.tensors), list(self.layers),
                        [(a, bytes(s)) for a, s in self.data], self.insns(), list(self.hosts))
 
-    def opcodes(self) -> np.ndarray:
-        return self.rows[:, 0] & 0xFF
-
-    def field(self, mnemonic_rows: np.ndarray, op: str, name: str) -> np.ndarray:
-        """Field `name` of the rows `mnemonic_rows` (all instructions `op`), as int64."""
-        index = _FIELD_INDEX[op][name]
-        return self.rows[mnemonic_rows, HEADER_WORDS + index].view(np.int32).astype(np.int64)
-
 
 def canonical_segments(segments: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """DRAM init segments sorted by address, empty ones dropped and touching ones merged.
@@ -112,9 +104,6 @@ def canonical_segments(segments: list[tuple[int, bytes]]) -> list[tuple[int, byt
         else:
             out.append((addr, bytearray(seg)))
     return [(a, bytes(s)) for a, s in out]
-
-
-_FIELD_INDEX = {s.mnemonic: {f.name: i for i, f in enumerate(s.fields)} for s in BY_OPCODE.values()}
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,8 @@ def check_outputs_written(prog: Program | ProgramImage, program_name: str = "<pr
         if missing.any():
             first = int(np.flatnonzero(missing)[0])
             idx = element_index(t.shape, t.layout, first // DTYPE_BYTES[t.dtype])
-            raise SimError(-1, f"{program_name}: output {t.name!r} is never written: {int(missing.sum())} of its "
+            how = "never" if missing.all() else "partly"
+            raise SimError(-1, f"{program_name}: output {t.name!r} is {how} written: {int(missing.sum())} of its "
                                f"{t.nbytes} bytes are stored by no instruction (the first at index {idx}); "
                                "the program is incomplete (truncated?) or miscompiled")
     return [f"{program_name}: input {t.name!r} is never read by the program"

@@ -203,7 +203,7 @@ st dst=72 src=8 n0=1 n1=1 n2=8 ds0=0 ds1=0 ss0=0 ss1=0
     with pytest.raises(SimError) as e:
         run_program(parse_program(text), program_name="p.s")
     # bytes 3 and 7 (channel 3 of pixels (0,0) and (0,1)) are never stored
-    assert str(e.value) == ("p.s: output 'y' is never written: 2 of its 16 bytes are stored by no instruction "
+    assert str(e.value) == ("p.s: output 'y' is partly written: 2 of its 16 bytes are stored by no instruction "
                             "(the first at index (0, 3, 0, 0)); the program is incomplete (truncated?) or "
                             "miscompiled")
     assert run_program(parse_program(text.replace("n2=3", "n2=4")), program_name="p.s").warnings == []
