@@ -26,6 +26,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def run_once(npuc: str, prog: Path, mode: str, out: Path) -> tuple[float, float]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="resnet18", choices=("resnet18", "mobilenet_v2"))
-    p.add_argument("--dir", default="bench-out", type=Path, help="where models, inputs and programs are kept")
+    p.add_argument("--dir", default=Path(tempfile.gettempdir()) / "npuc-bench", type=Path,
+                   help="where models, inputs and programs are kept (default: $TMPDIR/npuc-bench)")
     p.add_argument("--program", default=None, type=Path, help="time this prog.s instead (its dir needs x.npy)")
     p.add_argument("--npuc", default=str(Path(sys.executable).with_name("npuc")), help="the npuc executable")
     p.add_argument("--runs", type=int, default=5)
