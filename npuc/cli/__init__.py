@@ -4,6 +4,10 @@ The parser is built here; each subcommand is one function in `commands.py`;
 the compile family's options become objects once, in `options.py`. Every
 user error ends in one line `npuc: error: ...` naming the file, node or line,
 and exit code 1; `--debug` shows the traceback instead.
+
+Lean start: `main` adds the compile-family options (whose choices come from
+registries that load the compiler, networkx included) only to the command
+being run, so `npuc sim` loads what simulation needs and nothing else.
 """
 
 from __future__ import annotations
@@ -31,7 +35,25 @@ def _memory_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv` (the first word that is not a global option or its value)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--max-memory":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `command`, the compile-family options go to that command only
+    (the others get none: they are not being run)."""
+
+    def compile_options(p: argparse.ArgumentParser, name: str) -> None:
+        if command is None or command == name:
+            add_compile_options(p)
+
     parser = argparse.ArgumentParser(prog="npuc", description="int8 NPU compiler and cycle-accurate simulator")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--max-memory", type=_memory_size, default=None, metavar="SIZE",
@@ -40,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="ONNX -> NPU assembly")
-    add_compile_options(p)
+    compile_options(p, "compile")
     p.add_argument("-o", "--output", default=None, help="assembly file to write (default: MODEL.s)")
     p.set_defaults(func=commands.cmd_compile)
 
@@ -53,16 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--max-work", type=positive_int, default=None, metavar="N",
                    help="stop a program after N processed elements (default 2^37: a runaway guard)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="parse prog.s even when its binary cache (prog.s.<sha>.npub) is valid, and write none")
     p.set_defaults(func=commands.cmd_sim)
 
     p = sub.add_parser("run", help="compile and simulate, compare with fp32 and the numpy reference")
-    add_compile_options(p)
+    compile_options(p, "run")
     p.add_argument("--input", default=None, help="x.npy or x.npz, batch first (default: 4 random samples)")
     p.add_argument("--stats", action="store_true", help="per-layer breakdown")
     p.set_defaults(func=commands.cmd_run)
 
     p = sub.add_parser("export-qdq", help="write the quantized model as an ONNX QDQ model (ORT oracle)")
-    add_compile_options(p)
+    compile_options(p, "export-qdq")
     p.add_argument("-o", "--output", default=None, help="ONNX file to write (default: MODEL_qdq.onnx)")
     p.add_argument("--form", choices=("auto", "qdq", "integer"), default="auto",
                    help="qdq (QuantizeLinear/DequantizeLinear) or integer (ConvInteger + int64 requantization); "
@@ -71,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_export_qdq)
 
     p = sub.add_parser("analyze", help="per-layer quantization error against fp32, by cause, with cycles")
-    add_compile_options(p)
+    compile_options(p, "analyze")
     p.add_argument("--max-samples", type=positive_int, default=256, help="analyze at most this many samples")
     p.set_defaults(func=commands.cmd_analyze)
 
@@ -107,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv))
     try:
         args = parser.parse_args(argv)
     except argparse.ArgumentTypeError as e:

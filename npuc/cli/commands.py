@@ -20,11 +20,16 @@ def load_inputs(path: str | None) -> dict[str, np.ndarray] | None:
     """A .npy (the single input, keyed "") or a .npz keyed by input name."""
     if path is None:
         return None
+    from ..fsutil import FileReadError, read_cause
     from ..sim.driver import InputError
 
     try:
         data = np.load(Path(path), allow_pickle=False)
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        if isinstance(e, FileNotFoundError | IsADirectoryError | PermissionError | NotADirectoryError):
+            raise FileReadError(path, read_cause(path, e), e.errno) from None
+        raise InputError(f"{path}: cannot read as .npy/.npz: {e}") from None
+    except ValueError as e:
         raise InputError(f"{path}: cannot read as .npy/.npz: {e}") from None
     if isinstance(data, np.ndarray):
         return {"": data}
@@ -49,10 +54,12 @@ def _print_fallbacks(compiled: Any) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from ..fsutil import check_writable
     from ..isa.asm import write_program
 
-    compiled = compile_from_request(compile_request(args))
     out = Path(args.output or Path(args.model).with_suffix(".s").name)
+    check_writable(out)  # before minutes of compiling
+    compiled = compile_from_request(compile_request(args))
     write_program(compiled.program, out)
     prog = compiled.program
     _print_fallbacks(compiled)
@@ -73,20 +80,28 @@ def _write_outputs(path: str, result: Any) -> None:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..fsutil import check_writable
     from ..hw import HwConfig
-    from ..isa.asm import read_program
+    from ..isa.load import load_program
     from ..limits import check_program, check_program_file
     from ..sim.driver import DEFAULT_MAX_WORK, random_inputs, run_program, write_trace
     from ..tools.report import format_stats
 
+    for out in (args.output, args.trace):
+        if out:
+            check_writable(out)  # before the run, so a bad path costs no simulation and leaves nothing
     check_program_file(args.program, args.program)
-    prog = read_program(args.program)
+    prog = load_program(args.program, cache=not args.no_cache)
     check_program(prog, args.program)
     inputs = bind_inputs(prog, load_inputs(args.input), args.input or "")
     if inputs is None:
         inputs = random_inputs(prog, seed=args.seed)
     result = run_program(prog, inputs, trace=bool(args.trace), source=args.input or "random input",
                          max_work=args.max_work or DEFAULT_MAX_WORK, program_name=args.program)
+    for warning in result.warnings:
+        print(f"npuc: warning: {warning}", file=sys.stderr)
     hw = HwConfig.from_flat(prog.hw, source=args.program)
     print(format_stats(result.stats[0], hw, result.layers if args.stats else None, samples=len(result.stats),
                        hosts=result.hosts))

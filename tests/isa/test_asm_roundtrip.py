@@ -173,7 +173,7 @@ def test_canonical_programs_skip_lark(monkeypatch):
     real = asm_check.parse_line_lark
     monkeypatch.setattr(asm_check, "parse_line_lark", lambda line, n: calls.append(n) or real(line, n))
     assert parse_program(format_program(prog)) == prog
-    assert len(calls) == 4  # .npuc, .hw, .dram, .layer: the rest are fast-path lines
+    assert len(calls) == 5  # .npuc, .contents, .hw, .dram, .layer: the rest are fast-path lines
 
 
 def test_data_segments_come_back_canonical():
