@@ -9,7 +9,6 @@ because of it.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import sys
 from pathlib import Path
