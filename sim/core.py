@@ -95,7 +95,8 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     acc_in = _initial(acc, hw.acc_words, np.int32, "acc")
     spad_out = np.zeros(hw.spad_bytes, dtype=np.int8) if memories else None
     acc_out = np.zeros(hw.acc_words, dtype=np.int32) if memories else None
-    bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),  # alive for the call
+    # the cffi buffers stay alive for the call
+    bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),
             "spad_out": _ptr("int8_t[]", spad_out), "acc_out": _ptr("int32_t[]", acc_out),
             "spad_in": _ptr("int8_t[]", spad_in), "acc_in": _ptr("int32_t[]", acc_in)}
     opts = ffi.new("npu_opts *", {"max_work": max_work or 0, **bufs})
@@ -118,7 +119,7 @@ def _initial(init: np.ndarray | None, size: int, dtype: type, name: str) -> np.n
     flat = np.asarray(init).reshape(-1)
     if flat.size > size:
         raise ValueError(f"{name}: {flat.size} initial elements for a memory of {size}")
-    out = np.zeros(size, dtype=dtype)
+    out: np.ndarray = np.zeros(size, dtype=dtype)
     out[:flat.size] = flat.astype(dtype, copy=False)
     return out
 
