@@ -18,8 +18,6 @@ from npuc.export_qdq import export_qdq, ort_session
 from npuc.hw import HwConfig
 from npuc.sim.driver import run_program
 
-pytest.importorskip("sklearn")
-
 
 @functools.cache
 def _data():
