@@ -59,7 +59,9 @@ class Bug:
 EMU_VS_C = ("tests/sim/test_emulator_vs_c.py", "-k", "programs_agree")
 BOTH_AGREE = ("test_corpus_programs_agree", "test_random_programs_agree")
 TIMING = ("tests/sim/test_timing.py",)
-ZOO = ("tests/e2e/test_zoo.py::test_simulator_equals_integer_reference", "-k", "squeezenet")
+# ResNet-50: its host Softmax saturates (999 of 1000 outputs -128), so the graph output alone hides the
+# bug below (the smaller zoo models' outputs do show it)
+ZOO = ("tests/e2e/test_zoo.py::test_simulator_equals_integer_reference", "-k", "resnet50")
 FLOAT_ORACLE = ("tests/e2e/test_float_oracle.py",)
 EXEC = "csrc/exec.c"
 
@@ -221,6 +223,23 @@ def check_table(root: Path) -> list[str]:
     return problems
 
 
+# A pytest plugin for the runs: a hypothesis profile without the shrink phase (a failing example
+# is all a verdict needs; shrinking it can take a minute). Tests' own settings keep their example
+# counts and derandomization; only the phases they leave unset come from the profile.
+PLUGIN = "npuc_inject_profile"
+PLUGIN_SOURCE = """from hypothesis import Phase, settings
+settings.register_profile("npuc-inject", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+"""
+
+
+def setup(tmp: Path) -> Path:
+    """The copy of the repository in `tmp` (returned) and the pytest plugin beside it."""
+    (tmp / "plugins").mkdir()
+    (tmp / "plugins" / f"{PLUGIN}.py").write_text(PLUGIN_SOURCE, encoding="utf-8")
+    copy_repo(tmp / "repo")
+    return tmp / "repo"
+
+
 def copy_repo(dst: Path) -> None:
     """The repository's files as they are in the working tree (tracked, and new ones git does not
     ignore), and the import layout of the install."""
@@ -249,15 +268,6 @@ def build(copy: Path) -> tuple[bool, str]:
     if out.returncode != 0 or not list((copy / "sim").glob("_npusim*.so")):
         return False, out.stdout + out.stderr
     return True, ""
-
-
-# A pytest plugin for the runs: a hypothesis profile without the shrink phase (a failing example
-# is all a verdict needs; shrinking it can take a minute). Tests' own settings keep their example
-# counts and derandomization; only the phases they leave unset come from the profile.
-PLUGIN = "npuc_inject_profile"
-PLUGIN_SOURCE = """from hypothesis import Phase, settings
-settings.register_profile("npuc-inject", phases=[Phase.explicit, Phase.reuse, Phase.generate])
-"""
 
 
 def _env(copy: Path) -> dict[str, str]:
@@ -336,11 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="npuc-inject-"))
-    copy = tmp / "repo"
     try:
-        (tmp / "plugins").mkdir()
-        (tmp / "plugins" / f"{PLUGIN}.py").write_text(PLUGIN_SOURCE, encoding="utf-8")
-        copy_repo(copy)
+        copy = setup(tmp)
         ok, log = build(copy)
         if not ok:
             print(f"inject_bugs: the clean copy does not build:\n{log}", file=sys.stderr)
