@@ -5,10 +5,10 @@
     python bench/inject_bugs.py --list
 
 The repository's files (git ls-files: tracked, and new ones not ignored, as
-they are in the working tree) are copied to a temporary directory that becomes the imported `npuc` for the
-test runs (`npuc/isa` and `npuc/sim` are symlinked to `isa/` and `sim/`, as
-the install maps them, and PYTHONPATH points there, ahead of an editable
-install). The C extension is built into the copy with `sim/build_ffi.py`'s
+they are in the working tree) are copied to a temporary directory, whose
+`npuc` the test runs import (`npuc/isa` and `npuc/sim` are symlinked to `isa/`
+and `sim/`, as the install maps them, and PYTHONPATH points there, ahead of an
+editable install). The C extension is built into the copy with `sim/build_ffi.py`'s
 ffibuilder (the flags `pip install` uses), once for the clean copy and again
 after each C bug and after restoring it.
 
@@ -310,7 +310,7 @@ def run_tests(copy: Path, args: tuple[str, ...], timeout: float) -> Outcome:
 
 
 def verdict(b: Bug, o: Outcome) -> tuple[str, str]:
-    """("caught" | "SURVIVED" | "ERROR", why, when not caught)."""
+    """("caught" | "SURVIVED" | "ERROR", a note: how many tests failed, or why it is not a catch)."""
     if o.rc == 0:
         return "SURVIVED", ""
     if o.rc != 1:
@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 path.write_text(text, encoding="utf-8")
             results.append((b, result, secs))
-            note = f"\n         {note}" if note and result != "caught" else f" ({note})"
+            note = f" ({note})" if result == "caught" else f"\n         {note}" if note else ""
             print(f"{result:8} {b.id:24} {secs:6.0f} s  {' '.join(b.test)}{note}", flush=True)
         print("\n| bug | file | test that must fail | result | seconds |\n|---|---|---|---|---|")
         for b, result, secs in results:

@@ -23,7 +23,8 @@ from npuc.isa.program import Insn, make_insn
 from npuc.isa.table import WORDS_PER_INSN
 
 OUT = Path(__file__).with_name("corpus")
-REPAIR, RAW_HW, TRACE, DUMP, NULLS, TINY_WORK, SMALL_WORDS, INITIAL = 1, 2, 4, 8, 16, 32, 64, 128
+REPAIR, RAW_HW, TRACE, DUMP, NULLS, TINY_WORK, SMALL_WORDS = 1, 2, 4, 8, 16, 32, 64
+INITIAL = 128  # SPAD and ACC start from the input bytes
 MAX_SEED_BYTES = 8192  # the harness runs with -max_len=8192
 SMALL = HwConfig(rows=4, cols=8, spad_kib=4, acc_kib=4, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3)
 BIG, NEG = 2**31 - 1, -(2**31)
