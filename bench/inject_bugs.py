@@ -129,6 +129,10 @@ BUGS: list[Bug] = [
         "lut_params(node), qi.scale, qi.zp,",
         "lut_params(node), 2 * qi.scale, qi.zp,",
         FLOAT_ORACLE, "a Lut table is built with twice the input scale", must_fail=("test_lut_table",)),
+    Bug("requant-shift-plus-1", "npuc/passes/quantize_layout.py",
+        "ma, sh = 1, qi.exp - qo.exp",
+        "ma, sh = 1, qi.exp - qo.exp + 1",
+        FLOAT_ORACLE, "a pow2 Requant shifts one bit too far (halves the value)", must_fail=("test_requant",)),
     # -- (d) cycle formulas of ISA.md: the timing tests ----------------------------------------------
     Bug("gemm-cost-2C", EXEC,
         "*cost = npu_sat_add((uint64_t)(2 * s->hw.rows + s->hw.cols - 2), rows);",
