@@ -235,6 +235,7 @@ static int exec_vaddv(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cos
         return 0;
     s->stats.acc_rd += 4 * (elems + (uint64_t)n);
     s->stats.acc_wr += 4 * elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias src or vec */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++)
@@ -261,6 +262,8 @@ static int64_t round_shift(int64_t t, int sh, int rnd)
         return q;
     case NPU_ROUND_HALF_UP:
         return floor_shift(t + half, sh);
+    case NPU_ROUND_HALF_AWAY: /* |t| <= 2^62: -t and |t| + half do not overflow */
+        return t >= 0 ? (t + half) >> sh : -((half - t) >> sh);
     default:
         rem = (int64_t)((uint64_t)t & (((uint64_t)1 << sh) - 1));
         return q + (rem > half || (rem == half && q % 2 != 0));
@@ -302,6 +305,7 @@ static int exec_vrq(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
         return 0;
     s->stats.acc_rd += 4 * (elems + 2 * (uint64_t)n);
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
             int64_t t = (int64_t)npu_i32(s->acc[src + i * ss + j]) * npu_i32(s->acc[mul + j]);
@@ -330,6 +334,7 @@ static int exec_vmax(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         return 0;
     s->stats.spad_rd += 2 * elems;
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias a or b */
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
@@ -358,6 +363,7 @@ static int exec_vsum(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         return 0;
     d = s->acc + dst;
     s->stats.spad_rd += elems;
+    s->stats.vec_ops += elems;
     s->stats.acc_rd += acc ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * (uint64_t)n;
     /* row by row: the sums land in ACC, the rows come from SPAD, so the
@@ -411,6 +417,7 @@ static int exec_binary(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *co
         return 0;
     s->stats.spad_rd += 2 * elems;
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias a or b */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++)
@@ -442,6 +449,7 @@ static int exec_vlut(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         return 0;
     s->stats.spad_rd += 2 * elems; /* the source byte and the table byte it selects */
     s->stats.spad_wr += elems;
+    s->stats.vec_ops += elems;
     /* element by element, as the Action reads: dst may alias src or a table; the table
      * box is inside SPAD, so tab + j*ts + (x + 128) is too */
     for (int64_t i = 0; i < m; i++) {

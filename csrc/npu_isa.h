@@ -17,6 +17,7 @@
 #define NPU_ROUND_HALF_EVEN 0
 #define NPU_ROUND_HALF_UP 1
 #define NPU_ROUND_TRUNCATE 2
+#define NPU_ROUND_HALF_AWAY 3
 
 /* X(name, OPCODE, UNIT, NFIELDS), in table order */
 #define NPU_INSNS(X) \
@@ -227,7 +228,7 @@ static const npu_field_range npu_fields_vrq[12] = {
     {"zp", INT64_C(-128), INT64_C(127)},
     {"lo", INT64_C(-128), INT64_C(127)},
     {"hi", INT64_C(-128), INT64_C(127)},
-    {"rnd", INT64_C(0), INT64_C(2)},
+    {"rnd", INT64_C(0), INT64_C(3)},
 };
 static const npu_field_range npu_fields_vmax[8] = {
     {"dst", INT64_C(0), INT64_C(2147483647)},
@@ -264,7 +265,7 @@ static const npu_field_range npu_fields_vadd[17] = {
     {"zp", INT64_C(-128), INT64_C(127)},
     {"lo", INT64_C(-128), INT64_C(127)},
     {"hi", INT64_C(-128), INT64_C(127)},
-    {"rnd", INT64_C(0), INT64_C(2)},
+    {"rnd", INT64_C(0), INT64_C(3)},
 };
 static const npu_field_range npu_fields_vlut[8] = {
     {"dst", INT64_C(0), INT64_C(2147483647)},
@@ -292,7 +293,7 @@ static const npu_field_range npu_fields_vmul[16] = {
     {"zp", INT64_C(-128), INT64_C(127)},
     {"lo", INT64_C(-128), INT64_C(127)},
     {"hi", INT64_C(-128), INT64_C(127)},
-    {"rnd", INT64_C(0), INT64_C(2)},
+    {"rnd", INT64_C(0), INT64_C(3)},
 };
 
 #endif /* NPU_ISA_H */

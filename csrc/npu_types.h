@@ -47,6 +47,7 @@ typedef struct {
     uint64_t acc_wr;          /* ACC bytes written (4 per word) */
     uint64_t gemm_chained;    /* gemms that continued a chain (their preload hidden) */
     uint64_t gemm_fill;       /* gemm cycles not streaming rows: preload, fill and drain (cost - M) */
+    uint64_t vec_ops;         /* vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut) */
 } npu_stats;
 
 #endif /* NPU_TYPES_H */

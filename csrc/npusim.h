@@ -4,8 +4,9 @@
  * program before anything runs if one is malformed), then execute the three
  * units under the token model of ISA.md, "Units, tokens and time".
  * The caller owns the DRAM buffer, which is modified in place; SPAD and ACC
- * are allocated (zeroed) and freed inside. No global or static mutable
- * state: concurrent calls on different buffers are safe.
+ * are allocated (zeroed, unless npu_opts gives their initial contents) and
+ * freed inside. No global or static mutable state: concurrent calls on
+ * different buffers are safe.
  */
 #ifndef NPUSIM_H
 #define NPUSIM_H
@@ -34,6 +35,12 @@ typedef struct {
      * (written also after a run-time error, once the memories exist). */
     int8_t *spad_out;
     int32_t *acc_out;
+    /* NULL, or hw.spad_bytes / hw.acc_words entries: the initial SPAD and ACC
+     * (NULL: zeroed, as a program always finds them). A testing aid, so that
+     * the C core and the emulator can be compared from any machine state;
+     * only read, and only once the hardware configuration has been checked. */
+    const int8_t *spad_in;
+    const int32_t *acc_in;
 } npu_opts;
 
 /* Run a program of n_words 32-bit words (NPU_WORDS_PER_INSN per instruction).

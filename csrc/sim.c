@@ -232,6 +232,11 @@ static int alloc_memories(npu_sim *s)
     if (s->spad == NULL || s->acc == NULL || s->wtile == NULL || s->orow == NULL || s->brow == NULL)
         return npu_fail(s, -1, "out of memory allocating SPAD of %ld bytes and ACC of %ld words",
                         (long)hw->spad_bytes, (long)hw->acc_words);
+    if (s->opts.spad_in != NULL)
+        memcpy(s->spad, s->opts.spad_in, (size_t)hw->spad_bytes);
+    if (s->opts.acc_in != NULL)
+        for (int32_t i = 0; i < hw->acc_words; i++)
+            s->acc[i] = (uint32_t)s->opts.acc_in[i];
     return 0;
 }
 

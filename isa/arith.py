@@ -16,6 +16,7 @@ ROUNDING_BY_NAME: dict[str, Rounding] = {
     "half_even": Rounding.HALF_EVEN,
     "half_up": Rounding.HALF_UP,
     "truncate": Rounding.TRUNCATE,
+    "half_away": Rounding.HALF_AWAY,
 }
 
 
@@ -34,6 +35,8 @@ def round_shift(t: np.ndarray, s: np.ndarray | int, rnd: Rounding | str) -> np.n
     half = np.where(pos, np.int64(1) << np.maximum(s - 1, 0), 0)
     if rnd == Rounding.HALF_UP:
         return np.where(pos, (t + half) >> s, t)
+    if rnd == Rounding.HALF_AWAY:  # |t| <= 2^62, so -t cannot overflow
+        return np.where(pos, np.where(t >= 0, (t + half) >> s, -((half - t) >> s)), t)
     rem = t - (q << s)
     up = pos & ((rem > half) | ((rem == half) & ((q & 1) == 1)))
     return q + up.astype(np.int64)

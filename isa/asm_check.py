@@ -24,6 +24,7 @@ from npuc.hw import BY_NAME, Bool, HwConfig, HwConfigError
 
 from .asm_print import FORMAT_VERSION
 from .asm_syntax import Item, SyntaxFault, Value, Word, parse_canonical_insn, parse_line_fast, parse_line_lark
+from .image import ProgramImage, canonical_segments, content_digest
 from .program import DTYPE_BYTES, HostOp, Insn, LayerWork, Program, TensorInfo
 from .table import BY_MNEMONIC, MAX_LAYERS, NUM_TOKENS, InsnSpec
 
@@ -74,6 +75,17 @@ def _directive(item: Item) -> str:
     return {"version": ".npuc", "scope": "@layer", "host_at": "@host"}.get(item.kind, "." + item.kind)
 
 
+@dataclass(frozen=True)
+class Contents:
+    """A `.contents` line: the instruction count, data byte count and content hash it declares."""
+
+    insns: int
+    data_bytes: int
+    sha256: str
+    line: int
+    cols: tuple[int, ...]  # of the three values
+
+
 @dataclass
 class _Host:
     """A host op while its header lines come in; `at` is set by its `@host` line in the body."""
@@ -92,23 +104,6 @@ def _suggest(word: str, choices: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def canonical_segments(segments: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-    """DRAM init segments sorted by address, empty ones dropped and touching ones merged.
-
-    The text format describes a DRAM image, so this is the form the assembler
-    returns (overlapping segments are an error there, and raise ValueError here).
-    """
-    out: list[tuple[int, bytearray]] = []
-    for addr, seg in sorted((a, s) for a, s in segments if s):
-        if out and addr < out[-1][0] + len(out[-1][1]):
-            raise ValueError(f"data segment at 0x{addr:x} overlaps the one at 0x{out[-1][0]:x}")
-        if out and addr == out[-1][0] + len(out[-1][1]):
-            out[-1][1].extend(seg)
-        else:
-            out.append((addr, bytearray(seg)))
-    return [(a, bytes(s)) for a, s in out]
-
-
 class Assembler:
     """Consumes line items in order and builds the Program, checking each as it comes.
 
@@ -124,6 +119,7 @@ class Assembler:
         self.deferred: list[int] = []  # indices of instructions whose ranges are still unchecked
         self.version_line = 0
         self.hw: dict[str, Any] | None = None
+        self.hw_keys: tuple[str, ...] | None = None
         self.hw_line = 0
         self.hwcfg: HwConfig | None = None
         self.rows = self.cols = 0
@@ -135,13 +131,17 @@ class Assembler:
         self.work: dict[int, LayerWork] = {}
         self.segments: list[tuple[int, bytes, int, int]] = []  # addr, bytes, line, col
         self.sidecar: bytes | None = None
+        self.sidecar_name = ""
+        self.sidecar_sha256 = ""
         self.sidecar_line = 0
+        self.sidecar_index: dict[tuple[int, int], int] = {}  # (addr, len) of a .segment line -> offset
+        self.contents: Contents | None = None
         self.body_line = 0  # line of the first @layer / instruction
         self.layer = 0
         self.insns: list[Insn] = []
         self.hosts: list[_Host] = []
         self._handlers: dict[str, Callable[[Item], None]] = {
-            "version": self.on_version, "hw": self.on_hw, "dram": self.on_dram,
+            "version": self.on_version, "contents": self.on_contents, "hw": self.on_hw, "dram": self.on_dram,
             "tensor": self.on_tensor, "layer": self.on_layer, "data": self.on_data,
             "weights": self.on_weights, "segment": self.on_segment, "host": self.on_host,
             "host_tensor": self.on_host_tensor, "host_model": self.on_host_model,
@@ -234,8 +234,36 @@ class Assembler:
             assert h.at is not None
             ordered = [t for t in h.tensors if t.role == "input"] + [t for t in h.tensors if t.role == "output"]
             hosts.append(HostOp(h.name, h.op, h.at, tuple(ordered), b"".join(h.pieces)))
-        return Program(hw=self.hw, dram_size=self.dram_size, tensors=self.tensors, layers=self.layers,
+        return Program(hw=self.hw, hw_keys=self.hw_keys, dram_size=self.dram_size, tensors=self.tensors,
+                       layers=self.layers,
                        data=self._merged_segments(), insns=self.insns, hosts=hosts, work=self.work)
+
+    def check_contents(self, image: ProgramImage) -> None:
+        """The program holds what its `.contents` line declares (ISA.md, "Program integrity").
+
+        Counts first, for the most telling message (a cut file has fewer instructions), then
+        the content hash, which catches any other change: a value edited, a line swapped."""
+        c = self.contents
+        if c is None:
+            return  # a hand-written program: the simulator's checks still apply
+        ends = f"the file ends at line {len(self.lines)}"
+        found = image.n_insns
+        if found != c.insns:
+            what = f"truncated: .contents declares {c.insns} instructions, found {found} ({ends})" \
+                if found < c.insns else \
+                f"damaged: .contents declares {c.insns} instructions, found {found} (a line repeated?)"
+            raise self.error(c.line, c.cols[0], what)
+        found = image.data_bytes()
+        if found != c.data_bytes:
+            what = f"truncated: .contents declares {c.data_bytes} data bytes, found {found} ({ends})" \
+                if found < c.data_bytes else \
+                f"damaged: .contents declares {c.data_bytes} data bytes, found {found} (a line repeated?)"
+            raise self.error(c.line, c.cols[1], what)
+        actual = content_digest(image)
+        if actual != c.sha256:
+            raise self.error(c.line, c.cols[2], f"damaged: the program's content hash is {actual[:16]}..., "
+                                                f".contents declares {c.sha256[:16]}... (a line was changed; "
+                                                "after a deliberate hand edit, delete the .contents line)")
 
     def _merged_segments(self) -> list[tuple[int, bytes]]:
         by_addr = sorted(self.segments, key=lambda s: (s[0], s[2]))
@@ -272,6 +300,20 @@ class Assembler:
                                   f"{FORMAT_VERSION})", arg=0)
         self.version_line = item.line
 
+    def on_contents(self, item: Item) -> None:
+        """What the program declares it holds; checked against what it holds once all is read."""
+        self._once(item, self.contents.line if self.contents else 0)
+        insns, nbytes, digest = item.args
+        for i, (what, v) in enumerate((("instruction count", insns), ("data byte count", nbytes))):
+            if v < 0:
+                raise self.fail(item, f".contents: {what} {v} is negative", arg=i)
+        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            shown = digest if len(digest) <= 16 else digest[:16] + "..."
+            raise self.fail(item, f".contents: sha256 must be 64 lowercase hex digits, got {len(digest)} "
+                                  f"characters ({shown})", arg=2)
+        assert item.pos is not None  # .contents always goes through lark
+        self.contents = Contents(insns, nbytes, digest, item.line, tuple(item.pos.args))
+
     def _kv_dict(self, item: Item, allowed: tuple[str, ...], what: str,
                  required: bool = True) -> dict[str, tuple[int, Value]]:
         """key -> (operand index, value); unknown, repeated and (if `required`) missing keys are errors."""
@@ -307,6 +349,7 @@ class Assembler:
         self.hwcfg = HwConfig.from_flat(hw)
         self.rows, self.cols = self.hwcfg.rows, self.hwcfg.cols
         self.hw = self.hwcfg.to_flat()
+        self.hw_keys = tuple(sorted(hw))
         self.hw_line = item.line
 
     def on_dram(self, item: Item) -> None:
@@ -410,6 +453,8 @@ class Assembler:
         if actual != digest.lower():
             raise self.fail(item, f"weights sidecar {name!r} does not match: sha256 is {actual}", arg=1)
         self.sidecar = blob
+        self.sidecar_name = name
+        self.sidecar_sha256 = actual
         self.sidecar_line = item.line
 
     def on_segment(self, item: Item) -> None:
@@ -424,6 +469,7 @@ class Assembler:
         self._inside_dram(item, "data segment", addr, size, arg=0)
         self.segments.append((addr, self.sidecar[offset:offset + size], item.line, item.pos.args[0]
                               if item.pos else item.col))
+        self.sidecar_index[(addr, size)] = offset
 
     # ---- host ops ----
 
@@ -513,7 +559,9 @@ class Assembler:
                 raise self.fail(item, f"{item.head} {key}={val} outside [{table.lo[f]}, {table.hi[f]}]", value=i)
             values[f] = val
         for f, v in enumerate(values):
-            if v is None:
+            if v is None and table.spec.fields[f].default is not None:
+                values[f] = table.spec.fields[f].default  # a field added later: older programs leave it out
+            elif v is None:
                 raise self.fail(item, f"{item.head}: missing field {table.spec.fields[f].name!r}")
         fields: tuple[int, ...] = tuple(values)  # type: ignore[arg-type]
         self._check_static(item, table, fields)

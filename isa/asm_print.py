@@ -8,6 +8,7 @@ form (isa/asm_syntax.py): that keeps big programs quick to read back.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from npuc.hw import HwConfig
 
+from .image import ProgramImage, content_digest
 from .program import HostOp, Insn, Program, TensorInfo
 from .table import BY_MNEMONIC, INSNS
 
@@ -164,12 +166,21 @@ def _body_lines(prog: Program) -> list[str]:
     return out
 
 
-def format_program(prog: Program, weights_file: str | None = None, *, sidecar: Sidecar | None = None) -> str:
+def contents_line(prog: Program) -> str:
+    """`.contents insns=N data=B sha256=H`: what the program holds (ISA.md, "Program integrity")."""
+    image = ProgramImage.from_program(dataclasses.replace(prog, hw_keys=None))  # the .hw line states every field
+    return f".contents insns={image.n_insns} data={image.data_bytes()} sha256={content_digest(image)}"
+
+
+def format_program(prog: Program, weights_file: str | None = None, *, sidecar: Sidecar | None = None,
+                   contents: bool = True) -> str:
     """The canonical text of `prog`.
 
     With `weights_file`, the data segments are referenced from that sidecar
     file (`.weights` + `.segment` lines; the caller writes `make_sidecar`'s
-    blob there) instead of printed inline as `.data` hex.
+    blob there) instead of printed inline as `.data` hex. The `.contents` line
+    comes second, right after `.npuc`, so that a file cut anywhere after it still
+    says what it lacks; `contents=False` leaves it out (a hand-written program's form).
     """
     for insn in prog.insns:
         spec = BY_MNEMONIC.get(insn.op)
@@ -178,7 +189,10 @@ def format_program(prog: Program, weights_file: str | None = None, *, sidecar: S
     ats = [h.at for h in prog.hosts]
     if ats != sorted(ats) or any(not 0 <= a <= len(prog.insns) for a in ats):
         raise ValueError(f"host ops must run in id order at instruction indices in [0, {len(prog.insns)}]: {ats}")
-    lines = [f".npuc {FORMAT_VERSION}", _hw_line(prog.hw), f".dram {prog.dram_size}"]
+    lines = [f".npuc {FORMAT_VERSION}"]
+    if contents:
+        lines.append(contents_line(prog))
+    lines += [_hw_line(prog.hw), f".dram {prog.dram_size}"]
     lines += [_tensor_line(t) for t in prog.tensors]
     lines += [_layer_line(prog, i, name) for i, name in enumerate(prog.layers)]
     if weights_file is not None or sidecar is not None:

@@ -49,7 +49,7 @@ class ItemPos:
 class Item:
     """One non-blank line: a directive, a layer scope or an instruction.
 
-    `kind` is the grammar rule (`version`, `hw`, `dram`, `tensor`, `layer`,
+    `kind` is the grammar rule (`version`, `contents`, `hw`, `dram`, `tensor`, `layer`,
     `data`, `weights`, `segment`, `host`, `host_tensor`, `host_model`,
     `host_segment`, `scope`, `host_at`, `insn`); `head` is the mnemonic of
     an instruction. Positional operands are already converted (ints, bytes of a
@@ -200,6 +200,9 @@ class _ToItems(Transformer):
 
     def data(self, c: list[Token]) -> Item:
         return self._args_item("data", [parse_int(c[0]), decode_hex(c[1], _col(c[1]))], c)
+
+    def contents(self, c: list[Token]) -> Item:
+        return self._args_item("contents", [parse_int(c[0]), parse_int(c[1]), str(c[2])], c)
 
     def weights(self, c: list[Token]) -> Item:
         return self._args_item("weights", [_string(c[0]), str(c[1])], c)

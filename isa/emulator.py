@@ -86,7 +86,7 @@ def emulate(program: np.ndarray | Sequence[Insn], dram: np.ndarray, hw: HwConfig
     """Run a program (encoded words, or instructions) on a copy of `dram`.
 
     SPAD and ACC start zeroed unless `spad` / `acc` give their initial
-    contents (a testing aid; the C simulator always zeroes them). Raises
+    contents (a testing aid, as `npuc.sim.core.run_words`'s). Raises
     EmuError for a malformed program (checked whole, before anything runs,
     as the C decoder does), a run-time fault, or a deadlock.
     """

@@ -89,6 +89,10 @@ class HostOp:
     tensors: tuple[TensorInfo, ...]  # role "input", in the model's input order, then "output"
     model: bytes  # the serialized single-node ONNX model
 
+    @property
+    def n_insns(self) -> int:
+        return len(self.insns)
+
     def inputs(self) -> list[TensorInfo]:
         return [t for t in self.tensors if t.role == "input"]
 
@@ -118,6 +122,10 @@ class Program:
     insns: list[Insn] = field(default_factory=list)
     hosts: list[HostOp] = field(default_factory=list)  # in execution order (`at` non-decreasing)
     work: dict[int, LayerWork] = field(default_factory=dict)  # layer id -> its work, for layers with a bound
+    # the hardware fields the program states (its .hw line), None: all of `hw`; the others took
+    # their defaults. The content hash covers the stated ones only, so a field added to npuc later
+    # (with a default) does not make an older program's hash wrong.
+    hw_keys: tuple[str, ...] | None = field(default=None, compare=False)
 
     def inputs(self) -> list[TensorInfo]:
         return [t for t in self.tensors if t.role == "input"]

@@ -230,6 +230,7 @@ def vaddv(m: Machine, f: dict[str, int]) -> int:
     assert v is not None
     m.traffic.acc_rd += 4 * (d.size + n)
     m.traffic.acc_wr += 4 * d.size
+    m.traffic.vec_ops += d.size
     if _in_place_safe(dst, [src, vec]):
         scatter(m.acc, d, wrap_int32(m.acc[s].astype(np.int64) + m.acc[v].astype(np.int64)))
     else:
@@ -265,6 +266,7 @@ def vrq(m: Machine, f: dict[str, int]) -> int:
     assert mul is not None and sh is not None
     m.traffic.acc_rd += 4 * (d.size + 2 * n)
     m.traffic.spad_wr += d.size
+    m.traffic.vec_ops += d.size
     t = m.acc[s].astype(np.int64) * m.acc[mul].astype(np.int64)
     r = round_shift(t, m.acc[sh].astype(np.int64), Rounding(f["rnd"])) + f["zp"]
     scatter(m.spad, d, np.clip(r, f["lo"], f["hi"]).astype(np.int8))
@@ -284,6 +286,7 @@ def vmax(m: Machine, f: dict[str, int]) -> int:
         return cost
     m.traffic.spad_rd += 2 * d.size
     m.traffic.spad_wr += d.size
+    m.traffic.vec_ops += d.size
     if _in_place_safe(dst, [opa, opb]):
         scatter(m.spad, d, np.maximum(m.spad[a], m.spad[b]))
     else:
@@ -299,6 +302,7 @@ def vsum(m: Machine, f: dict[str, int]) -> int:
     if n == 0:
         return cost
     m.traffic.spad_rd += s.size
+    m.traffic.vec_ops += s.size
     m.traffic.acc_rd += 4 * n if f["acc"] else 0
     m.traffic.acc_wr += 4 * n
     total = m.spad[s].astype(np.int64).sum(axis=0)
@@ -325,6 +329,7 @@ def _binary(m: Machine, f: dict[str, int], name: str,
         return cost
     m.traffic.spad_rd += 2 * d.size
     m.traffic.spad_wr += d.size
+    m.traffic.vec_ops += d.size
     if _in_place_safe(dst, [opa, opb]):
         scatter(m.spad, d, op(m.spad[a], m.spad[b]))
     else:
@@ -351,6 +356,7 @@ def vlut(m: Machine, f: dict[str, int]) -> int:
     assert t is not None
     m.traffic.spad_rd += 2 * d.size  # the source byte and the one table byte it selects
     m.traffic.spad_wr += d.size
+    m.traffic.vec_ops += d.size
     # the address of the entry each element reads: tab + j*ts + x + 128
     col = np.broadcast_to(t[:, 0], d.shape)
 

@@ -68,6 +68,8 @@ class RunStats:
     acc_wr: int = counter("ACC bytes written (4 per word)", action=True)
     gemm_chained: int = counter("gemms that continued a chain (their preload hidden)", action=True)
     gemm_fill: int = counter("gemm cycles not streaming rows: preload, fill and drain (cost - M)", action=True)
+    vec_ops: int = counter("vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut)",
+                           action=True)
 
     def utilization(self, hw: HwConfig) -> float:
         """Issued MACs (zero blocks included) over MACs the array could have done in `cycles`; the

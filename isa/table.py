@@ -40,6 +40,7 @@ class Rounding(IntEnum):
     HALF_EVEN = 0
     HALF_UP = 1  # round half toward +infinity: floor(x / 2^s + 1/2)
     TRUNCATE = 2  # floor: a plain arithmetic shift
+    HALF_AWAY = 3  # round half away from zero: sign(x)·floor(|x| / 2^s + 1/2) (TFLite's RoundingDivideByPOT)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Field:
     lo: int
     hi: int
     doc: str
+    # the value of a field the text leaves out (None: it must be given): a field added to an
+    # instruction later, so programs written before still assemble
+    default: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,8 @@ I32 = (-(1 << 31), _U31)
 I8 = (-128, 127)
 
 
-def _f(name: str, rng: tuple[int, int], doc: str) -> Field:
-    return Field(name, rng[0], rng[1], doc)
+def _f(name: str, rng: tuple[int, int], doc: str, default: int | None = None) -> Field:
+    return Field(name, rng[0], rng[1], doc, default)
 
 
 INSNS: tuple[InsnSpec, ...] = (
@@ -124,7 +128,7 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("ds0", STRIDE, "accumulator stride between output rows of the inner loop"),
         _f("ds1", STRIDE, "accumulator stride between iterations of the outer loop"),
         _f("acc", (0, 2), "0: overwrite the accumulator; 1: add into it; 2: overwrite it with bias + product"),
-        _f("bias", ADDR, "accumulator word address of the n-word bias row (read when acc = 2)"),
+        _f("bias", ADDR, "accumulator word address of the n-word bias row (read when acc = 2)", default=0),
     ), "int8 x int8 -> int32 matrix multiply on the systolic array"),
     InsnSpec("vaddv", 0x20, Unit.COMPUTE, (
         _f("dst", ADDR, "accumulator word address of output row 0"),
@@ -147,7 +151,7 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("zp", I8, "output zero point, added after rounding"),
         _f("lo", I8, "lower saturation bound"),
         _f("hi", I8, "upper saturation bound"),
-        _f("rnd", (0, 2), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate"),
+        _f("rnd", (0, 3), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate, 3 half-away"),
     ), "requantize int32 -> int8: multiply, rounding shift, zero point, clamp"),
     InsnSpec("vmax", 0x22, Unit.COMPUTE, (
         _f("dst", ADDR, "scratchpad byte address of output row 0"),
@@ -184,7 +188,7 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("zp", I8, "output zero point, added after rounding"),
         _f("lo", I8, "lower saturation bound"),
         _f("hi", I8, "upper saturation bound"),
-        _f("rnd", (0, 2), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate"),
+        _f("rnd", (0, 3), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate, 3 half-away"),
     ), "int8 elementwise add of two rescaled tensors, rounded once (residual Add, Sub)"),
     InsnSpec("vlut", 0x25, Unit.COMPUTE, (
         _f("dst", ADDR, "scratchpad byte address of output row 0"),
@@ -212,7 +216,7 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("zp", I8, "output zero point, added after rounding"),
         _f("lo", I8, "lower saturation bound"),
         _f("hi", I8, "upper saturation bound"),
-        _f("rnd", (0, 2), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate"),
+        _f("rnd", (0, 3), "rounding of the shift: 0 half-even, 1 half-up, 2 truncate, 3 half-away"),
     ), "int8 elementwise multiply of two tensors, rescaled and rounded once (Mul, squeeze-excite)"),
 )
 

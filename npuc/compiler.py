@@ -27,10 +27,11 @@ from .frontend import load_onnx
 from .hw import HwConfig
 from .ir import IR
 from .isa.program import Program
-from .passes import Watch, prepare, quantize_ir
+from .passes import Statistics, Watch, prepare, quantize_ir
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalize as equalize_layers
 from .passes.host_float import host_float
+from .passes.learn_rounding import learn_rounding
 from .quant import CALIBRATORS
 from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration
 
@@ -50,6 +51,7 @@ class CompileOptions:
     allow_fallback: bool = True  # an op the NPU cannot run runs on the host (else: an error)
     float_layers: tuple[str, ...] = ()  # Conv/Gemm layers computed in host float
     equalize: bool = False  # cross-layer equalization before calibration
+    learn_rounding: bool = False  # weights rounded up or down to minimise each layer's output error
     bias_correction: bool = False  # empirical bias correction after legalization
     verify: bool = False  # check the IR's stage invariants between passes
     dump_ir: str | Path | None = None  # write the IR after every pass into this directory
@@ -104,13 +106,16 @@ def options_with(options: CompileOptions | None, changes: Mapping[str, Any]) -> 
 
 
 def prepare_model(model: str | Path, options: CompileOptions, watch: Watch | None = None) -> IR:
-    """ONNX file -> the prepared float IR the NPU runs (frontend, cleanup, folding, fusion, equalization)."""
+    """ONNX file -> the prepared float IR the NPU runs (frontend, cleanup, folding, fusion, equalization,
+    the layers asked for in host float): the graph calibration observes."""
     watch = watch or Watch(options.verify, options.dump_ir)
     ir = load_onnx(model, dict(options.input_shapes), options.allow_fallback)  # shapes resolved; the rest to the host
     # fold BN, fuse activations: the float graph the NPU runs (what cannot be fused: to the host)
     float_ir = prepare(ir, watch=watch, fallback=options.allow_fallback)
     if options.equalize:  # same float function, equal weight ranges per channel: before anything measures ranges
         float_ir = watch("equalize", equalize_layers(float_ir), "prepared")
+    if options.float_layers:  # chosen layers in host float: no weight or requantization error
+        float_ir = watch("host_float", host_float(float_ir, options.float_layers), "prepared")
     return float_ir
 
 
@@ -129,21 +134,23 @@ def calibration_samples(float_ir: IR, options: CompileOptions) -> tuple[list[Sam
     return samples, source
 
 
-def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | None = None,
-                  **changes: Any) -> Compiled:
+def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | None = None, *,
+                  statistics: Statistics | None = None, **changes: Any) -> Compiled:
     """ONNX file -> quantized IR -> NPU program, under `hw` and `options` (plus keyword `changes`).
 
     With `allow_fallback` an op the NPU cannot run runs on the host (`Compiled.fallbacks`); without,
-    it is an error naming the node, op and opset."""
+    it is an error naming the node, op and opset. `statistics` (`collect_statistics` on
+    `prepare_model`'s IR and the same samples and method) skips re-observing the samples: the result
+    is the same program, made faster (a sweep's cache)."""
     options = options_with(options, changes)
     watch = Watch(check=options.verify, dump_dir=options.dump_ir)
     check_backend_resources(hw)  # an absurd SRAM size fails before the slow steps
     float_ir = prepare_model(model, options, watch)
     samples, source = calibration_samples(float_ir, options)
-    if options.float_layers:  # chosen layers in host float: no weight or requantization error
-        float_ir = watch("host_float", host_float(float_ir, options.float_layers), "prepared")
-    qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch,
-                      batch_size=options.calib_batch, progress=options.progress)  # calibrate, quantize, legalize
+    qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch, batch_size=options.calib_batch,
+                      progress=options.progress, statistics=statistics)  # calibrate, quantize, legalize
+    if options.learn_rounding:  # each int8 weight up or down, fitted to the layer's output (AdaRound)
+        qir = watch("learn_rounding", learn_rounding(qir, samples), "quantized", hw)
     if options.bias_correction:  # int32 biases absorb the mean error of the int8 layers, layer by layer
         qir = watch("bias_correction", correct_bias(qir, samples), "quantized", hw)
     program = generate(qir, hw, options.schedule)  # tile, emit instructions, insert tokens

@@ -102,12 +102,12 @@ def simulation_bytes(dram_size: int, spad_bytes: int, acc_words: int, n_insns: i
 
 
 def check_program(prog, source: str) -> None:
-    """A parsed program (`isa.program.Program`) can be simulated within the limit."""
+    """A parsed program (`isa.program.Program` or `isa.image.ProgramImage`) can be simulated within the limit."""
     hw = prog.hw
     spad = int(hw.get("spad_kib", 0)) * 1024
     acc = int(hw.get("acc_kib", 0)) * 256
     check(f"{source}: simulating DRAM of {prog.dram_size} bytes, SPAD of {spad} bytes, ACC of {acc} words "
-          f"and {len(prog.insns)} instructions", simulation_bytes(prog.dram_size, spad, acc, len(prog.insns)))
+          f"and {prog.n_insns} instructions", simulation_bytes(prog.dram_size, spad, acc, prog.n_insns))
 
 
 def check_program_file(path, source: str) -> None:

@@ -58,13 +58,16 @@ def _stats(c: Any) -> SimStats:  # c: the cffi "npu_stats *", whose members are 
 
 
 def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = True, *,
-              max_work: int | None = None, memories: bool = False) -> SimResult:
+              max_work: int | None = None, memories: bool = False, spad: np.ndarray | None = None,
+              acc: np.ndarray | None = None) -> SimResult:
     """Run the encoded program `words` on a copy of `dram` under `hw`.
 
     `trace` records every instruction's start and end cycle; `memories`
     returns the final SPAD and ACC too. `max_work` bounds the elements
-    processed (a guard for untrusted programs; None is no limit). Raises
-    SimError on a malformed program or a run-time fault.
+    processed (a guard for untrusted programs; None is no limit). SPAD and
+    ACC start zeroed unless `spad` / `acc` give their initial contents (a
+    testing aid, as the emulator's: the start of the memory, the rest
+    zeroed). Raises SimError on a malformed program or a run-time fault.
     """
     if max_work is not None and max_work < 1:
         raise ValueError(f"max_work must be positive or None, got {max_work}")
@@ -75,10 +78,14 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     n_insns = w.size // WORDS_PER_INSN
     start = np.zeros(n_insns, dtype=np.uint64) if trace else None
     end = np.zeros(n_insns, dtype=np.uint64) if trace else None
-    spad = np.zeros(hw.spad_bytes, dtype=np.int8) if memories else None
-    acc = np.zeros(hw.acc_words, dtype=np.int32) if memories else None
+    spad_in = _initial(spad, hw.spad_bytes, np.int8, "spad")
+    acc_in = _initial(acc, hw.acc_words, np.int32, "acc")
+    spad_out = np.zeros(hw.spad_bytes, dtype=np.int8) if memories else None
+    acc_out = np.zeros(hw.acc_words, dtype=np.int32) if memories else None
+    # the cffi buffers stay alive for the call
     bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),
-            "spad_out": _ptr("int8_t[]", spad), "acc_out": _ptr("int32_t[]", acc)}  # alive for the call
+            "spad_out": _ptr("int8_t[]", spad_out), "acc_out": _ptr("int32_t[]", acc_out),
+            "spad_in": _ptr("int8_t[]", spad_in), "acc_in": _ptr("int32_t[]", acc_in)}
     opts = ffi.new("npu_opts *", {"max_work": max_work or 0, **bufs})
     stats = ffi.new("npu_stats *")
     err_insn = ffi.new("int64_t *")
@@ -88,7 +95,20 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
                      stats, err_insn, err, _ERR_LEN)
     if rc != 0:
         raise SimError(int(err_insn[0]), ffi.string(err).decode("utf-8", "replace"))
-    return SimResult(_stats(stats), mem, start, end, spad, acc)
+    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out)
+
+
+def _initial(init: np.ndarray | None, size: int, dtype: type, name: str) -> np.ndarray | None:
+    """A whole memory image for the C core (which reads exactly `size` elements): `init` at its
+    start, zeros after it; None for None."""
+    if init is None:
+        return None
+    flat = np.asarray(init).reshape(-1)
+    if flat.size > size:
+        raise ValueError(f"{name}: {flat.size} initial elements for a memory of {size}")
+    out: np.ndarray = np.zeros(size, dtype=dtype)
+    out[:flat.size] = flat.astype(dtype, copy=False)
+    return out
 
 
 def _ptr(ctype: str, a: np.ndarray | None) -> Any:

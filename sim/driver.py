@@ -4,74 +4,52 @@ The program is compiled for batch 1; a batched input runs the program once per
 sample (each run is independent and deterministic, so the cycles of a batch
 are the per-sample cycles added up).
 
-Host fallback: the program's host points (`Program.hosts`) cut the
-instruction stream into segments. Each segment is one run of the C core on
-the same DRAM image (the NPU drains at a host point, and no token crosses
-one); between two segments the host op reads its inputs from DRAM,
-dequantizes them, runs in float (`npuc/host.py`, the same code as the numpy
-reference) and writes its quantized output back. A host op costs no NPU
-cycles; its wall-clock time is reported on its own. Cycles, counters and the
-per-instruction times of the segments add up as if one program had run.
+Before anything runs, the program's outputs must be written: every byte of
+every output tensor is stored by some `st` (or comes from a host op or the
+initial data; `isa/coverage.py`, exact because a program is straight-line).
+An output left (partly) unwritten fails the run naming the tensor: a
+truncated program or a compiler bug, never zeros that look like a result.
+An input the program never reads is a warning (`RunResult.warnings`).
+
+Host fallback: the program's host points (`hosts`) cut the instruction
+stream into segments. Each segment is one run of the C core on the same
+DRAM image (the NPU drains at a host point, and no token crosses one);
+between two segments the host op reads its inputs from DRAM, dequantizes
+them, runs in float (`npuc/host.py`, the same code as the numpy reference;
+imported only for a program with host ops, as it loads onnx) and writes its
+quantized output back. A host op costs no NPU cycles; its wall-clock time is
+reported on its own. Cycles, counters and the per-instruction times of the
+segments add up as if one program had run.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import host
-from ..fsutil import atomic_write_text
 from ..hw import HwConfig
-from ..isa.arith import dequantize_linear, quantize_linear
-from ..isa.encoding import encode
-from ..isa.program import HostOp, Program, TensorInfo
-from ..isa.semantics import dma_xfer
+from ..isa.coverage import covered, element_index, touches
+from ..isa.image import ProgramImage
+from ..isa.program import DTYPE_BYTES, HostOp, Program
 from ..isa.stats import UNITS
 from ..isa.stats import ZERO as ZERO_STATS
-from ..isa.table import BY_MNEMONIC, WORDS_PER_INSN, Unit
+from ..isa.table import WORDS_PER_INSN
 from .core import SimError, SimResult, SimStats, run_words
+from .inputs import InputError, check_inputs, dequantize, quantize, random_inputs, read, to_dram
+from .layers import LayerStats, layer_stats
+from .layers import write_trace as _write_trace
 
+if TYPE_CHECKING:
+    from .. import host
 
-class InputError(ValueError):
-    """An input array does not match the program's tensor table."""
-
-
-@dataclass
-class LayerStats:
-    """One layer of a run (the first sample). `cycles` is the layer's share of the run: how far its
-    instructions moved the run's completion frontier (layers taken in program order), so the layers'
-    cycles add up to the run's; `span` is from its first start to its last end, which overlaps its
-    neighbours' where their instructions run in parallel. Stalls are the ISA's counters per layer:
-    token and DRAM-channel waits per unit, and the gemm cycles that stream no row (`gemm_fill`)."""
-
-    name: str
-    cycles: int
-    busy: dict[str, int]
-    macs: int  # issued to the array: M*k*n of its gemms, zero weight blocks included
-    dram_bytes: int
-    insns: int
-    span: int = 0
-    useful_macs: int = 0  # the model's (the program's layer table, LayerWork); 0: no roofline bound
-    bound_bytes: int = 0  # input + output + weight bytes, each once
-    token_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
-    dram_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
-    gemm_fill: int = 0
-
-    def utilization(self, hw: HwConfig) -> float:
-        """Useful MACs over what the array could do in the layer's cycles."""
-        return self.useful_macs / (self.cycles * hw.rows * hw.cols) if self.cycles else 0.0
-
-    def bound(self, hw: HwConfig) -> float | None:
-        """The roofline bound in cycles, max(useful MACs / (R*C), bytes / DRAM bandwidth); None for a
-        layer with no useful MACs (not a Conv, ConvTranspose or Gemm)."""
-        if not self.useful_macs:
-            return None
-        return max(self.useful_macs / (hw.rows * hw.cols), self.bound_bytes / hw.dram_bw)
+__all__ = ["DEFAULT_MAX_WORK", "UNITS", "HostStats", "InputError", "LayerStats", "RunResult", "check_inputs",
+           "check_outputs_written", "dequantize", "image_of", "initial_dram", "layer_stats", "quantize",
+           "random_inputs", "run_program", "write_trace"]
 
 
 @dataclass
@@ -94,74 +72,37 @@ class RunResult:
     insn_start: np.ndarray | None = None
     insn_end: np.ndarray | None = None
     hosts: list[HostStats] = field(default_factory=list)  # per host op, in program order
+    warnings: list[str] = field(default_factory=list)  # e.g. an input the program never reads
 
 
-def quantize(x: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """float -> int8 as QuantizeLinear (`npuc.isa.arith.quantize_linear`)."""
-    return quantize_linear(x, t.scale, t.zp)
+def image_of(prog: Program | ProgramImage) -> ProgramImage:
+    """The binary form the driver runs (a Program is encoded; an image, e.g. from the cache, is as is)."""
+    return prog if isinstance(prog, ProgramImage) else ProgramImage.from_program(prog)
 
 
-def dequantize(q: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """int8 -> float32 as DequantizeLinear (`npuc.isa.arith.dequantize_linear`)."""
-    return dequantize_linear(q, t.scale, t.zp)
-
-
-def _to_dram(q: np.ndarray, t: TensorInfo) -> bytes:
-    """One sample (no batch axis) in the program's DRAM layout."""
-    if t.layout == "nhwc":
-        q = q.transpose(1, 2, 0)
-    return np.ascontiguousarray(q, dtype=_NP_DTYPE[t.dtype]).tobytes()
-
-
-_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8")}
-
-
-def _read(dram: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """One sample (no batch axis) of tensor `t` from DRAM, in ONNX order."""
-    return _from_dram(dram[t.addr:t.addr + t.nbytes].view(_NP_DTYPE[t.dtype]), t)
-
-
-def _from_dram(raw: np.ndarray, t: TensorInfo) -> np.ndarray:
-    shape = t.shape[1:]
-    if t.layout == "nhwc":
-        c, h, w = shape
-        return raw.reshape(h, w, c).transpose(2, 0, 1)
-    return raw.reshape(shape)
-
-
-def initial_dram(prog: Program) -> np.ndarray:
-    dram = np.zeros(prog.dram_size, dtype=np.uint8)
-    for addr, payload in prog.data:
+def initial_dram(prog: Program | ProgramImage) -> np.ndarray:
+    image = image_of(prog)
+    dram = np.zeros(image.dram_size, dtype=np.uint8)
+    for addr, payload in image.data:
         dram[addr:addr + len(payload)] = np.frombuffer(payload, dtype=np.uint8)
     return dram
 
 
-def check_inputs(prog: Program, inputs: dict[str, np.ndarray], source: str = "input") -> int:
-    """Validate names and shapes; return the batch size."""
-    batch = None
-    for t in prog.inputs():
-        if t.name not in inputs:
-            raise InputError(f"{source}: missing input {t.name!r} (expected shape {t.shape})")
-        x = np.asarray(inputs[t.name])
-        if x.ndim != len(t.shape) or tuple(x.shape[1:]) != tuple(t.shape[1:]):
-            raise InputError(f"{source}: input {t.name!r} has shape {x.shape}, expected (N,) + {t.shape[1:]}")
-        if batch is not None and x.shape[0] != batch:
-            raise InputError(f"{source}: inputs disagree on the batch size")
-        batch = x.shape[0]
-    extra = set(inputs) - {t.name for t in prog.inputs()}
-    if extra:
-        raise InputError(f"{source}: unknown input {sorted(extra)[0]!r}")
-    return batch or 1
-
-
-def random_inputs(prog: Program, seed: int = 0) -> dict[str, np.ndarray]:
-    """A seeded random input per tensor, spread over its quantized range."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for t in prog.inputs():
-        q = rng.integers(-128, 128, size=t.shape)
-        out[t.name] = ((q - t.zp) * t.scale).astype(np.float32)
-    return out
+def check_outputs_written(prog: Program | ProgramImage, program_name: str = "<program>") -> list[str]:
+    """Raise SimError naming the first output tensor some byte of which the program never writes;
+    return a warning for each input tensor it never reads."""
+    image = image_of(prog)
+    for t in image.outputs():
+        missing = ~covered(image, t.addr, t.addr + t.nbytes, writes=True)
+        if missing.any():
+            first = int(np.flatnonzero(missing)[0])
+            idx = element_index(t.shape, t.layout, first // DTYPE_BYTES[t.dtype])
+            how = "never" if missing.all() else "partly"
+            raise SimError(-1, f"{program_name}: output {t.name!r} is {how} written: {int(missing.sum())} of its "
+                               f"{t.nbytes} bytes are stored by no instruction (the first at index {idx}); "
+                               "the program is incomplete (truncated?) or miscompiled")
+    return [f"{program_name}: input {t.name!r} is never read by the program"
+            for t in image.inputs() if t.nbytes and not touches(image, t.addr, t.addr + t.nbytes, writes=False)]
 
 
 # elements the C core may process in one run before it stops the program (npuc sim --max-work):
@@ -170,49 +111,60 @@ def random_inputs(prog: Program, seed: int = 0) -> dict[str, np.ndarray]:
 DEFAULT_MAX_WORK = 1 << 37
 
 
-def run_program(prog: Program, inputs: dict[str, np.ndarray] | None = None, *, quantized: bool = False,
-                trace: bool = False, source: str = "input", program_name: str = "<program>",
-                max_work: int | None = DEFAULT_MAX_WORK) -> RunResult:
-    """Simulate `prog` on float inputs (or int8 ones with `quantized=True`), batch first."""
-    inputs = random_inputs(prog) if inputs is None else inputs
-    batch = check_inputs(prog, inputs, source)
-    hw = HwConfig.from_flat(prog.hw)
-    words = encode(prog.insns)
-    kernels = host_kernels(prog, program_name)
-    base = initial_dram(prog)
-    raw: dict[str, list[np.ndarray]] = {t.name: [] for t in prog.outputs()}
+def run_program(prog: Program | ProgramImage, inputs: dict[str, np.ndarray] | None = None, *,
+                quantized: bool = False, trace: bool = False, source: str = "input",
+                program_name: str = "<program>", max_work: int | None = DEFAULT_MAX_WORK) -> RunResult:
+    """Simulate `prog` on float inputs (or int8 ones with `quantized=True`), batch first.
+
+    `prog` is a Program or, without encoding it again, its ProgramImage (`isa.load.load_program`).
+    Raises SimError for an output the program never writes (before running) or a fault while
+    running, InputError for inputs that do not fit, HostError for a bad host op."""
+    image = image_of(prog)
+    warnings = check_outputs_written(image, program_name)
+    inputs = random_inputs(image) if inputs is None else inputs
+    batch = check_inputs(image, inputs, source, quantized)
+    hw = HwConfig.from_flat(image.hw)
+    kernels = host_kernels(image, program_name)
+    base = initial_dram(image)
+    raw: dict[str, list[np.ndarray]] = {t.name: [] for t in image.outputs()}
     stats: list[SimStats] = []
-    hosts = [HostStats(h.name, h.op, 0, 0.0, 0) for h in prog.hosts]
+    hosts = [HostStats(h.name, h.op, 0, 0.0, 0) for h in image.hosts]
     first = None
     for b in range(batch):
         dram = base.copy()
-        for t in prog.inputs():
+        for t in image.inputs():
             x = np.asarray(inputs[t.name])[b]
             q = x.astype(np.int8) if quantized else quantize(x, t)
-            payload = np.frombuffer(_to_dram(q, t), dtype=np.uint8)
+            payload = to_dram(q, t)
             dram[t.addr:t.addr + payload.size] = payload
-        res = _run_segments(prog, words, kernels, dram, hw, trace or b == 0, hosts, program_name, max_work)
+        res = _run_segments(image, kernels, dram, hw, trace or b == 0, hosts, program_name, max_work)
         stats.append(res.stats)
         if b == 0:
             first = res
-        for t in prog.outputs():
-            raw[t.name].append(_read(res.dram, t))
+        for t in image.outputs():
+            raw[t.name].append(read(res.dram, t))
     raw_arrays = {k: np.stack(v) for k, v in raw.items()}
     outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
-            for t in prog.outputs()}
+            for t in image.outputs()}
     assert first is not None
-    layers = layer_stats(prog, first.insn_start, first.insn_end)
-    return RunResult(outs, raw_arrays, stats, layers, first.insn_start, first.insn_end, hosts)
+    layers = layer_stats(image, first.insn_start, first.insn_end)
+    return RunResult(outs, raw_arrays, stats, layers, first.insn_start, first.insn_end, hosts, warnings)
 
 
-def host_kernels(prog: Program, program_name: str = "<program>") -> list[host.Kernel]:
-    """Each host op's runnable model, checked against its tensors in the program."""
-    ats = [h.at for h in prog.hosts]
-    if ats != sorted(ats) or any(not 0 <= a <= len(prog.insns) for a in ats):
-        raise host.HostError(f"{program_name}: host points {ats} are not in order within the "
-                             f"{len(prog.insns)} instructions")
+def host_kernels(prog: Program | ProgramImage, program_name: str = "<program>") -> list[host.Kernel]:
+    """Each host op's runnable model, checked against its tensors in the program. Imports
+    `npuc.host` (and with it onnx) only when the program has host ops."""
+    image = image_of(prog)
+    if not image.hosts:
+        return []
+    from .. import host
+
+    n = image.n_insns
+    ats = [h.at for h in image.hosts]
+    if ats != sorted(ats) or any(not 0 <= a <= n for a in ats):
+        raise host.HostError(f"{program_name}: host points {ats} are not in order within the {n} instructions")
     out = []
-    for hid, h in enumerate(prog.hosts):
+    for hid, h in enumerate(image.hosts):
         where = f"{program_name}: host op {hid} ('{h.name}', {h.op})"
         try:
             k = host.kernel(h.model)
@@ -235,34 +187,36 @@ def host_kernels(prog: Program, program_name: str = "<program>") -> list[host.Ke
 
 def _run_host(h: HostOp, k: host.Kernel, dram: np.ndarray) -> None:
     """One host op on the DRAM image: read and dequantize, run in float, quantize and write back."""
+    from .. import host
+
     arrays = []
     for t in h.inputs():
-        q = _read(dram, t)
+        q = read(dram, t)
         arrays.append(host.dequantize(q, t.scale, t.zp) if t.dtype == "int8" else q)
     y = k.run(arrays)
     (t,) = h.outputs()
     if t.dtype == "int8":
         y = host.quantize(y, t.scale, t.zp, f"host op '{h.name}' ({h.op})")
-    payload = np.frombuffer(_to_dram(y.reshape(t.shape)[0], t), dtype=np.uint8)
+    payload = to_dram(y.reshape(t.shape)[0], t)
     dram[t.addr:t.addr + payload.size] = payload
 
 
-def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], dram: np.ndarray,
-                  hw: HwConfig, trace: bool, hosts: list[HostStats], program_name: str,
-                   max_work: int | None = None) -> SimResult:
+def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndarray, hw: HwConfig, trace: bool,
+                  hosts: list[HostStats], program_name: str, max_work: int | None = None) -> SimResult:
     """One sample: the C core on each segment between host points, the host ops in between.
 
     Returns the result of the whole: counters summed, per-instruction times
     offset by the cycles of the segments before (the NPU restarts at 0)."""
-    n = len(prog.insns)
-    cuts = [0, *(h.at for h in prog.hosts), n]
+    n = image.n_insns
+    words = image.words
+    cuts = [0, *(h.at for h in image.hosts), n]
     cycles = 0
     total = ZERO_STATS
     start = np.zeros(n, dtype=np.uint64) if trace else None
     end = np.zeros(n, dtype=np.uint64) if trace else None
     for seg, (a, b) in enumerate(pairwise(cuts)):
         if seg > 0:  # the host op at cut `a`
-            h, st = prog.hosts[seg - 1], hosts[seg - 1]
+            h, st = image.hosts[seg - 1], hosts[seg - 1]
             t0 = time.perf_counter()
             _run_host(h, kernels[seg - 1], dram)
             st.wall_ms += 1e3 * (time.perf_counter() - t0)
@@ -275,7 +229,7 @@ def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], 
             res = run_words(words[a * WORDS_PER_INSN:b * WORDS_PER_INSN], dram, hw, trace=trace,
                             max_work=max_work)
         except SimError as e:
-            raise _located(e, prog, program_name, a) from None
+            raise _located(e, image, program_name, a) from None
         dram = res.dram
         if start is not None and end is not None and res.insn_start is not None and res.insn_end is not None:
             start[a:b] = res.insn_start + np.uint64(cycles)
@@ -285,7 +239,7 @@ def _run_segments(prog: Program, words: np.ndarray, kernels: list[host.Kernel], 
     return SimResult(total, dram, start, end)
 
 
-def _located(e: SimError, prog: Program, program_name: str, offset: int = 0) -> SimError:
+def _located(e: SimError, image: ProgramImage, program_name: str, offset: int = 0) -> SimError:
     """Name the assembly line of the failing instruction, when the program came from text.
 
     `offset` is the index of the segment's first instruction: the C core counts from its segment."""
@@ -293,100 +247,14 @@ def _located(e: SimError, prog: Program, program_name: str, offset: int = 0) -> 
     message = str(e)
     if e.insn >= 0 and message.startswith(f"insn {e.insn}:"):
         message = f"insn {index}:" + message[len(f"insn {e.insn}:"):]
-    line = prog.insns[index].line if 0 <= index < len(prog.insns) else 0
+    line = int(image.lines[index]) if 0 <= index < image.n_insns else 0
     where = f"{program_name}:{line}: " if line else f"{program_name}: "
     return SimError(index, where + message)
 
 
-def _dram_bytes(op: str, f: dict[str, int]) -> int:
-    if op in ("ld", "st"):
-        return f["n0"] * f["n1"] * f["n2"]
-    if op == "lda":
-        return 4 * f["n0"] * f["n1"]
-    return 0
-
-
-def _xfer(hw: HwConfig, op: str, f: dict[str, int]) -> int:
-    """The transfer cycles of a DMA (ISA.md, Bursts)."""
-    if op == "lda":
-        return dma_xfer(hw, f["n0"], 1, 4 * f["n1"], False)
-    contiguous = f["ss1"] if op == "ld" else f["ds1"]
-    return dma_xfer(hw, f["n0"], f["n1"], f["n2"], contiguous == f["n2"])
-
-
-def layer_stats(prog: Program, start: np.ndarray | None, end: np.ndarray | None) -> list[LayerStats]:
-    """Per-layer cycles, busy and stall cycles, issued and useful MACs, DRAM traffic and roofline bytes.
-
-    The stalls are recovered from the instructions' times as ISA.md defines them: a unit is free
-    again at its previous instruction's end (a DMA's minus the latency), at the start of its segment
-    after a host point; waiting beyond that is a token stall; a DMA's start to its transfer's start
-    is a DRAM stall; a gemm's cycles beyond its M rows are fill."""
-    if start is None or end is None or not prog.insns:
-        return []
-    hw = HwConfig.from_flat(prog.hw)
-    lat = hw.dram_latency
-    # a hand-written program may have no .layer table: its instructions are all in layer 0
-    names = prog.layers or ["layer0"]
-    names = names + [f"layer{i}" for i in range(len(names), 1 + max(i.layer for i in prog.insns))]
-    out = [LayerStats(name, 0, dict.fromkeys(UNITS, 0), 0, 0, 0) for name in names]
-    for lid, work in prog.work.items():
-        if lid < len(out):
-            out[lid].useful_macs, out[lid].bound_bytes = work.macs, work.bytes
-    first: list[int | None] = [None] * len(out)
-    last = [0] * len(out)
-    cuts = {h.at for h in prog.hosts}
-    free = [0, 0, 0]
-    for i, insn in enumerate(prog.insns):
-        if i in cuts:  # a host point: every unit restarts with the next segment
-            free = [int(end[:i].max())] * 3
-        ls = out[insn.layer]
-        s, e = int(start[i]), int(end[i])
-        unit = BY_MNEMONIC[insn.op].unit
-        name = UNITS[unit]
-        first[insn.layer] = s if first[insn.layer] is None else min(first[insn.layer], s)
-        last[insn.layer] = max(last[insn.layer], e)
-        ls.busy[name] += e - s
-        ls.token_stall[name] += max(0, s - free[unit])
-        f = insn.as_dict()
-        if unit == Unit.COMPUTE:
-            free[unit] = e
-        else:
-            free[unit] = e - lat
-            ls.dram_stall[name] += e - lat - _xfer(hw, insn.op, f) - s
-        if insn.op == "gemm":
-            ls.macs += f["m0"] * f["m1"] * f["k"] * f["n"]
-            ls.gemm_fill += e - s - f["m0"] * f["m1"]
-        ls.dram_bytes += _dram_bytes(insn.op, f)
-        ls.insns += 1
-    frontier = 0
-    for ls, s0, e in zip(out, first, last):
-        ls.span = e - (s0 or 0)
-        ls.cycles = max(0, e - frontier)
-        frontier = max(frontier, e)
-    return out
-
-
-def write_trace(prog: Program, result: RunResult, path: Path) -> None:
-    """A Chrome / Perfetto trace: one track per unit, one slice per instruction, and a `host` track
-    with one zero-length slice per host op (it costs no NPU cycles; its wall-clock time is an arg)."""
+def write_trace(prog: Program | ProgramImage, result: RunResult, path: Path) -> None:
+    """A Chrome / Perfetto trace of `result` (`sim/layers.py`)."""
     if result.insn_start is None or result.insn_end is None:
         raise ValueError("the run recorded no trace")
-    mhz = float(prog.hw.get("clock_mhz", 1000.0))
-    host_tid = len(Unit)
-    events: list[dict] = [
-        {"name": "thread_name", "ph": "M", "pid": 0, "tid": int(u), "args": {"name": u.name.lower()}}
-        for u in Unit
-    ]
-    if result.hosts:
-        events.append({"name": "thread_name", "ph": "M", "pid": 0, "tid": host_tid, "args": {"name": "host"}})
-    for hs in result.hosts:
-        events.append({"name": f"{hs.op} (host)", "ph": "X", "pid": 0, "tid": host_tid, "ts": hs.cycle / mhz,
-                       "dur": 0, "args": {"node": hs.name, "wall_ms": round(hs.wall_ms / max(hs.runs, 1), 3)}})
-    for i, insn in enumerate(prog.insns):
-        s, e = int(result.insn_start[i]), int(result.insn_end[i])
-        events.append({
-            "name": insn.op, "ph": "X", "pid": 0, "tid": int(BY_MNEMONIC[insn.op].unit),
-            "ts": s / mhz, "dur": (e - s) / mhz,
-            "args": {"insn": i, "layer": prog.layers[insn.layer] if prog.layers else "", "cycles": e - s},
-        })
-    atomic_write_text(path, json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
+    _write_trace(image_of(prog), result.insn_start, result.insn_end, result.hosts, path)
+

@@ -9,7 +9,8 @@
  *                       bit 2 record per-instruction cycles, bit 3 dump SPAD and ACC,
  *                       bit 4 pass NULL for stats and err_insn (and for opts when there is
  *                       no whole instruction), bit 5 a tiny work limit, bit 6 DRAM words
- *                       in [0, 63] (so that lda can load valid vrq shifts)
+ *                       in [0, 63] (so that lda can load valid vrq shifts), bit 7 initial
+ *                       SPAD and ACC (npu_opts spad_in, acc_in) filled as DRAM is
  *   byte  1      length of the error buffer (0 -> NULL buffer)
  *   bytes 2-37   nine int32: rows, cols, fold_overlap, spad_bytes, acc_words, dram_bw,
  *                dram_latency, vec_lanes, vec_latency (npu_hw)
@@ -216,8 +217,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t *words;
     uint8_t *dram;
     uint64_t *start = NULL, *end = NULL;
-    int8_t *spad = NULL;
-    int32_t *acc = NULL;
+    int8_t *spad = NULL, *spad_in = NULL;
+    int32_t *acc = NULL, *acc_in = NULL;
     char *err = NULL;
     npu_hw hw;
     npu_opts opts;
@@ -259,6 +260,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         acc = malloc((size_t)hw.acc_words * sizeof *acc);
         opts.spad_out = spad;
         opts.acc_out = acc;
+    }
+    if ((flags & 128) && hw.spad_bytes > 0 && hw.acc_words > 0 && hw.spad_bytes <= MAX_RAW_SPAD + 0xff &&
+        hw.acc_words <= MAX_RAW_ACC + 0xff) {
+        /* exact sizes, as the core reads hw.spad_bytes bytes and hw.acc_words words */
+        spad_in = malloc((size_t)hw.spad_bytes);
+        acc_in = malloc((size_t)hw.acc_words * sizeof *acc_in);
+        if (spad_in == NULL || acc_in == NULL)
+            abort();
+        fill_dram((uint8_t *)spad_in, (size_t)hw.spad_bytes, data + HEADER_BYTES, body, 0);
+        fill_dram((uint8_t *)acc_in, (size_t)hw.acc_words * sizeof *acc_in, data + HEADER_BYTES, body, flags & 64);
+        opts.spad_in = spad_in;
+        opts.acc_in = acc_in;
     }
     if (err_len > 0)
         err = malloc(err_len);
@@ -307,6 +320,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(end);
     free(spad);
     free(acc);
+    free(spad_in);
+    free(acc_in);
     free(err);
     return 0;
 }

@@ -24,6 +24,7 @@ from npuc.isa.table import WORDS_PER_INSN
 
 OUT = Path(__file__).with_name("corpus")
 REPAIR, RAW_HW, TRACE, DUMP, NULLS, TINY_WORK, SMALL_WORDS = 1, 2, 4, 8, 16, 32, 64
+INITIAL = 128  # SPAD and ACC start from the input bytes
 MAX_SEED_BYTES = 8192  # the harness runs with -max_len=8192
 SMALL = HwConfig(rows=4, cols=8, spad_kib=4, acc_kib=4, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3)
 BIG, NEG = 2**31 - 1, -(2**31)
@@ -116,6 +117,7 @@ def micro() -> dict[str, bytes]:
         "micro-parallel": seed(parallel),
         "micro-empty-boxes": seed(zero, flags=TRACE),
         "micro-aliasing": seed(aliasing, flags=DUMP),
+        "micro-initial-memories": seed(full, flags=INITIAL | SMALL_WORDS | TRACE | DUMP),
         "micro-nulls": seed(full, flags=NULLS),
         "micro-tiny-work": seed(full, flags=TINY_WORK, err_len=40),
         "micro-short-error-buffer": seed(full[:3] + [ins("st", dst=5000, n0=1, n1=1, n2=1)], err_len=5),

@@ -21,11 +21,16 @@ def load_inputs(path: str | None) -> dict[str, np.ndarray] | None:
     """A .npy (the single input, keyed "") or a .npz keyed by input name."""
     if path is None:
         return None
+    from ..fsutil import FileReadError, read_cause
     from ..sim.driver import InputError
 
     try:
         data = np.load(Path(path), allow_pickle=False)
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        if isinstance(e, FileNotFoundError | IsADirectoryError | PermissionError | NotADirectoryError):
+            raise FileReadError(path, read_cause(path, e), e.errno) from None
+        raise InputError(f"{path}: cannot read as .npy/.npz: {e}") from None
+    except ValueError as e:
         raise InputError(f"{path}: cannot read as .npy/.npz: {e}") from None
     if isinstance(data, np.ndarray):
         return {"": data}
@@ -50,10 +55,12 @@ def _print_fallbacks(compiled: Any) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from ..fsutil import check_writable
     from ..isa.asm import write_program
 
-    compiled = compile_from_request(compile_request(args))
     out = Path(args.output or Path(args.model).with_suffix(".s").name)
+    check_writable(out)  # before minutes of compiling
+    compiled = compile_from_request(compile_request(args))
     write_program(compiled.program, out)
     prog = compiled.program
     _print_fallbacks(compiled)
@@ -74,20 +81,28 @@ def _write_outputs(path: str, result: Any) -> None:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..fsutil import check_writable
     from ..hw import HwConfig
-    from ..isa.asm import read_program
+    from ..isa.load import load_program
     from ..limits import check_program, check_program_file
     from ..sim.driver import DEFAULT_MAX_WORK, random_inputs, run_program, write_trace
     from ..tools.report import format_stats
 
+    for out in (args.output, args.trace):
+        if out:
+            check_writable(out)  # before the run, so a bad path costs no simulation and leaves nothing
     check_program_file(args.program, args.program)
-    prog = read_program(args.program)
+    prog = load_program(args.program, cache=not args.no_cache)
     check_program(prog, args.program)
     inputs = bind_inputs(prog, load_inputs(args.input), args.input or "")
     if inputs is None:
         inputs = random_inputs(prog, seed=args.seed)
     result = run_program(prog, inputs, trace=bool(args.trace), source=args.input or "random input",
                          max_work=args.max_work or DEFAULT_MAX_WORK, program_name=args.program)
+    for warning in result.warnings:
+        print(f"npuc: warning: {warning}", file=sys.stderr)
     hw = HwConfig.from_flat(prog.hw, source=args.program)
     fmt = args.stats_format
     shown = result.layers if args.stats or fmt != "text" else None
@@ -180,6 +195,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ..tools.sweep import SweepRequest, run_sweep
+    from .options import parse_input_shapes
+
+    req = SweepRequest(args.model, args.grid, args.output, calib=args.calib, data=args.data, labels=args.labels,
+                       hw=args.hw, input_shapes=parse_input_shapes(args.input_shape),
+                       allow_fallback=not args.no_fallback, executor=args.executor, jobs=args.jobs,
+                       scheduler=args.scheduler, retry_failed=args.retry_failed, progress=True)
+    result = run_sweep(req)
+    print(result.summary, end="")
+    print(f"wrote {Path(args.output) / 'results.csv'}: {len(result.rows)} points, {result.computed} computed now "
+          f"({result.compiled} compiled), the rest from earlier runs"
+          + (f"; plot {result.plot}" if result.plot else "; no plot (pip install 'npuc[plot]')"))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..tools.demo import run_demo
 
@@ -197,4 +228,4 @@ def cmd_hw(args: argparse.Namespace) -> int:
 
 
 __all__ = ["bind_inputs", "cmd_analyze", "cmd_compile", "cmd_demo", "cmd_export_qdq", "cmd_hw", "cmd_run",
-           "cmd_sim", "hw_from_args", "load_inputs"]
+           "cmd_sim", "cmd_sweep", "hw_from_args", "load_inputs"]

@@ -69,6 +69,7 @@ def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
 def add_compile_options(p: argparse.ArgumentParser) -> None:
     """The options every compile-family command takes."""
     from ..quant import CALIBRATORS
+    from ..quant.rules import RULE_PRESETS
 
     p.add_argument("model", help="ONNX model file")
     p.add_argument("--hw", default=None, help="hardware preset name or TOML file (default: default)")
@@ -83,6 +84,8 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calib-batch", type=positive_int, default=16, metavar="B",
                    help="samples per batch of the calibration runs (default: 16)")
     g = p.add_argument_group("quantization rules (override the hardware config's [quant] section)")
+    g.add_argument("--rules", choices=tuple(RULE_PRESETS), default=None,
+                   help="a toolchain's rule preset (the flags below refine it)")
     g.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weight scales")
     g.add_argument("--act-mode", choices=field_choices("act_mode"), default=None,
                    help="activations with a zero point (asymmetric) or without")
@@ -109,13 +112,19 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--labels", default=None, metavar="Y.npy", help="integer labels of --data (accuracy)")
     g.add_argument("--equalize", action="store_true",
                    help="cross-layer equalization of Conv/Gemm pairs before calibration")
+    g.add_argument("--learn-rounding", action="store_true",
+                   help="round each int8 weight up or down to minimise its layer's output error (AdaRound)")
     g.add_argument("--bias-correction", action="store_true",
                    help="empirical bias correction on the calibration samples after quantization")
 
 
 def hw_from_args(args: argparse.Namespace) -> HwConfig:
-    """The hardware config of --hw with the quantization-rule flags applied."""
+    """The hardware config of --hw, then the --rules preset, then the single rule flags."""
     hw = load_hw(args.hw)
+    if getattr(args, "rules", None) is not None:
+        from ..quant.rules import apply_rules
+
+        hw = apply_rules(hw, args.rules)
     changes: dict[str, Any] = {}
     if getattr(args, "per_tensor", False):
         changes["weight_granularity"] = "per_tensor"
@@ -162,7 +171,7 @@ def compile_request(args: argparse.Namespace) -> CompileRequest:
         calib=args.calib, calib_method=args.calib_method, calib_samples=args.calib_samples,
         calib_batch=args.calib_batch, input_shapes=parse_input_shapes(args.input_shape),
         allow_fallback=not args.no_fallback, float_layers=layers, equalize=args.equalize,
-        bias_correction=args.bias_correction, verify=args.verify,
+        learn_rounding=args.learn_rounding, bias_correction=args.bias_correction, verify=args.verify,
         dump_ir=Path(args.dump_ir) if args.dump_ir else None, progress=True)
     return CompileRequest(args.model, hw_from_args(args), options, budget, eval_data_from_args(args))
 

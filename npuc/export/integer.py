@@ -196,7 +196,11 @@ class _Integer:
         pos = shift > 0
         half = np.where(pos, np.int64(1) << np.maximum(shift - 1, 0), 0)
         d = per_channel("pow2shift", np.int64(1) << shift)
-        if q.rounding in ("half_up", "half_even"):
+        sign = None
+        if q.rounding == "half_away":  # round |t| half up, then restore the sign: ties away from zero
+            sign = b.op("Sign", [t], f"{name}.sign")
+            t = b.op("Abs", [t], f"{name}.abs")
+        if q.rounding in ("half_up", "half_even", "half_away"):
             t = b.op("Add", [t, per_channel("half", half)], f"{name}.rounded")
         # floor division by 2^s: Div truncates toward zero, so subtract Mod's (divisor-signed) remainder first
         rem = b.op("Mod", [t, d], f"{name}.rem", fmod=0)
@@ -210,6 +214,8 @@ class _Integer:
             down = b.op("Cast", [b.op("And", [tie, odd], f"{name}.down")], f"{name}.down64",
                         to=TensorProto.INT64)
             r = b.op("Sub", [r, down], f"{name}.even")
+        if sign is not None:
+            r = b.op("Mul", [r, sign], f"{name}.signed")
         r = b.op("Add", [r, b.const(f"{name}.zp_out", np.int64(q.zp_out))], f"{name}.zp")
         r = b.op("Max", [r, b.const(f"{name}.qlo", np.int64(q.lo))], f"{name}.lo")
         r = b.op("Min", [r, b.const(f"{name}.qhi", np.int64(q.hi))], f"{name}.hi")

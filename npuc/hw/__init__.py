@@ -91,10 +91,32 @@ class HwConfig:
     scale_rule: str = hw_field("quant", "pow2", Choice("pow2", "fixed_point", "float"),
                                "scales: pow2 (requantization is a shift), fixed_point (int32 multiplier"
                                " and shift) or float (a reference)")
-    rounding: str = hw_field("quant", "half_even", Choice("half_even", "half_up", "truncate"),
+    rounding: str = hw_field("quant", "half_even", Choice("half_even", "half_up", "truncate", "half_away"),
                              "rounding of the requantization shift (half_up: ties toward +inf;"
-                             " truncate: floor)")
+                             " truncate: floor; half_away: ties away from 0, as TFLite)")
+    zero_point: str = hw_field("quant", "even", Choice("even", "any"),
+                               "asymmetric activation zero points: even (npuc's rule) or any integer (TFLite, SNPE)")
     acc_bits: int = hw_field("quant", 32, Int(32, 32), "accumulator width in bits")
+    # A first-order cost model: the simulator counts the events exactly, the constants are the user's.
+    # Defaults: energy from Horowitz, ISSCC 2014 (45 nm, 0.9 V); area from the TPU v1 floor plan,
+    # Jouppi et al., ISCA 2017 (28 nm). See the README, "Energy and area".
+    mac_pj: float = hw_field("energy", 0.3, Real(0.0, lo_open=False),
+                             "pJ per issued int8 MAC (8-bit multiply 0.2 + 32-bit add 0.1)")
+    spad_read_pj: float = hw_field("energy", 2.5, Real(0.0, lo_open=False),
+                                   "pJ per scratchpad byte read (a 32 KB SRAM bank: 20 pJ per 64 bits)")
+    spad_write_pj: float = hw_field("energy", 2.5, Real(0.0, lo_open=False), "pJ per scratchpad byte written")
+    acc_read_pj: float = hw_field("energy", 2.5, Real(0.0, lo_open=False), "pJ per accumulator byte read")
+    acc_write_pj: float = hw_field("energy", 2.5, Real(0.0, lo_open=False), "pJ per accumulator byte written")
+    dram_pj: float = hw_field("energy", 160.0, Real(0.0, lo_open=False),
+                              "pJ per DRAM byte read or written (1.3 nJ per 64 bits)")
+    vector_pj: float = hw_field("energy", 3.1, Real(0.0, lo_open=False),
+                                "pJ per vector-unit element operation (a 32-bit multiply)")
+    pe_mm2: float = hw_field("area", 0.0012, Real(0.0, lo_open=False),
+                             "mm^2 per processing element (TPU v1: 24% of 331 mm^2 for 65536 MACs)")
+    spad_mm2_per_kib: float = hw_field("area", 0.0039, Real(0.0, lo_open=False),
+                                       "mm^2 per KiB of scratchpad (TPU v1: 29% of 331 mm^2 for 24 MiB)")
+    acc_mm2_per_kib: float = hw_field("area", 0.0049, Real(0.0, lo_open=False),
+                                      "mm^2 per KiB of accumulator SRAM (TPU v1: 6% of 331 mm^2 for 4 MiB)")
 
     def __post_init__(self) -> None:
         validate(FIELDS, self)

@@ -15,7 +15,7 @@ import numpy as np
 from ..hw import HwConfig
 from ..ir import IR
 from ..ir_dump import write_ir
-from .calibrate import calibrate
+from .calibrate import Statistics, apply_statistics, calibrate, collect_statistics
 from .cleanup import cleanup
 from .errors import PassError
 from .fold_batchnorm import fold_batchnorm
@@ -67,14 +67,19 @@ def prepare(ir: IR, check: bool = False, watch: Watch | None = None, fallback: b
 
 def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], method: str = "minmax",
                 check: bool = False, watch: Watch | None = None, batch_size: int = 16,
-                progress: bool = False) -> IR:
+                progress: bool = False, statistics: Statistics | None = None) -> IR:
     """Prepared IR (see `prepare`) -> quantized, legalized IR ready for the backend.
 
     Ranges must be measured on the fused graph the NPU runs, so the input is
-    the output of `prepare`. `check` verifies every stage."""
+    the output of `prepare`. `check` verifies every stage. `statistics` (`collect_statistics` of the
+    same IR, samples and method) skips the float runs over the samples: a sweep collects them once."""
     watch = watch or Watch(check)
     # the float reference over the samples: a range for every tensor
-    ir = calibrate(ir, samples, method, hw, batch_size, progress)
+    if statistics is None:
+        statistics = collect_statistics(ir, samples, method, batch_size, progress)
+    elif statistics.method != method:
+        raise PassError(f"statistics were collected for {statistics.method!r}, not {method!r}")
+    ir = apply_statistics(ir, statistics, hw)
     ir = watch("calibrate", ir, "calibrated")
     ir = unify_concat(ir)  # a Concat's inputs share its range, so one act_q: the concatenation is a copy
     ir = watch("unify_concat", ir, "calibrated")
@@ -85,6 +90,6 @@ def quantize_ir(ir: IR, hw: HwConfig, samples: Iterable[dict[str, np.ndarray]], 
 
 
 __all__ = [
-    "STAGES", "PassError", "calibrate", "cleanup", "fold_batchnorm", "fuse_activation", "fuse_lut", "legalize",
-    "prepare", "quantize", "quantize_ir", "verify", "Watch",
+    "STAGES", "PassError", "Statistics", "Watch", "apply_statistics", "calibrate", "cleanup", "collect_statistics",
+    "fold_batchnorm", "fuse_activation", "fuse_lut", "legalize", "prepare", "quantize", "quantize_ir", "verify",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Sized
+from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
@@ -27,19 +28,24 @@ from .errors import PassError
 Sample = dict[str, np.ndarray]
 
 
-def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwConfig | None = None,
-              batch_size: int = 16, progress: bool = False) -> IR:
-    """`samples` are dicts input name -> one sample (the input without its batch axis).
+@dataclass(frozen=True)
+class Statistics:
+    """What one calibration run observed: a calibrator per float tensor (by node name), for `method`.
 
-    `hw` tells error-minimizing methods (mse) which scales the hardware's
-    rules allow, so they choose among those. `progress` shows a progress bar on a terminal
-    (statistics of all tensors are collected in one pass over the samples).
-    """
-    ir = ir.copy()
-    act_rule = None
-    if hw is not None:
-        act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode)
-    cals: dict[str, Calibrator] = {n: make_calibrator(method, act_rule) for n in ir.g.nodes
+    Collecting is the expensive half (the float reference over every sample); turning statistics
+    into ranges under a hardware's scale rule is cheap, so a sweep collects once per model,
+    samples and method, and ranges once per rule (`apply_statistics`)."""
+
+    method: str
+    calibrators: dict[str, Calibrator]
+    samples: int
+
+
+def collect_statistics(ir: IR, samples: Iterable[Sample], method: str = "minmax", batch_size: int = 16,
+                       progress: bool = False) -> Statistics:
+    """Run the float reference over `samples` (dicts input name -> one sample, without the batch
+    axis) and observe every float tensor (all of them in one pass over the samples)."""
+    cals: dict[str, Calibrator] = {n: make_calibrator(method) for n in ir.g.nodes
                                    if ir.node(n)["dtype"] == "float32"}
     # run_float keeps every intermediate of a batch, in float64
     per_sample = limits.REFERENCE_BYTES * sum(limits.elements(ir.node(n)["shape"][1:]) for n in ir.g.nodes)
@@ -52,15 +58,38 @@ def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwC
         for name, value in run_float(ir, batch, intermediates=True).items():
             if name in cals:
                 cals[name].observe(value)
-        seen += 1
+        seen += len(next(iter(batch.values())))
     if not seen:
         raise PassError("calibration got no samples")
-    for name, cal in cals.items():
-        lo, hi = cal.range()
+    return Statistics(method, cals, seen)
+
+
+def apply_statistics(ir: IR, stats: Statistics, hw: HwConfig | None = None) -> IR:
+    """A copy of `ir` with every float tensor's ``range`` from `stats`, chosen under `hw`'s scale rule
+    (error-minimizing methods, mse, choose among the scales the rule allows)."""
+    ir = ir.copy()
+    act_rule = None
+    if hw is not None:
+        act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode, zero_point=hw.zero_point)
+    for name in ir.g.nodes:
+        if ir.node(name)["dtype"] != "float32":
+            continue
+        if name not in stats.calibrators:
+            raise PassError(f"node {name!r} (op {ir.op(name)}): the calibration statistics have no entry for it")
+        lo, hi = stats.calibrators[name].with_rule(act_rule).range()
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise PassError(f"node {name!r} (op {ir.op(name)}): calibration saw non-finite values")
         ir.node(name)["range"] = (float(lo), float(hi))
     return ir
+
+
+def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwConfig | None = None,
+              batch_size: int = 16, progress: bool = False) -> IR:
+    """`collect_statistics` then `apply_statistics`: every float tensor gets its range.
+
+    `hw` tells error-minimizing methods (mse) which scales the hardware's rules allow, so they
+    choose among those. `progress` shows a progress bar on a terminal."""
+    return apply_statistics(ir, collect_statistics(ir, samples, method, batch_size, progress), hw)
 
 
 def _batches(ir: IR, samples: Iterable[Sample], size: int) -> Iterator[Sample]:

@@ -139,7 +139,7 @@ def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
     q = node.get("act_q")
     if q is None:
         raise _fail(ir, name, "no act_q")
-    if not -128 <= q.zp <= 126 or q.zp % 2:
+    if not -128 <= q.zp <= 126 or (q.zp % 2 and (hw is None or hw.zero_point == "even")):
         raise _fail(ir, name, f"zero point {q.zp} is not even in [-128, 126]")
     if hw is not None and hw.act_mode == "symmetric" and q.zp != 0:
         raise _fail(ir, name, f"zero point {q.zp} under symmetric activations")

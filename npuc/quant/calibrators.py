@@ -14,6 +14,7 @@ the hardware can actually use; `Entropy` assumes `levels` symmetric levels.
 
 from __future__ import annotations
 
+import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -47,6 +48,13 @@ class Calibrator(ABC):
     @abstractmethod
     def range(self) -> tuple[float, float]:
         """The (lo, hi) real range to quantize; lo <= hi, both finite."""
+
+    def with_rule(self, act_rule: ActRule | None) -> Calibrator:
+        """The same observations, ranged under another scale rule (a shallow copy: the
+        statistics of one calibration run serve every rule a sweep tries)."""
+        other = copy.copy(self)
+        other.act_rule = act_rule or symmetric_int8
+        return other
 
 
 class MinMax(Calibrator):

@@ -80,26 +80,28 @@ class ScaleRule:
     def multiplier(self, m: float) -> tuple[int, int]:
         raise NotImplementedError
 
-    def act(self, lo: float, hi: float, mode: str) -> ActQ:
-        """Quantization of an activation with real range [lo, hi] (zero is always representable)."""
+    def act(self, lo: float, hi: float, mode: str, zero_point: str = "even") -> ActQ:
+        """Quantization of an activation with real range [lo, hi] (zero is always representable);
+        an asymmetric zero point is even (`zero_point = "even"`, npuc's rule) or any integer."""
         lo, hi = min(lo, 0.0), max(hi, 0.0)
         if mode == "symmetric":
             scale, exp = self.to_scale(max(-lo, hi) / QMAX)
             return ActQ(scale=scale, zp=0, exp=exp)
-        return self._asymmetric(lo, hi)
+        return self._asymmetric(lo, hi, zero_point == "even")
 
-    def _asymmetric(self, lo: float, hi: float) -> ActQ:
-        """Finest scale with an even zp in [-128, 126] such that lo and hi both fit.
+    def _asymmetric(self, lo: float, hi: float, even: bool = True) -> ActQ:
+        """Finest scale with a zp in [-128, 126] (even when `even`) such that lo and hi both fit.
 
         Start from the scale spreading [lo, hi] over all 255 steps; put zp at
-        the even value that keeps lo just inside -128 (so a ReLU output gets
+        the (even) value that keeps lo just inside -128 (so a ReLU output gets
         zp = -128 and the whole int8 range); if rounding the zp pushed hi
         out, coarsen the scale (to the next power of two for pow2) and retry.
         """
         required = (hi - lo) / (QMAX - QMIN)
         while True:
             scale, exp = self.to_scale(required)
-            zp = _even_ceil(QMIN + _rint(-lo / scale))
+            zp = QMIN + _rint(-lo / scale)
+            zp = _even_ceil(zp) if even else zp
             zp = min(max(zp, QMIN), QMAX - 1)
             if _rint(lo / scale) + zp >= QMIN and _rint(hi / scale) + zp <= QMAX:
                 return ActQ(scale=scale, zp=zp, exp=exp)

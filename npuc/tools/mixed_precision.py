@@ -162,7 +162,7 @@ def compile_mixed(model: str | Path, hw: HwConfig, budget: Budget | None = None,
     """Search the layers to move to host float (`options.float_layers` first, then by sensitivity until
     `budget` is met on `data`, default the calibration samples), then compile with that choice."""
     options = options_with(options, changes)
-    float_ir = prepare_model(model, options)
+    float_ir = prepare_model(model, options.replace(float_layers=()))  # the plan moves float_layers itself
     samples, _ = calibration_samples(float_ir, options)
     plan = plan_mixed_precision(float_ir, hw, samples, budget or Budget(), method=options.calib_method,
                                 float_layers=options.float_layers, data=data, labels=labels,

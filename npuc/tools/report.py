@@ -20,6 +20,7 @@ from typing import Any
 from ..hw import HwConfig
 from ..sim.core import SimStats
 from ..sim.driver import UNITS, HostStats, LayerStats
+from .cost import area_mm2, energy
 
 FORMATS = ("text", "csv", "json")
 
@@ -91,6 +92,9 @@ def _text(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None, roof: 
     lines.append(f"DRAM: read {stats.dram_rd} B, written {stats.dram_wr} B")
     lines.append(f"SPAD: read {stats.spad_rd} B, written {stats.spad_wr} B")
     lines.append(f"ACC:  read {stats.acc_rd} B, written {stats.acc_wr} B")
+    e = energy(stats, hw)
+    parts = ", ".join(f"{k.removesuffix('_pj')} {v / 1e6:.3f}" for k, v in e.terms.items())
+    lines.append(f"energy: {e.total_uj:.3f} uJ per sample ({parts} uJ); area {area_mm2(hw):.2f} mm^2")
     if hosts:
         per_sample = sum(h.wall_ms / max(h.runs, 1) for h in hosts)
         lines.append(f"host: {len(hosts)} op{'s' if len(hosts) > 1 else ''} run on the host, "

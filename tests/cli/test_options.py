@@ -50,6 +50,7 @@ FLAGS = [
     (["--calib-method", "mse"], lambda r: r.options.calib_method == "mse"),
     (["--calib-samples", "7"], lambda r: r.options.calib_samples == 7),
     (["--calib-batch", "3"], lambda r: r.options.calib_batch == 3),
+    (["--rules", "tflite"], lambda r: (r.hw.rounding, r.hw.zero_point) == ("half_away", "any")),
     (["--per-tensor"], lambda r: r.hw.weight_granularity == "per_tensor"),
     (["--act-mode", "symmetric"], lambda r: r.hw.act_mode == "symmetric"),
     (["--rounding", "truncate"], lambda r: r.hw.rounding == "truncate"),
@@ -62,6 +63,7 @@ FLAGS = [
     (["--sqnr-target", "30"], lambda r: r.budget is not None and r.budget.sqnr_db == 30.0),
     (["--equalize"], lambda r: r.options.equalize is True),
     (["--bias-correction"], lambda r: r.options.bias_correction is True),
+    (["--learn-rounding"], lambda r: r.options.learn_rounding is True),
 ]
 
 

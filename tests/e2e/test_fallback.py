@@ -2,7 +2,9 @@
 
 Each model is compiled, written as prog.s and read back, simulated (C core per
 segment, host ops in between), and compared bit for bit with the numpy integer
-reference, which runs the host ops with the same code (`npuc/host.py`).
+reference, which runs the host ops with the same code (`npuc/host.py`): the graph
+output, and every host op's inputs as the NPU leaves them in DRAM (a Softmax's
+int8 output saturates and would hide an error in its logits).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from npuc.reference import run_quantized
 from npuc.sim.driver import quantize, run_program, write_trace
 
 from .models import make_model
+from .npu_tensors import assert_host_inputs_equal, host_inputs
 
 TINY = load_hw("tiny")
 RNG = np.random.default_rng(0)
@@ -89,7 +92,8 @@ def _ort(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 
 
 def _compile_and_run(tmp_path: Path, model: onnx.ModelProto, shape, hw=TINY, n=3):
-    """Compile, write and re-read prog.s, simulate n samples; also the reference's int8 outputs."""
+    """Compile, write and re-read prog.s, simulate n samples; also the reference's int8 outputs. Every
+    host op's inputs in DRAM equal the reference's."""
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     c = compile_model(path, hw, calib=_calib(shape))
@@ -99,7 +103,9 @@ def _compile_and_run(tmp_path: Path, model: onnx.ModelProto, shape, hw=TINY, n=3
     x = np.random.default_rng(7).normal(size=(n, *shape[1:])).astype(np.float32)
     run = run_program(prog, {"x": x}, trace=True)
     (t_in,) = prog.inputs()
-    ref = run_quantized(c.ir, {c.ir.inputs[0]: quantize(x, t_in)})
+    ref = run_quantized(c.ir, {c.ir.inputs[0]: quantize(x, t_in)}, intermediates=True)
+    compared = assert_host_inputs_equal(prog, c.ir, host_inputs(prog, {"x": x}), ref, min_distinct=5)
+    assert compared == sum(len(h.inputs()) for h in prog.hosts) > 0
     out = c.ir.outputs[0]
     sim = run.raw[c.ir.node(out)["value"]]
     return c, prog, run, x, sim, ref[out].reshape(sim.shape)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import helper
 
@@ -17,7 +18,6 @@ from npuc.sim.driver import quantize, run_program
 
 from .models import make_model
 
-ort = pytest.importorskip("onnxruntime")
 HWS = {"default": load_hw("default"), "tiny": load_hw("tiny")}
 R = np.random.default_rng(7)
 

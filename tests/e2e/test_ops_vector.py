@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -17,7 +18,6 @@ from npuc.sim.driver import quantize, run_program
 
 from .models import make_model
 
-ort = pytest.importorskip("onnxruntime")
 HWS = {"default": load_hw("default"), "tiny": load_hw("tiny")}
 SHAPE = (1, 8, 6, 10)
 

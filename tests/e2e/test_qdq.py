@@ -124,7 +124,7 @@ def test_default_form_follows_the_rounding():
     assert default_form("half_up") == default_form("truncate") == "integer"
 
 
-@pytest.mark.parametrize("rounding", ["half_even", "half_up", "truncate"])
+@pytest.mark.parametrize("rounding", ["half_even", "half_up", "truncate", "half_away"])
 def test_integer_requantizer_matches_arith_on_ties_and_extremes(rounding):
     """The int64 ONNX spelling of `vrq` against `npuc.isa.arith.requantize`, ties and shift 0 included."""
     from npuc.export.qdq import _Builder, _Integer

@@ -24,7 +24,6 @@ from .models import make_model
 from .test_ops_layout import _concat_model, _conv, _inception, _resize_model, _split_model
 from .test_ops_vector import SILU, _multi, _unary
 
-pytest.importorskip("onnxruntime")
 HW = load_hw("default")
 CONFIGS = {  # config -> (hw, the forms exact under it)
     "pow2-half_even": (HW, ("qdq", "integer")),

@@ -123,7 +123,7 @@ def test_the_residual_tensor_itself_matches_onnxruntime(tmp_dir):
 
 
 @pytest.mark.parametrize("optimize", [False, True], ids=["opt-off", "opt-on"])
-@pytest.mark.parametrize("rule,rounding", [("pow2", "half_up"), ("pow2", "truncate"),
+@pytest.mark.parametrize("rule,rounding", [("pow2", "half_up"), ("pow2", "truncate"), ("fixed_point", "half_away"),
                                            ("fixed_point", "half_even"), ("fixed_point", "half_up")])
 def test_integer_export_is_exact_for_other_rules(tmp_path, rule, rounding, optimize):
     path = tmp_path / "res.onnx"

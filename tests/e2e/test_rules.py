@@ -3,7 +3,7 @@
 A small multi-layer model (conv-relu, maxpool, conv, residual Add with a
 fused Relu, global average pool, flatten, gemm) compiled for the tiny preset
 (8x8 array, 8 KiB scratchpad: every layer is tiled) under each scale rule ×
-rounding × weight granularity × activation mode: 36 programs, each simulated
+rounding × weight granularity × activation mode: 48 programs, each simulated
 on a few samples and compared with `run_quantized` on the int8 outputs.
 """
 
@@ -18,6 +18,7 @@ from onnx import helper
 
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
+from npuc.quant.rules import RULE_PRESETS, apply_rules
 from npuc.reference import quantize_input, run_quantized
 from npuc.sim.driver import run_program
 
@@ -49,7 +50,7 @@ def rules_model(seed: int = 0) -> onnx.ModelProto:
     return make_model(nodes, inits, [1, C, H, W], "y", [1, 10], name="rules", check=True)
 
 
-RULES = list(itertools.product(("pow2", "fixed_point", "float"), ("half_even", "half_up", "truncate"),
+RULES = list(itertools.product(("pow2", "fixed_point", "float"), ("half_even", "half_up", "truncate", "half_away"),
                                ("per_channel", "per_tensor"), ("symmetric", "asymmetric")))
 
 
@@ -74,3 +75,24 @@ def test_simulator_equals_the_integer_reference(model_path, rule, rounding, gran
     ref = run_quantized(c.ir, {"x": quantize_input(x, c.ir.node("x")["act_q"])})[c.ir.outputs[0]]
     assert sim.dtype == np.int8
     np.testing.assert_array_equal(sim, ref.reshape(sim.shape))
+
+
+@pytest.mark.parametrize("preset", sorted(RULE_PRESETS))
+def test_rule_presets_compile_verified_and_bit_exact(model_path, preset):
+    """Every toolchain preset's rules in full: verified stages, simulator == reference."""
+    hw = apply_rules(load_hw("tiny"), preset)
+    assert {k: getattr(hw, k) for k in RULE_PRESETS[preset].quant} == RULE_PRESETS[preset].quant
+    rng = np.random.default_rng(2)
+    calib = [{"x": s} for s in rng.standard_normal((16, C, H, W)).astype(np.float32)]
+    c = compile_model(model_path, hw, calib=calib, verify=True)
+    x = rng.standard_normal((3, C, H, W)).astype(np.float32)
+    sim = run_program(c.program, {"x": x}).raw["y"]
+    ref = run_quantized(c.ir, {"x": quantize_input(x, c.ir.node("x")["act_q"])})[c.ir.outputs[0]]
+    np.testing.assert_array_equal(sim, ref.reshape(sim.shape))
+    zps = {c.ir.node(n)["act_q"].zp for n in c.ir.g.nodes if "act_q" in c.ir.node(n)}
+    if hw.zero_point == "any":  # odd zero points appear once the rule allows them
+        assert any(z % 2 for z in zps), zps
+    elif hw.act_mode == "asymmetric":
+        assert all(z % 2 == 0 for z in zps), zps
+    else:
+        assert zps == {0}

@@ -5,7 +5,10 @@ A change to the compiler that alters code generation shows up as a diff in
 
     python tests/golden/cases.py
 
-and review the diff like code.
+and review the diff like code. Together the cases use every instruction of
+`isa/table.py` (test_golden.py checks it): tiny_cnn the conv path (ld, lda,
+st, gemm, vaddv, vrq, vmax), se_block the vector unit (vadd, vlut, vmul,
+vsum).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ HERE = Path(__file__).parent
 
 
 def tiny_cnn():
-    """conv3x3+relu -> maxpool -> flatten -> gemm: every instruction kind, a few hundred lines."""
+    """conv3x3+relu -> maxpool -> flatten -> gemm: the conv path's instructions, a few hundred lines."""
     rng = np.random.default_rng(7)
     w1 = (rng.normal(size=(6, 3, 3, 3)) / 5).astype(np.float32)
     b1 = rng.normal(scale=0.1, size=6).astype(np.float32)
@@ -45,7 +48,47 @@ def tiny_cnn():
     return model, calib
 
 
-CASES = {"tiny_cnn-tiny": (tiny_cnn, "tiny"), "tiny_cnn-default": (tiny_cnn, "default")}
+def se_block():
+    """A residual block with a squeeze-excite gate, the vector unit's ops:
+    conv3x3+relu -> conv3x3 -> Add (residual, vadd) -> HardSwish (vlut) -> SE: GlobalAveragePool
+    (vsum) -> conv1x1+relu -> conv1x1 -> Sigmoid (vlut) -> Mul by channel (vmul, row broadcast) ->
+    GlobalAveragePool -> flatten -> gemm."""
+    rng = np.random.default_rng(11)
+
+    def w(*shape: int) -> np.ndarray:
+        return (rng.normal(size=shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+    inits = {"w1": w(8, 3, 3, 3), "b1": w(8) * 0.1, "w2": w(8, 8, 3, 3), "b2": w(8) * 0.1,
+             "wr": w(4, 8, 1, 1), "br": w(4) * 0.1, "we": w(8, 4, 1, 1), "be": w(8) * 0.1,
+             "wf": w(5, 8), "bf": w(5) * 0.1}
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1] * 4, name="conv1"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1] * 4, name="conv2"),
+        helper.make_node("Add", ["r1", "c2"], ["s"], name="residual"),
+        helper.make_node("HardSwish", ["s"], ["h"], name="hswish"),
+        helper.make_node("GlobalAveragePool", ["h"], ["g"], name="squeeze"),
+        helper.make_node("Conv", ["g", "wr", "br"], ["e1"], name="reduce"),
+        helper.make_node("Relu", ["e1"], ["e2"], name="relu2"),
+        helper.make_node("Conv", ["e2", "we", "be"], ["e3"], name="expand"),
+        helper.make_node("Sigmoid", ["e3"], ["gate"], name="gate"),
+        helper.make_node("Mul", ["h", "gate"], ["m"], name="excite"),
+        helper.make_node("GlobalAveragePool", ["m"], ["p"], name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes, "se_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    calib = [{"x": rng.normal(size=(3, 6, 6)).astype(np.float32)} for _ in range(8)]
+    return model, calib
+
+
+CASES = {"tiny_cnn-tiny": (tiny_cnn, "tiny"), "tiny_cnn-default": (tiny_cnn, "default"),
+         "se_block-default": (se_block, "default")}
 
 
 def build(name: str, tmp: Path) -> tuple[str, str]:

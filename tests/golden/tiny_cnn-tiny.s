@@ -1,5 +1,6 @@
 .npuc 1
-.hw rows=8 cols=8 dataflow="ws" spad_kib=8 acc_kib=4 dram_bw=8 dram_latency=50 vec_lanes=8 vec_latency=4 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" acc_bits=32
+.contents insns=42 data=564 sha256=8362fa72ab3bd0da74595726c48713e949958f5e2b3777d9f278c3cd8c1e1178
+.hw rows=8 cols=8 dataflow="ws" spad_kib=8 acc_kib=4 dram_bw=8 dram_latency=50 vec_lanes=8 vec_latency=4 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 1216
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-38
 .tensor name="y" role=output addr=0x300 shape=1,5 layout=flat scale=0.015625 zp=6

@@ -157,8 +157,8 @@ def test_hw_fields_left_out_take_the_default_preset():
 
 
 def test_grammar_is_strict_lalr():
-    """No shift/reduce conflict and no two terminals that can match the same text."""
-    pytest.importorskip("interegular")
+    """No shift/reduce conflict and no two terminals that can match the same text (lark checks the
+    terminals with interegular, a dependency: lark[interegular])."""
     from npuc.isa.asm_syntax import _parser
 
     assert _parser(strict=True).options.strict

@@ -32,7 +32,7 @@ def hw_configs(draw) -> HwConfig:
     return HwConfig(rows=draw(st.integers(1, 64)), cols=draw(st.integers(1, 64)),
                     spad_kib=draw(st.integers(1, 512)), dram_bw=draw(st.integers(1, 64)),
                     clock_mhz=draw(st.one_of(st.floats(0.001, 1e6), st.integers(1, 5000))),
-                    rounding=draw(st.sampled_from(["half_even", "half_up", "truncate"])))
+                    rounding=draw(st.sampled_from(["half_even", "half_up", "truncate", "half_away"])))
 
 
 def field_value(f, hw: HwConfig) -> st.SearchStrategy[int]:
@@ -176,7 +176,7 @@ def test_canonical_programs_skip_lark(monkeypatch):
     real = asm_check.parse_line_lark
     monkeypatch.setattr(asm_check, "parse_line_lark", lambda line, n: calls.append(n) or real(line, n))
     assert parse_program(format_program(prog)) == prog
-    assert len(calls) == 4  # .npuc, .hw, .dram, .layer: the rest are fast-path lines
+    assert len(calls) == 5  # .npuc, .contents, .hw, .dram, .layer: the rest are fast-path lines
 
 
 def test_data_segments_come_back_canonical():

@@ -100,13 +100,13 @@ def test_vaddv_follows_the_element_loop_when_boxes_overlap(dst, src, vec, m, n, 
     np.testing.assert_array_equal(_run(make_insn("vaddv", **f), acc=acc).acc, _vaddv_loop(acc, **f))
 
 
-@pytest.mark.parametrize("rnd", ["half_even", "half_up", "truncate"])
+@pytest.mark.parametrize("rnd", ["half_even", "half_up", "truncate", "half_away"])
 def test_vrq_requantizes_per_column(rnd):
     acc = _acc(2)
     n = 6
     acc[200:206] = [1, 3, -7, 2**20, 1, -1]  # multipliers
     acc[210:216] = [0, 1, 2, 5, 31, 62]  # shifts
-    code = {"half_even": 0, "half_up": 1, "truncate": 2}[rnd]
+    code = {"half_even": 0, "half_up": 1, "truncate": 2, "half_away": 3}[rnd]
     res = _run(make_insn("vrq", dst=64, src=0, mul=200, sh=210, m=4, n=n, ds=10, ss=6, zp=-3, lo=-100, hi=90,
                          rnd=code), acc=acc)
     want = requantize(acc[:24].reshape(4, 6), acc[200:206], acc[210:216], -3, -100, 90, rnd)

@@ -68,18 +68,21 @@ def test_c_core_checks_the_declared_range(m):
 #   gemm (compute) no wait: continues the chain, M + max(0, R - 4) = 2 cycles, done at 46 (gemm_chained 1);
 #                  2*4*8 MACs, SPAD 2*4 + 4*8, ACC 4*2*8 read and written
 #   st   (store)   waits for the first gemm, free since 20: token_stall 24; xfer 4*ceil(8/4) = 8, done at 62
+#   vmax (compute) after the gemms, 46..53: VL + m*ceil(n/L) = 3 + 2*2 = 7; 2*m*n SPAD read, m*n written,
+#                  m*n = 12 vector element operations
 PROGRAM = [
     make_insn("ld", dst=0, src=0, n0=4, n1=1, n2=16, ss0=16, ds0=16, signal=1),
     make_insn("st", dst=2048, src=512, n0=2, n1=1, n2=8, ss0=8, ds0=8),
     make_insn("gemm", dst=0, a=0, w=64, m0=4, m1=1, k=4, n=8, as0=16, ds0=8, ws=8, acc=1, wait=1, signal=2),
     make_insn("gemm", dst=256, a=0, w=64, m0=2, m1=1, k=4, n=8, as0=16, ds0=8, ws=8, acc=1),
     make_insn("st", dst=1024, src=0, n0=4, n1=1, n2=8, ss0=16, ds0=8, wait=2),
+    make_insn("vmax", dst=700, a=600, b=640, m=2, n=6, ds=6, bs=6, **{"as": 6}),
 ]
 EXPECTED = {
-    "cycles": 62, "busy": (16, 18 + 2, 4 + 8), "token_stall": (0, 26, 24), "dram_stall": (0, 0, 16),
-    "insns": (1, 2, 2), "macs": 128 + 64, "dram_rd": 64, "dram_wr": 16 + 32,
-    "spad_rd": 16 + 4 * 8 + 16 + 32 + 2 * 4 + 4 * 8, "spad_wr": 64, "acc_rd": 4 * 6 * 8, "acc_wr": 4 * 6 * 8,
-    "gemm_chained": 1, "gemm_fill": 14,
+    "cycles": 62, "busy": (16, 18 + 2 + 7, 4 + 8), "token_stall": (0, 26, 24), "dram_stall": (0, 0, 16),
+    "insns": (1, 3, 2), "macs": 128 + 64, "dram_rd": 64, "dram_wr": 16 + 32,
+    "spad_rd": 16 + 4 * 8 + 16 + 32 + 24 + 2 * 4 + 4 * 8, "spad_wr": 64 + 12, "acc_rd": 4 * 6 * 8,
+    "acc_wr": 4 * 6 * 8, "gemm_chained": 1, "gemm_fill": 14, "vec_ops": 12,
 }
 
 

@@ -151,7 +151,7 @@ def test_layer_id_is_free(sim):
     ("gemm", dict(k=5, n=1), "gemm k = 5 exceeds the array's 4 rows"),
     ("gemm", dict(k=4, n=9), "gemm n = 9 exceeds the array's 8 cols"),
     ("gemm", dict(k=1, n=1, acc=3), "gemm acc = 3 outside [0, 2]"),
-    ("vrq", dict(rnd=3, hi=1), "vrq rnd = 3 outside [0, 2]"),
+    ("vrq", dict(rnd=4, hi=1), "vrq rnd = 4 outside [0, 3]"),
     ("vrq", dict(zp=-200), "vrq zp = -200 outside [-128, 127]"),
     ("vsum", dict(m=-5), "vsum m = -5 outside [0, 2147483647]"),
 ])

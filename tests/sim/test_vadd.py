@@ -144,7 +144,7 @@ def test_vadd_boxes_are_checked(sim, f, field, lo, hi):
 
 @pytest.mark.parametrize("f,msg", [
     ({"sh": 63}, "vadd sh = 63 outside [0, 62]"),
-    ({"rnd": 3}, "vadd rnd = 3 outside [0, 2]"),
+    ({"rnd": 4}, "vadd rnd = 4 outside [0, 3]"),
     ({"za": 128}, "vadd za = 128 outside [-128, 127]"),
     ({"zp": -129}, "vadd zp = -129 outside [-128, 127]"),
 ])

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ({"clock_mhz": "fast"}, "clock.clock_mhz = 'fast': must be a positive number"),
     ({"dataflow": "os"}, "array.dataflow = 'os': must be one of ws"),
     ({"act_mode": "x"}, "quant.act_mode = 'x': must be one of symmetric, asymmetric"),
-    ({"rounding": "up"}, "quant.rounding = 'up': must be one of half_even, half_up, truncate"),
+    ({"rounding": "up"}, "quant.rounding = 'up': must be one of half_even, half_up, truncate, half_away"),
 ])
 def test_a_bad_value_is_named_by_its_toml_key(changes, message):
     with pytest.raises(HwConfigError) as e:
@@ -97,7 +97,7 @@ def test_from_flat_rejects_an_unknown_field_by_name():
 @pytest.mark.parametrize("text, message", [
     ("[array]\nfoo = 1\n", "unknown hardware field array.foo"),
     ("[memory]\nrows = 4\n", "unknown hardware field memory.rows"),  # a known field in another section
-    ("[energy]\nmac_pj = 0.2\n", "unknown hardware field energy.mac_pj"),
+    ("[energy]\nmac_joules = 0.2\n", "unknown hardware field energy.mac_joules"),
     ("rows = 4\n", "top-level key 'rows' must be a [section]"),
     ("[array]\nrows = 0\n", "array.rows = 0: must be an integer in [1, 1024]"),
     ("[quant]\nact_mode = symmetric\n", "not valid TOML"),

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"npuc": ROOT / "npuc", "npuc.isa": ROOT / "isa", "npuc.sim": ROOT / "sim"}
 
 # leaves: declarations and utilities every layer may use; they import no other npuc module
-LEAVES = {"npuc.hw", "npuc.fsutil", "npuc.limits", "npuc.geometry", "npuc.nhwc", "npuc.lut"}
+LEAVES = {"npuc.hw", "npuc.fsutil", "npuc.limits", "npuc.geometry", "npuc.nhwc", "npuc.lut", "npuc.errors"}
 # what each layer may import besides the leaves (a layer is npuc.<first component>)
 ALLOWED: dict[str, set[str]] = {
     "npuc.isa": set(),

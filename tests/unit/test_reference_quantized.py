@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from npuc.ir import IR, AccQ, ActQ, MatQ
 from npuc.reference import run_quantized
 
-ROUNDINGS = ["half_even", "half_up", "truncate"]
+ROUNDINGS = ["half_even", "half_up", "truncate", "half_away"]
 
 
 def slow_requant(acc: int, mul: int, shift: int, zp: int, lo: int, hi: int, rounding: str) -> int:
@@ -26,6 +26,8 @@ def slow_requant(acc: int, mul: int, shift: int, zp: int, lo: int, hi: int, roun
         r = round(x)  # Fraction rounds half to even
     elif rounding == "half_up":
         r = math.floor(x + Fraction(1, 2))
+    elif rounding == "half_away":
+        r = math.floor(abs(x) + Fraction(1, 2)) * (1 if x >= 0 else -1)
     else:
         r = math.floor(x)
     return min(max(r + zp, lo), hi)

@@ -39,7 +39,7 @@ def in_q(ir: IR, name: str) -> ActQ:
 
 def out_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> ActQ:
     lo, hi = ir.node(name)["range"]
-    return rule.act(lo, hi, hw.act_mode)
+    return rule.act(lo, hi, hw.act_mode, hw.zero_point)
 
 
 def clamp_bounds(act: tuple[str, float, float] | None, q: ActQ) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""A true / false hardware field in prog.s's `.hw` line: printed and read as the bare words."""
+"""What the next wave added to the text format: a true / false hardware field in the `.hw` line
+(printed and read as the bare words), and a gemm field with a default that older programs omit."""
 
 from __future__ import annotations
 
@@ -39,3 +40,11 @@ def test_a_bool_is_not_a_number_or_a_string(value, message):
 def test_a_word_is_no_bool_for_another_field():
     with pytest.raises(AsmError, match="strings are quoted"):
         parse_program(_text(".hw rows=true"))
+
+
+def test_a_gemm_without_bias_takes_the_default():
+    body = "gemm  dst=0 a=0 w=0 m0=4 m1=1 k=4 n=8 as0=4 as1=0 ws=8 ds0=8 ds1=0 acc=0\n"
+    prog = parse_program(_text(".hw rows=4 cols=8") + body)
+    assert prog.insns[0].get("bias") == 0 and "bias=0" in format_program(prog)
+    with pytest.raises(AsmError, match="gemm: missing field 'acc'"):
+        parse_program(_text(".hw rows=4 cols=8") + body.replace(" acc=0", ""))
