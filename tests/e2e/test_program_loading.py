@@ -110,6 +110,14 @@ def _layers_by_loop(prog, start, end) -> list[tuple]:
             for k, r in sorted(out.items())]
 
 
+def _spans_by_layer(prog, end) -> dict[int, int]:
+    """Per layer id, the last end of its instructions."""
+    out: dict[int, int] = {}
+    for insn, e in zip(prog.insns, end.tolist()):
+        out[insn.layer] = max(out.get(insn.layer, 0), e)
+    return out
+
+
 def test_the_cache_changes_nothing(cnn, tmp_path):
     text_prog = read_program(cnn)
     inputs = random_inputs(text_prog, seed=3)
@@ -125,8 +133,14 @@ def test_the_cache_changes_nothing(cnn, tmp_path):
         assert r.layers == ref.layers, name
         assert np.array_equal(r.insn_start, ref.insn_start) and np.array_equal(r.insn_end, ref.insn_end), name
     by_loop = _layers_by_loop(text_prog, ref.insn_start, ref.insn_end)
-    got = [(ls.name, ls.cycles, tuple(ls.busy.values()), ls.macs, ls.dram_bytes, ls.insns) for ls in ref.layers]
+    got = [(ls.name, ls.span, tuple(ls.busy.values()), ls.macs, ls.dram_bytes, ls.insns) for ls in ref.layers]
     assert got == by_loop and len(got) > 3
+    # a layer's cycles are its share of the run: how far it moved the completion frontier
+    frontier, shares = 0, []
+    for _, r in sorted(_spans_by_layer(text_prog, ref.insn_end).items()):
+        shares.append(max(0, r - frontier))
+        frontier = max(frontier, r)
+    assert [ls.cycles for ls in ref.layers] == shares and sum(shares) == ref.stats[0].cycles
     traces = []
     for name, prog in (("program", text_prog), ("cache", cached)):
         write_trace(prog, runs[name], tmp_path / f"{name}.json")
