@@ -13,9 +13,10 @@ below, on inputs copied into fresh contiguous arrays: the same function on
 the same bytes, so the driver's host results equal the reference's bit for
 bit (numpy reductions can round differently on differently strided views).
 
-Every host tensor keeps a batch axis of 1 (the frontend refuses others), so a
-batch of B samples is B runs of the node, one sample each — exactly what the
-driver does, one program run per sample.
+A batch of B samples is B runs of the node, one sample each — exactly what
+the driver does, one program run per sample. Batched, a tensor of shape
+(n0, ...) is its B samples stacked along axis 0: (B·n0, ...) (n0 = 1 for
+every NPU tensor; MultiheadAttention's host tensors (L, 1, E) have n0 = L).
 """
 
 from __future__ import annotations
@@ -261,10 +262,17 @@ def kernel(model: bytes) -> Kernel:
 
 
 def run_batched(model: bytes, arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """B samples (axis 0 of every array) through the op, one sample a run, outputs concatenated."""
+    """B samples (each array: B blocks of its declared axis 0) through the op, one sample a run,
+    outputs concatenated along axis 0 (see the module doc)."""
     k = kernel(model)
-    batch = arrays[0].shape[0] if arrays else 1
-    return np.concatenate([k.run([a[b:b + 1] for a in arrays]) for b in range(batch)])
+    if not arrays:
+        return k.run([])
+    n0 = k.inputs[0].shape[0]
+    batch = max(1, arrays[0].shape[0] // max(n0, 1))
+    runs = []
+    for b in range(batch):
+        runs.append(k.run([a[b * s.shape[0]:(b + 1) * s.shape[0]] for a, s in zip(arrays, k.inputs)]))
+    return np.concatenate(runs)
 
 
 def dequantize(q: np.ndarray, scale: float, zp: int) -> np.ndarray:

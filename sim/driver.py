@@ -2,7 +2,12 @@
 
 The program is compiled for batch 1; a batched input runs the program once per
 sample (each run is independent and deterministic, so the cycles of a batch
-are the per-sample cycles added up).
+are the per-sample cycles added up). A batch is the samples stacked along
+axis 0: an input of shape (n0, ...) takes (B·n0, ...) for B samples (n0 = 1
+but for inputs whose batch is another axis, MultiheadAttention's (L, 1, E)).
+
+DRAM layouts: "nhwc" is channels last (axis 1 moved to the end: NHWC for a
+(1, C, H, W) map, (L, C) for a (1, C, L) sequence); "flat" is ONNX order.
 
 Host fallback: the program's host points (`Program.hosts`) cut the
 instruction stream into segments. Each segment is one run of the C core on
@@ -84,9 +89,10 @@ def dequantize(q: np.ndarray, t: TensorInfo) -> np.ndarray:
 
 
 def _to_dram(q: np.ndarray, t: TensorInfo) -> bytes:
-    """One sample (no batch axis) in the program's DRAM layout."""
+    """One sample (shape `t.shape`) in the program's DRAM layout."""
+    q = q.reshape(t.shape)
     if t.layout == "nhwc":
-        q = q.transpose(1, 2, 0)
+        q = np.moveaxis(q, 1, -1)
     return np.ascontiguousarray(q, dtype=_NP_DTYPE[t.dtype]).tobytes()
 
 
@@ -94,16 +100,14 @@ _NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8")}
 
 
 def _read(dram: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """One sample (no batch axis) of tensor `t` from DRAM, in ONNX order."""
+    """One sample of tensor `t` from DRAM, in ONNX order (shape `t.shape`)."""
     return _from_dram(dram[t.addr:t.addr + t.nbytes].view(_NP_DTYPE[t.dtype]), t)
 
 
 def _from_dram(raw: np.ndarray, t: TensorInfo) -> np.ndarray:
-    shape = t.shape[1:]
     if t.layout == "nhwc":
-        c, h, w = shape
-        return raw.reshape(h, w, c).transpose(2, 0, 1)
-    return raw.reshape(shape)
+        return np.moveaxis(raw.reshape(t.shape[0], *t.shape[2:], t.shape[1]), -1, 1)
+    return raw.reshape(t.shape)
 
 
 def initial_dram(prog: Program) -> np.ndarray:
@@ -120,11 +124,13 @@ def check_inputs(prog: Program, inputs: dict[str, np.ndarray], source: str = "in
         if t.name not in inputs:
             raise InputError(f"{source}: missing input {t.name!r} (expected shape {t.shape})")
         x = np.asarray(inputs[t.name])
-        if x.ndim != len(t.shape) or tuple(x.shape[1:]) != tuple(t.shape[1:]):
-            raise InputError(f"{source}: input {t.name!r} has shape {x.shape}, expected (N,) + {t.shape[1:]}")
-        if batch is not None and x.shape[0] != batch:
+        n0 = t.shape[0]
+        if x.ndim != len(t.shape) or tuple(x.shape[1:]) != tuple(t.shape[1:]) or x.shape[0] % n0 or not x.shape[0]:
+            want = f"(N,) + {t.shape[1:]}" if n0 == 1 else f"(N·{n0},) + {t.shape[1:]} (N samples of {t.shape})"
+            raise InputError(f"{source}: input {t.name!r} has shape {x.shape}, expected {want}")
+        if batch is not None and x.shape[0] // n0 != batch:
             raise InputError(f"{source}: inputs disagree on the batch size")
-        batch = x.shape[0]
+        batch = x.shape[0] // n0
     extra = set(inputs) - {t.name for t in prog.inputs()}
     if extra:
         raise InputError(f"{source}: unknown input {sorted(extra)[0]!r}")
@@ -164,7 +170,7 @@ def run_program(prog: Program, inputs: dict[str, np.ndarray] | None = None, *, q
     for b in range(batch):
         dram = base.copy()
         for t in prog.inputs():
-            x = np.asarray(inputs[t.name])[b]
+            x = np.asarray(inputs[t.name])[b * t.shape[0]:(b + 1) * t.shape[0]]
             q = x.astype(np.int8) if quantized else quantize(x, t)
             payload = np.frombuffer(_to_dram(q, t), dtype=np.uint8)
             dram[t.addr:t.addr + payload.size] = payload
@@ -174,7 +180,7 @@ def run_program(prog: Program, inputs: dict[str, np.ndarray] | None = None, *, q
             first = res
         for t in prog.outputs():
             raw[t.name].append(_read(res.dram, t))
-    raw_arrays = {k: np.stack(v) for k, v in raw.items()}
+    raw_arrays = {k: np.concatenate(v) for k, v in raw.items()}
     outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
             for t in prog.outputs()}
     assert first is not None
@@ -220,7 +226,7 @@ def _run_host(h: HostOp, k: host.Kernel, dram: np.ndarray) -> None:
     (t,) = h.outputs()
     if t.dtype == "int8":
         y = host.quantize(y, t.scale, t.zp, f"host op '{h.name}' ({h.op})")
-    payload = np.frombuffer(_to_dram(y.reshape(t.shape)[0], t), dtype=np.uint8)
+    payload = np.frombuffer(_to_dram(y.reshape(t.shape), t), dtype=np.uint8)
     dram[t.addr:t.addr + payload.size] = payload
 
 

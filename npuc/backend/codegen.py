@@ -22,7 +22,7 @@ from ..isa.program import DTYPE_BYTES, HostOp, Insn, Program, TensorInfo
 from ..isa.regions import ACC, DRAM, SPAD
 from ..nhwc import same_bytes
 from . import conv_ops, layout, vector  # noqa: F401  (each registers its lowerings)
-from .context import LOWERINGS, Context, lowering
+from .context import LOWERINGS, Context, chw, lowering
 from .conv import ConvGeom, expand_groups, lower_conv
 from .deps import insert_tokens
 from .elementwise import lower_add
@@ -83,7 +83,7 @@ def _storage(ctx: Context, name: str) -> tuple[tuple[int, ...], str]:
     if buf.flat_of is not None:
         return (1, *buf.flat_of), "nhwc"
     shape = tuple(node["shape"])
-    nhwc = len(shape) == 4 and shape[0] == 1 and node["dtype"] == "float32"
+    nhwc = len(shape) >= 3 and shape[0] == 1 and node["dtype"] == "float32"  # channels last (`npuc.nhwc`)
     return shape, "nhwc" if nhwc else "flat"
 
 
@@ -168,8 +168,8 @@ def _host(ctx: Context, name: str) -> Buf:
     a = node["attrs"]
     size = DTYPE_BYTES[_dtype(node)] * int(np.prod(node["shape"]))
     shape = tuple(node["shape"])
-    if _dtype(node) == "int8" and len(shape) == 4 and shape[0] == 1:
-        y = Buf(ctx.em.alloc_dram(size), shape[1], shape[2], shape[3])  # NHWC: an NPU consumer reads it
+    if _dtype(node) == "int8" and len(shape) >= 3 and shape[0] == 1:  # channels last: an NPU consumer reads it
+        y = Buf(ctx.em.alloc_dram(size), *chw(shape, ctx.what(name)))
     else:
         y = Buf(ctx.em.alloc_dram(size), size // DTYPE_BYTES[_dtype(node)])  # flat, ONNX order
     ctx.bufs[name] = y
@@ -193,8 +193,8 @@ def _alias(ctx: Context, name: str) -> Buf:
         return Buf(x.addr, x.nbytes, 1, 1, flat_of)
     if len(shape) == 4 and x.flat_of == tuple(shape[1:]):  # un-flattening: the bytes are that map's
         return Buf(x.addr, *x.flat_of)
-    if len(shape) == 4 and x.flat_of is None and same_bytes((1, x.c, x.h, x.w), shape):
-        return Buf(x.addr, shape[1], shape[2], shape[3])
+    if len(shape) >= 3 and x.flat_of is None and same_bytes((1, x.c, x.h, x.w), shape):
+        return Buf(x.addr, *chw(tuple(shape), ctx.what(name)))
     raise BackendError(f"{ctx.what(name)}: reshape to {shape} changes the memory layout; not supported yet")
 
 

@@ -11,9 +11,10 @@
   ``dtype`` is the output's ("float32", or "int64" e.g. for ArgMax).
 
 NPU ops compute on float tensors quantized to int8; a node reading an
-integer tensor (a host ArgMax's output) runs on the host too. Every host
-tensor keeps a batch axis of 1, so a batch of samples is that many
-independent runs (`npuc.host`).
+integer tensor (a host ArgMax's output) runs on the host too. A host tensor
+may have any shape of rank >= 1 (MultiheadAttention's (L, 1, E) keeps the
+batch on axis 1): the program is one sample's computation, and a batch of
+samples is that many independent runs (`npuc.host`).
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def emit_host(ctx: NodeCtx, reason: str) -> str:
         name = onnx.TensorProto.DataType.Name(elem) if elem else "unknown"
         raise ctx.error(f"cannot run on the host ({reason}): output {value!r} is {name}; host ops may "
                         "produce float32 or int64 tensors")
-    if not shape or shape[0] != 1:
-        raise ctx.error(f"cannot run on the host ({reason}): output shape {shape} has no batch axis of 1")
+    if not shape:
+        raise ctx.error(f"cannot run on the host ({reason}): output {value!r} is a scalar; tensors need an axis "
+                        "to stack samples on")
     model = host.build_model(node, specs, host.ValueSpec(value, host.DTYPES[elem], shape), inits, ctx.opset)
     name = ctx.emit("Host", preds, shape=shape,
                     attrs={"onnx_op": node.op_type, "opset": ctx.opset, "reason": reason, "model": model})
@@ -114,9 +116,6 @@ def _inputs(ctx: NodeCtx, reason: str) -> tuple[onnx.NodeProto, list[str], list[
             node.input[i] = specs[preds.index(src)].name
             continue
         d = g.ir.node(src)
-        if not d["shape"] or d["shape"][0] != 1:
-            raise ctx.error(f"cannot run on the host ({reason}): input {v!r} of shape {d['shape']} has no "
-                            "batch axis of 1")
         preds.append(src)
         specs.append(host.ValueSpec(v, d["dtype"], tuple(d["shape"])))
     if not preds:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from .. import limits
 from ..hw import HwConfig
 from ..ir import IR
+from ..quant.calib_data import sample_shape, stack
 from ..quant.calibrators import Calibrator, make_calibrator
 from ..quant.scales import SCALE_RULES
 from ..reference import run_float
@@ -71,7 +72,7 @@ def _batches(ir: IR, samples: Iterable[Sample], size: int) -> Iterator[Sample]:
 
 
 def _stack(ir: IR, name: str, chunk: list[Sample]) -> np.ndarray:
-    want = tuple(ir.node(name)["shape"][1:])
+    want = sample_shape(tuple(ir.node(name)["shape"]))
     arrays = []
     for sample in chunk:
         if name not in sample:
@@ -80,4 +81,4 @@ def _stack(ir: IR, name: str, chunk: list[Sample]) -> np.ndarray:
         if a.shape != want:
             raise PassError(f"calibration sample for input {name!r} has shape {a.shape}, expected {want}")
         arrays.append(a)
-    return np.stack(arrays)
+    return stack(tuple(ir.node(name)["shape"]), arrays)
