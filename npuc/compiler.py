@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import check_backend_resources, generate
+from .backend import BackendError, check_backend_resources, generate, too_big
 from .frontend import load_onnx
 from .hw import HwConfig
 from .ir import IR
@@ -29,6 +29,7 @@ from .isa.program import Program
 from .passes import Watch, prepare, quantize_ir
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalize as equalize_layers
+from .passes.host_fallback import to_host
 from .passes.host_float import host_float
 from .quant import CALIBRATORS
 from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration
@@ -127,6 +128,20 @@ def calibration_samples(float_ir: IR, options: CompileOptions) -> tuple[list[Sam
     return samples, source
 
 
+def host_too_big(ir: IR, hw: HwConfig, allow_fallback: bool) -> IR:
+    """Nodes no tiling fits into `hw` (a 60x80 MaxPool window) on the host; an error without fallback."""
+    big = too_big(ir, hw)
+    if not big:
+        return ir
+    if not allow_fallback:
+        name, why = next(iter(big.items()))
+        raise BackendError(f"node {name!r} ({ir.op(name)}): {why}")
+    ir = ir.copy()
+    for name, why in big.items():
+        to_host(ir, name, why)
+    return ir
+
+
 def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | None = None,
                   **changes: Any) -> Compiled:
     """ONNX file -> quantized IR -> NPU program, under `hw` and `options` (plus keyword `changes`).
@@ -140,6 +155,7 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
     samples, source = calibration_samples(float_ir, options)
     if options.float_layers:  # chosen layers in host float: no weight or requantization error
         float_ir = watch("host_float", host_float(float_ir, options.float_layers), "prepared")
+    float_ir = watch("host_too_big", host_too_big(float_ir, hw, options.allow_fallback), "prepared")
     qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch,
                       batch_size=options.calib_batch, progress=options.progress)  # calibrate, quantize, legalize
     if options.bias_correction:  # int32 biases absorb the mean error of the int8 layers, layer by layer

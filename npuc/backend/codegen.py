@@ -27,6 +27,7 @@ from .conv import ConvGeom, expand_groups, lower_conv
 from .deps import insert_tokens
 from .elementwise import lower_add
 from .emit import BackendError, Buf
+from .placement import copy_view
 from .pool import lower_global_avgpool, lower_maxpool
 
 
@@ -47,13 +48,24 @@ def generate(ir: IR, hw: HwConfig) -> Program:
         ctx.tensors.append(_tensor_info(ctx, name, "input"))
     for name in ir.outputs:
         ctx.bufs[name] = ctx.dense(name)  # a program output is a dense tensor
-        if ctx.bufs[name].flat_of is not None:
-            raise BackendError(f"{ctx.what(name)}: a flattened feature map as a graph output is not supported yet")
+        if ctx.bufs[name].flat_of is not None:  # its bytes are the map's NHWC ones: the output is ONNX order
+            ctx.bufs[name] = _unflatten_order(ctx, name, ctx.bufs[name])
         ctx.tensors.append(_tensor_info(ctx, name, "output"))
     em = ctx.em
     sizes = {DRAM: em.dram_size, SPAD: hw.spad_bytes, ACC: hw.acc_words}
     return Program(hw=hw.to_flat(), dram_size=em.dram_size, tensors=ctx.tensors, layers=em.layers,
                    data=em.data, insns=_tokens_per_segment(em.insns, ctx.hosts, sizes), hosts=ctx.hosts)
+
+
+def _unflatten_order(ctx: Context, name: str, x: Buf) -> Buf:
+    """A flattened (C, H, W) map's bytes from H, W, C order into ONNX (C, H, W) order: one strided DMA
+    copy, the map seen as C rows of H·W one-byte pixels (read at pixel stride C, written at 1)."""
+    assert x.flat_of is not None
+    c, h, w = x.flat_of
+    y = Buf(ctx.em.alloc_dram(x.nbytes), x.nbytes)
+    ctx.em.begin_layer(f"{name}.onnx_order")
+    copy_view(ctx.em, Buf(x.addr, 1, c, h * w, ps=c, rs=1), Buf(y.addr, 1, c, h * w, ps=1, rs=h * w), ctx.what(name))
+    return y
 
 
 def _tokens_per_segment(insns: list[Insn], hosts: list[HostOp], sizes: dict[str, int]) -> list[Insn]:
