@@ -45,7 +45,7 @@ def make_insn(op: str, *, wait: int = 0, signal: int = 0, layer: int = 0, **valu
     return Insn(op, tuple(int(values.get(n, 0)) for n in names), wait, signal, layer)
 
 
-DTYPE_BYTES = {"int8": 1, "int64": 8}  # element types of tensors in DRAM
+DTYPE_BYTES = {"int8": 1, "int64": 8, "float32": 4}  # element types of tensors in DRAM
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,9 @@ class TensorInfo:
     """A tensor in DRAM (a model input or output, or a host op's): laid out `layout` (e.g. nhwc).
 
     int8 tensors are quantized reals; an int64 tensor (a host ArgMax's
-    output) holds raw little-endian integers and its scale and zp are unused.
+    output) holds raw little-endian integers and a float32 one (a host op's
+    float output: a Concat at dequantization) raw floats; their scale and zp
+    are unused.
     """
 
     name: str  # the ONNX value name

@@ -70,7 +70,7 @@ class HostStats:
 @dataclass
 class RunResult:
     outputs: dict[str, np.ndarray]  # dequantized float32 (an int64 output: its raw values), by ONNX name
-    raw: dict[str, np.ndarray]  # the int8 (or int64) values, same keys
+    raw: dict[str, np.ndarray]  # the int8 values (a host op's raw int64 / float32 ones), same keys
     stats: list[SimStats]  # one per sample
     layers: list[LayerStats] = field(default_factory=list)  # of the first sample
     insn_start: np.ndarray | None = None
@@ -96,7 +96,7 @@ def _to_dram(q: np.ndarray, t: TensorInfo) -> bytes:
     return np.ascontiguousarray(q, dtype=_NP_DTYPE[t.dtype]).tobytes()
 
 
-_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8")}
+_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8"), "float32": np.dtype("<f4")}
 
 
 def _read(dram: np.ndarray, t: TensorInfo) -> np.ndarray:
@@ -208,8 +208,8 @@ def host_kernels(prog: Program, program_name: str = "<program>") -> list[host.Ke
             raise host.HostError(f"{where}: {len(ins)} inputs and {len(outs)} outputs in the program, "
                                  f"{len(k.inputs)} and 1 in its model")
         for t, spec in zip([*ins, *outs], [*k.inputs, k.output]):
-            want = "int8" if spec.dtype == "float32" else spec.dtype  # floats travel quantized
-            if t.dtype != want or int(np.prod(t.shape)) != int(np.prod(spec.shape)):
+            want = ("int8", "float32") if spec.dtype == "float32" else (spec.dtype,)  # floats travel quantized
+            if t.dtype not in want or int(np.prod(t.shape)) != int(np.prod(spec.shape)):
                 raise host.HostError(f"{where}: tensor {t.name!r} is {t.dtype} {t.shape}, its model wants "
                                      f"{spec.dtype} {spec.shape}")
         out.append(k)

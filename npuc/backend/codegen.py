@@ -84,7 +84,10 @@ def _tokens_per_segment(insns: list[Insn], hosts: list[HostOp], sizes: dict[str,
 
 
 def _dtype(node: dict) -> str:
-    """The DRAM element type of an IR tensor: floats are quantized to int8, integers stay raw."""
+    """The DRAM element type of an IR tensor: floats are quantized to int8 (but a host op's float output,
+    ``float_out``, which stays float32), integers stay raw."""
+    if node["attrs"].get("float_out"):
+        return "float32"
     return "int8" if node["dtype"] == "float32" else node["dtype"]
 
 

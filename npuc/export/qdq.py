@@ -284,11 +284,14 @@ def export_qdq(ir: IR, form: str | None = None, int8_outputs: bool = False) -> o
         node = ir.node(name)
         value = node["value"]
         final = emitter.int8.get(name, values[name]) if int8_outputs else values[name]
-        raw = node.get("act_q") is None  # an integer tensor (a host ArgMax's): as it is
+        raw = node.get("act_q") is None  # an integer tensor (a host ArgMax's), a float one (`float_out`): as it is
         if form == "integer" and not int8_outputs and not raw:
             final = _dequantize(b, final, node["act_q"], f"{name}.out")
         b.rename(final, value)
-        dtype = TensorProto.INT64 if raw else TensorProto.INT8 if int8_outputs else TensorProto.FLOAT
+        if raw:
+            dtype = TensorProto.FLOAT if node["dtype"] == "float32" else TensorProto.INT64
+        else:
+            dtype = TensorProto.INT8 if int8_outputs else TensorProto.FLOAT
         graph_outputs.append(helper.make_tensor_value_info(value, dtype, ["N", *node["shape"][1:]]))
     graph = helper.make_graph(b.nodes, f"{ir.name}_{form}", graph_inputs, graph_outputs, b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],

@@ -1,14 +1,16 @@
-"""1-D models on the NPU: a node over (1, C, L) tensors runs as the same node over (1, C, 1, L).
+"""1-D models on the NPU: a node over (1, C, L) tensors runs as the same node over (1, C, L, 1).
 
 NPU tensors are (1, C, H, W) maps or (1, K) vectors. A (1, C, L) tensor lies
-channels last in DRAM, (L, C): the very bytes of the (1, C, 1, L) map
-(`npuc.nhwc`), so viewing it as that map is a free alias (an IR
-``Reshape``). `lift_1d` rewrites an ONNX node whose run-time inputs are 3-D
-into its 4-D twin — Conv1d into a Conv with kernel (1, k), a pool's window
-likewise, a constant broadcast against (N, C, L) given a unit axis 2, an
-axis >= 2 moved up by one — and hands the twin to its handler. Each output
-is then a 4-D IR node, and the ONNX value a 3-D alias of it; the 4-D node is
-remembered, so the next lifted node reads it without a pair of aliases.
+channels last in DRAM, (L, C): the very bytes of the (1, C, L, 1) map
+(`npuc.nhwc`; and of (1, C, 1, L)), so viewing it as that map is a free
+alias (an IR ``Reshape``). `lift_1d` rewrites an ONNX node whose run-time
+inputs are 3-D into its 4-D twin — Conv1d into a Conv with kernel (k, 1), a
+pool's window likewise, a constant broadcast against (N, C, L) given a unit
+last axis; axes keep their numbers — and hands the twin to its handler. L
+becomes the rows, so a concatenation or a slice along L is one of whole rows:
+contiguous bytes. Each output is then a 4-D IR node, and the ONNX value a 3-D
+alias of it; the 4-D node is remembered, so the next lifted node reads it
+without a pair of aliases.
 
 A node whose twin its handler refuses is left alone: the loader runs the
 original on the host.
@@ -26,8 +28,8 @@ from .registry import Graph, NodeCtx
 
 # attributes with one value per spatial axis: how the 1-D value becomes the (H = 1, W) one
 _SPATIAL = {
-    "kernel_shape": lambda v: [1, *v], "strides": lambda v: [1, *v], "dilations": lambda v: [1, *v],
-    "pads": lambda v: [0, v[0], 0, v[1]], "output_padding": lambda v: [0, *v], "output_shape": lambda v: [1, *v[-1:]],
+    "kernel_shape": lambda v: [*v, 1], "strides": lambda v: [*v, 1], "dilations": lambda v: [*v, 1],
+    "pads": lambda v: [v[0], 0, v[1], 0], "output_padding": lambda v: [*v, 0], "output_shape": lambda v: [*v[-1:], 1],
 }
 WINDOW_OPS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool"})
 CHANNEL_OPS = frozenset({"GlobalAveragePool", "GlobalMaxPool", "BatchNormalization"})
@@ -39,19 +41,18 @@ LIFTABLE = WINDOW_OPS | CHANNEL_OPS | UNARY_OPS | BROADCAST_OPS | AXIS_OPS
 
 
 def _axis4(a: int) -> int:
-    """An axis of a rank-3 tensor as the same axis of its (N, C, 1, L) twin."""
-    a = a + 3 if a < 0 else a
-    return a + 1 if a >= 2 else a
+    """An axis of a rank-3 tensor as the same axis of its (N, C, L, 1) twin."""
+    return a + 3 if a < 0 else a
 
 
 def _lift_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (shape[0], shape[1], 1, *shape[2:])
+    return (*shape, 1)
 
 
 def _lift_const(op: str, slot: int, c: np.ndarray) -> np.ndarray | None:
     """Constant input `slot` of a lifted `op`, or None when the node cannot be lifted."""
     if op in ("Conv", "ConvTranspose") and slot == 1:
-        return c.reshape(c.shape[0], c.shape[1], 1, *c.shape[2:]) if c.ndim == 3 else None
+        return c.reshape(*c.shape, 1) if c.ndim == 3 else None
     if op in BROADCAST_OPS or op == "Clip":
         if c.ndim == 0 or op == "Clip":
             return c
@@ -126,7 +127,7 @@ def lift_1d(ctx: NodeCtx, run: Callable[[NodeCtx], bool]) -> bool:
 
 
 def _drop(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return (shape[0], shape[1], *shape[3:])
+    return shape[:3]
 
 
 def _lifted_value(g: Graph, v: str) -> str:

@@ -3,8 +3,9 @@
 Pre: prepared IR (BN folded, activations fused — ranges must be those of the
 tensors the NPU will hold). Post: every float node, inputs included, has
 ``range = (lo, hi)`` with lo <= hi, finite (an integer tensor, a host
-ArgMax's, is not quantized and gets none). Host nodes run in float here, so
-their outputs are calibrated like any tensor.
+ArgMax's, is not quantized and gets none), and ``power``, its mean square over
+the samples (what a quantization step costs it: `unify_concat`). Host nodes
+run in float here, so their outputs are calibrated like any tensor.
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwC
     total = -(-len(samples) // batch_size) if isinstance(samples, Sized) else None
     bar = tqdm(_batches(ir, samples, batch_size), total=total, desc="calibrating", unit="batch",
                disable=None if progress else True, leave=False)
+    power: dict[str, list[float]] = {n: [0.0, 0.0] for n in cals}  # Σx², count: the signal power
     for batch in bar:
         for name, value in run_float(ir, batch, intermediates=True).items():
             if name in cals:
                 cals[name].observe(value)
+                v = np.asarray(value, dtype=np.float64)
+                power[name][0] += float(np.sum(v * v))
+                power[name][1] += v.size
         seen += 1
     if not seen:
         raise PassError("calibration got no samples")
@@ -61,6 +66,7 @@ def calibrate(ir: IR, samples: Iterable[Sample], method: str = "minmax", hw: HwC
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise PassError(f"node {name!r} (op {ir.op(name)}): calibration saw non-finite values")
         ir.node(name)["range"] = (float(lo), float(hi))
+        ir.node(name)["power"] = power[name][0] / max(power[name][1], 1.0)  # mean square (`unify_concat`)
     return ir
 
 

@@ -134,7 +134,7 @@ def _calibrated(ir: IR, name: str, hw: HwConfig | None) -> None:
 
 def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
     node = ir.node(name)
-    if node["dtype"] != "float32":
+    if node["dtype"] != "float32" or node["attrs"].get("float_out"):  # a float graph output is not quantized
         return
     q = node.get("act_q")
     if q is None:

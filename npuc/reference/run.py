@@ -65,7 +65,7 @@ def run_quantized(ir: IR, feeds_q: dict[str, np.ndarray], intermediates: bool = 
         fn = QUANT_OPS.get(node["op"])
         if fn is None:
             raise IRError(f"node {name!r}: the integer reference has no op {node['op']!r}")
-        if "act_q" not in node and node["dtype"] == "float32":
+        if "act_q" not in node and node["dtype"] == "float32" and not node["attrs"].get("float_out"):
             raise IRError(f"node {name!r} is not quantized (no act_q)")
         # an integer tensor (a host ArgMax's) has no quantization: None
         return fn(node, ins, [ir.node(p).get("act_q") for p in ir.preds(name)])
