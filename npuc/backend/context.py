@@ -87,7 +87,10 @@ class Context:
 
 
 def chw(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
-    """The (C, H, W) of a batch-1 tensor's NHWC bytes: (1, C, *S) lies channels last as (C, 1, |S|)."""
+    """The (C, H, W) of a batch-1 tensor's NHWC bytes: (1, C, *S) lies channels last as (C, 1, |S|). A
+    tensor whose axis 0 is not the batch ((L, 1, E): only host ops read it) is flat, (K, 1, 1)."""
+    if shape and shape[0] != 1:
+        return int(np.prod(shape)), 1, 1
     if len(shape) == 4 and shape[0] == 1:
         return shape[1], shape[2], shape[3]
     if len(shape) == 2 and shape[0] == 1:
