@@ -1,8 +1,8 @@
 """Train and export the two detector structures of tests/e2e/test_detectors.py (issue 13).
 
 Requires torch==2.13.0 (CPU build is enough). Not run by the tests: they read the committed files in
-tests/e2e/data/detectors/. Re-run after changing a model here (deterministic, about two minutes on
-two cores):
+tests/e2e/data/detectors/. Re-run after changing a model here (seeded; about eleven minutes of
+CPU time):
 
     python examples/make_detectors.py [OUT_DIR]     # default: tests/e2e/data/detectors
 

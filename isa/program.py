@@ -62,7 +62,7 @@ class TensorInfo:
     role: str  # "input" | "output"
     addr: int  # DRAM byte address
     shape: tuple[int, ...]  # logical shape in ONNX order (NCHW for images)
-    layout: str  # how it is laid out in DRAM: "nhwc" or "flat"
+    layout: str  # how it is laid out in DRAM: "nhwc" (channels last: (1, C, *S) as (*S, C)) or "flat" (ONNX order)
     scale: float  # real = (q - zp) * scale
     zp: int
     dtype: str = "int8"  # a key of DTYPE_BYTES

@@ -241,9 +241,11 @@ def _constants(proto: onnx.ModelProto, source: str) -> dict[str, np.ndarray]:
 
 
 def _optional(node: onnx.NodeProto, slot: int, opset: int) -> bool:
-    """Whether input `slot` of `node` is optional in its schema (at the model's opset)."""
+    """Whether input `slot` of `node` is optional in its schema, at the model's opset or a later one:
+    Resize's roi and scales are required inputs at opsets 11 and 12, so exporters (paddle2onnx) pass
+    empty tensors for them there; from opset 13 on they are optional."""
     try:
-        schema = onnx.defs.get_schema(node.op_type, opset, "")
+        schema = onnx.defs.get_schema(node.op_type, OPSET_NEWEST, "")
     except onnx.defs.SchemaError:
         return False
     params = schema.inputs
