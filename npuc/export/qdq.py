@@ -149,7 +149,8 @@ class _Qdq:
 
     def Host(self, name: str, *xs: str) -> str:
         """The host op in float on the dequantized inputs, then Q/DQ (an integer output stays raw)."""
-        y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], list(xs))
+        y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], list(xs),
+                        [self.ir.node(p)["shape"] for p in self.ir.preds(name)])
         return y if self.ir.node(name).get("act_q") is None else self.requantized(name, y)
 
     def _weights(self, name: str, bias_q: np.ndarray) -> tuple[str, str]:

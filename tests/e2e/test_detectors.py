@@ -126,3 +126,19 @@ def test_one_shared_scale_would_kill_the_scores(monkeypatch):
     got = run_program(c.program, {"images": x}).outputs["output0"]
     fp32 = ort_fp32(DATA / "yolov8_style.onnx", "images", x)
     assert len(np.unique(got[:, 4:])) <= 2 and sqnr_db(fp32[:, 4:], got[:, 4:]) < 3
+
+
+@pytest.mark.parametrize("form", ["qdq", "integer"])
+def test_exports_agree_with_the_simulator(detector, form):
+    """ONNX Runtime on the exported model (host ops inlined in float, the final Concat on dequantized
+    inputs) reproduces the simulator's outputs exactly, optimizations off."""
+    from npuc.export import export_qdq
+
+    file, name, c, x, out, _ = detector
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.qdqisint8allowed", "1")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(export_qdq(c.ir, form).SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    got = np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+    value = c.ir.node(c.ir.outputs[0])["value"]
+    np.testing.assert_array_equal(got, out[value].reshape(got.shape))
