@@ -145,13 +145,14 @@ def build_model(node: onnx.NodeProto, inputs: Sequence[ValueSpec], output: Value
 
 
 def infer_output(node: onnx.NodeProto, inputs: Sequence[ValueSpec], initializers: dict[str, np.ndarray],
-                 opset: int) -> tuple[tuple[int, ...] | None, int | None]:
-    """Static shape (or None) and element type (or None) of the node's first output, by ONNX shape
-    inference on the node alone with its constant inputs as initializers: the loader folds constants
-    (Shape -> Reshape) that inference over the whole model could not see through."""
+                 opset: int, output: str | None = None) -> tuple[tuple[int, ...] | None, int | None]:
+    """Static shape (or None) and element type (or None) of the node's output `output` (default: the
+    first), by ONNX shape inference on the node alone with its constant inputs as initializers: the
+    loader folds constants (Shape -> Reshape) that inference over the whole model could not see through."""
+    output = output or node.output[0]
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()]
     graph = helper.make_graph([node], "infer", [v.info() for v in inputs],
-                              [helper.make_empty_tensor_value_info(node.output[0])], inits)
+                              [helper.make_empty_tensor_value_info(output)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -159,7 +160,7 @@ def infer_output(node: onnx.NodeProto, inputs: Sequence[ValueSpec], initializers
         return None, None
     for vi in [*inferred.graph.output, *inferred.graph.value_info]:
         tt = vi.type.tensor_type
-        if vi.name == node.output[0] and tt.elem_type:
+        if vi.name == output and tt.elem_type:
             dims = tt.shape.dim
             static = tt.HasField("shape") and all(d.HasField("dim_value") for d in dims)
             return (tuple(int(d.dim_value) for d in dims) if static else None), tt.elem_type

@@ -189,6 +189,23 @@ class NodeCtx:
         g.producer[value] = name
         return name
 
+    def emit_output(self, i: int, op: str, inputs: list[str], *, shape: tuple[int, ...],
+                    attrs: dict[str, Any] | None = None) -> str:
+        """The IR node for output `i` of this ONNX node (output 0 is `emit`'s, named after the node; a
+        later one is named after its value)."""
+        if i == 0:
+            return self.emit(op, inputs, shape=shape, attrs=attrs)
+        g, value = self.graph, self.node.output[i]
+        shape = tuple(int(d) for d in shape)
+        inferred = g.shapes.get(value)
+        if inferred is not None and inferred != shape:
+            raise self.error(f"output {i} shape {shape} disagrees with ONNX shape inference {inferred}")
+        g.order += 1
+        name = g.ir.add(g.unique_name(value), op, inputs, attrs=attrs, shape=shape, value=value)
+        g.ir.node(name)["order"] = g.order
+        g.producer[value] = name
+        return name
+
     def alias(self, src: int = 0) -> None:
         """This node's first output is its input `src` (Identity, inference-mode Dropout)."""
         value, inp = self.node.output[0], self.node.input[src]

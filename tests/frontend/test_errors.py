@@ -116,11 +116,13 @@ def test_matmul_needs_constant_weight(build):
     check(lambda: load_onnx(model), "fixed batch of 4", "node 'mm' (op MatMul", "second operand carries the batch")
 
 
-def test_maxpool_indices_output_unsupported(build):
+def test_maxpool_indices_output_runs_on_the_host(build):
     model = build([helper.make_node("MaxPool", ["x"], ["y", "idx"], name="p", kernel_shape=[2, 2])],
                   {"x": [1, 1, 4, 4]}, ["y", "idx"])
     model.graph.output[1].type.tensor_type.elem_type = onnx.TensorProto.INT64
-    check(lambda: load_onnx(model), "node 'p' (op MaxPool", "output 'idx' is used")
+    check(lambda: load_onnx(model, allow_fallback=False), "node 'p' (op MaxPool", "output 'idx' is used")
+    ir = load_onnx(model)
+    assert [(ir.op(o), ir.node(o)["dtype"]) for o in ir.outputs] == [("Host", "float32"), ("Host", "int64")]
 
 
 def test_reshape_merging_batch_is_refused(build):
