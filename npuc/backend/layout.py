@@ -24,18 +24,20 @@ from .placement import copy_budget, copy_view
 @lowering("Concat")
 def _concat(ctx: Context, name: str) -> Buf:
     y = ctx.concat_buf(name)
+    rows = ctx.ir.node(name)["attrs"].get("axis", 1) == 2
     c0, slots = 0, None
     for p in ctx.ir.preds(name):
         x = ctx.bufs[p]
         if x.flat_of is not None:
             raise BackendError(f"{ctx.what(name)}: input {p!r} is a flattened feature map")
-        target = channel_view(y, c0, x.c)
-        if ctx.placement.get(p) != (name, c0) or x != target:
+        # a row concatenation: input i is rows [c0, c0 + h) of the output, at the output's strides
+        target = Buf(y.at(c0, 0), y.c, x.h, y.w, None, y.ps, y.rs) if rows else channel_view(y, c0, x.c)
+        if rows or ctx.placement.get(p) != (name, c0) or x != target:
             if slots is None:  # the first copy opens the layer; the copies share two slots
                 ctx.em.begin_layer(name)
                 slots = [ctx.em.spad.take(copy_budget(ctx.em), ctx.what(name)) for _ in range(2)]
             copy_view(ctx.em, x, target, ctx.what(name), slots)
-        c0 += x.c
+        c0 += x.h if rows else x.c
     return y
 
 

@@ -158,7 +158,7 @@ def unify_concat(ir: IR) -> IR:
         for c in group:  # what `npuc analyze` reports: the measured cost, and what was done
             ir.node(c)["unify"] = ("unified", tuple((k.producer, k.own_db, k.unified_db) for k in mine
                                                     if k.concat == c))
-        if len(group) == 1 and any(_costly(k) for k in mine):
+        if len(group) == 1 and ir.node(group[0])["attrs"].get("axis", 1) == 1 and any(_costly(k) for k in mine):
             chain = _output_chain(ir, group[0])
             if chain is not None:
                 ir.node(group[0])["unify"] = ("dequantized", ir.node(group[0])["unify"][1])
