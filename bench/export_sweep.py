@@ -3,15 +3,19 @@
 Requires torch==2.13.0 and onnxscript (for the dynamo exporter). torchvision is not used: the only
 torchvision on disk for x86_64 comes with a 5.5 GB CUDA torch, so the catalogue's backbones are
 written here from torch.nn modules with torchvision's structure (the blocks, not the widths: every
-model is small, 64x64 inputs, random weights). Each entry is exported
+model is small, 64x64 inputs, random weights; VGG's and AlexNet's adaptive pools are (4, 4) and
+(1, 1) here, because the TorchScript exporter cannot export torchvision's (7, 7) and (6, 6) from the
+8x8 and 3x3 maps a 64x64 input leaves). Each entry is exported
 
 * with the TorchScript exporter (`dynamo=False`) at opsets 11, 13 and 17, and
 * with the dynamo exporter (`dynamo=True`, torch.export + onnxscript) at its native opset 18,
 
 then run through the command line exactly as a user would — `npuc compile m.onnx -o m.s` (random
-calibration) and `npuc sim m.s` — and reported as *runs* (everything on the NPU), *falls back* (runs,
-with the ops listed that ran on the host) or *fails* (npuc's one-line error; an exporter failure is
-reported as *no export*, npuc never saw a model).
+calibration) and `npuc sim m.s --input x.npy -o out.npz` — and reported as *runs* (everything on the
+NPU), *falls back* (runs, with the ops listed that ran on the host) or *fails* (npuc's one-line
+error; an exporter failure is reported as *no export*, npuc never saw a model). A run shows the
+output SQNR of the simulated int8 model against onnxruntime fp32 on the same input (two samples of
+N(0, 1), the calibration's distribution; the worst output; random weights, so a smoke number).
 
     python bench/export_sweep.py [-k NAME] [--out DIR]     # prints a markdown table and the counts
 """
@@ -28,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 TORCH_VERSION = "2.13.0"
+
+import numpy as np  # noqa: E402
 
 try:
     import torch
@@ -162,7 +168,7 @@ def regnet() -> nn.Module:  # grouped 3x3 bottlenecks
 
 def vgg() -> nn.Module:
     return nn.Sequential(cbr(3, 16), nn.MaxPool2d(2), cbr(16, 32), nn.MaxPool2d(2), cbr(32, 32), nn.MaxPool2d(2),
-                         nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), nn.Linear(32 * 49, 64), nn.ReLU(), nn.Dropout(),
+                         nn.AdaptiveAvgPool2d((4, 4)), nn.Flatten(), nn.Linear(32 * 16, 64), nn.ReLU(), nn.Dropout(),
                          nn.Linear(64, 10))
 
 
@@ -227,8 +233,8 @@ class MHA(nn.Module):  # nn.MultiheadAttention as exported with batch_first=Fals
 
 def alexnet() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 16, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Conv2d(16, 32, 5, 1, 2),
-                         nn.ReLU(), nn.MaxPool2d(3, 2), nn.AdaptiveAvgPool2d((6, 6)), nn.Flatten(),
-                         nn.Linear(32 * 36, 64), nn.ReLU(), nn.Linear(64, 10))
+                         nn.ReLU(), nn.MaxPool2d(3, 2), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+                         nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
 # -- detection / segmentation -------------------------------------------------------------------------
@@ -347,6 +353,23 @@ def npuc(*args: str) -> tuple[int, str]:
     return p.returncode, p.stdout + p.stderr
 
 
+def sqnr_vs_ort(path: Path, x: np.ndarray, out: Path) -> float:
+    """Worst output SQNR of the simulator's outputs (`npuc sim -o`) against onnxruntime fp32 on `x`."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    want = [np.concatenate(o) for o in zip(*[sess.run(None, {name: x[i:i + 1]}) for i in range(len(x))])]
+    got = np.load(out)
+    worst = np.inf
+    for o, w in zip(sess.get_outputs(), want):
+        g = got[o.name].reshape(w.shape).astype(np.float64)
+        w = w.astype(np.float64)
+        noise = np.sum((g - w) ** 2)
+        worst = min(worst, np.inf if noise == 0 else 10 * np.log10(np.sum(w * w) / noise))
+    return float(worst)
+
+
 def run_one(name: str, make: Callable[[], nn.Module], exporter: str, opset: int, tmp: Path) -> tuple[str, str]:
     torch.manual_seed(0)
     model = make().eval()
@@ -358,10 +381,14 @@ def run_one(name: str, make: Callable[[], nn.Module], exporter: str, opset: int,
     if rc != 0:
         return "fails", out.strip().splitlines()[-1]
     hosts = sorted({m.group(1) for m in re.finditer(r"^fallback: node '.*?' \((\w+), opset", out, re.M)})
-    rc, sim = npuc("sim", str(path.with_suffix(".s")))
+    x = np.random.default_rng(1).standard_normal((2, 3, SIZE, SIZE)).astype(np.float32)
+    np.save(path.with_suffix(".x.npy"), x)
+    out_npz = path.with_suffix(".out.npz")
+    rc, sim = npuc("sim", str(path.with_suffix(".s")), "--input", str(path.with_suffix(".x.npy")), "-o", str(out_npz))
     if rc != 0:
         return "fails", sim.strip().splitlines()[-1]
-    return ("falls back", ", ".join(hosts)) if hosts else ("runs", "")
+    db = f"{sqnr_vs_ort(path, x, out_npz):.1f} dB"
+    return ("falls back", f"{db}; host: " + ", ".join(hosts)) if hosts else ("runs", db)
 
 
 def main(argv: list[str] | None = None) -> int:
