@@ -93,7 +93,8 @@ def run_case(case: Case, workdir: Path) -> Outcome:
         (tin,) = compiled.program.inputs()
         run = run_program(compiled.program, {tin.name: x})
     except (FrontendError, ValueError, RuntimeError) as e:  # npuc's errors are ValueErrors with one line
-        return Outcome(case.name, "error", None, [], f"{type(e).__name__}: {e}", time.perf_counter() - t0)
+        detail = str(e).replace(str(case.path / "model.onnx"), "model.onnx")
+        return Outcome(case.name, "error", None, [], f"{type(e).__name__}: {detail}", time.perf_counter() - t0)
     hosts = [f.op for f in compiled.fallbacks]
     names = [o.name for o in onnx.load(str(case.path / "model.onnx"), load_external_data=False).graph.output]
     worst = np.inf
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     todo = [c for c in cases() if args.k in c.name]
     rows = []
+    print("| model | result | SQNR dB | on the host | seconds | error |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for c in todo:
             o = run_case(c, Path(tmp))
