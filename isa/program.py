@@ -45,7 +45,7 @@ def make_insn(op: str, *, wait: int = 0, signal: int = 0, layer: int = 0, **valu
     return Insn(op, tuple(int(values.get(n, 0)) for n in names), wait, signal, layer)
 
 
-DTYPE_BYTES = {"int8": 1, "int64": 8, "float32": 4}  # element types of tensors in DRAM
+DTYPE_BYTES = {"int8": 1, "int64": 8, "float32": 4, "int32": 4, "bool": 1}  # element types of tensors in DRAM
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from .isa.arith import dequantize_linear, quantize_linear
 
 # element types a host op may consume and produce: float tensors are int8 in
 # DRAM (quantized with the tensor's scale and zero point), integer ones raw
-DTYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
+DTYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64",
+                          onnx.TensorProto.INT32: "int32", onnx.TensorProto.BOOL: "bool"}
 ONNX_DTYPES = {v: k for k, v in DTYPES.items()}
 QMIN, QMAX = -128, 127
 
@@ -235,7 +236,7 @@ def _parse(model: bytes) -> tuple[onnx.ModelProto, list[ValueSpec]]:
         tt = vi.type.tensor_type
         if tt.elem_type not in DTYPES or not all(d.HasField("dim_value") for d in tt.shape.dim):
             raise HostError(f"host op '{node.name}' ({node.op_type}): value {vi.name!r} is not a static "
-                            f"float32/int64 tensor")
+                            f"{'/'.join(DTYPES.values())} tensor")
         specs.append(ValueSpec(vi.name, DTYPES[tt.elem_type], tuple(int(d.dim_value) for d in tt.shape.dim)))
     return proto, specs
 

@@ -96,7 +96,8 @@ def _to_dram(q: np.ndarray, t: TensorInfo) -> bytes:
     return np.ascontiguousarray(q, dtype=_NP_DTYPE[t.dtype]).tobytes()
 
 
-_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8"), "float32": np.dtype("<f4")}
+_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8"), "float32": np.dtype("<f4"), "int32": np.dtype("<i4"),
+             "bool": np.dtype(np.bool_)}
 
 
 def _read(dram: np.ndarray, t: TensorInfo) -> np.ndarray:

@@ -31,8 +31,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, version_converter
 
-from ..ir import IR, AccQ, ActQ, IRError, MatQ, PoolQ
 from ..geometry import pool_counts
+from ..ir import IR, AccQ, ActQ, IRError, MatQ, PoolQ
 
 OPSET = 13  # of the exported model
 

@@ -49,6 +49,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from ..host import ONNX_DTYPES
+from ..ir import IR, MatQ
 from .integer import (
     OPSET,
     ExportError,
@@ -60,7 +62,6 @@ from .integer import (
     _quantize,
     _window_attrs,
 )
-from ..ir import IR, MatQ
 
 FORMS = ("qdq", "integer")
 
@@ -290,7 +291,7 @@ def export_qdq(ir: IR, form: str | None = None, int8_outputs: bool = False) -> o
             final = _dequantize(b, final, node["act_q"], f"{name}.out")
         b.rename(final, value)
         if raw:
-            dtype = TensorProto.FLOAT if node["dtype"] == "float32" else TensorProto.INT64
+            dtype = ONNX_DTYPES[node["dtype"]]
         else:
             dtype = TensorProto.INT8 if int8_outputs else TensorProto.FLOAT
         graph_outputs.append(helper.make_tensor_value_info(value, dtype, ["N", *node["shape"][1:]]))

@@ -8,7 +8,8 @@
   grouped conv, a run-time weight, ...), becomes an IR ``Host`` node when
   fallback is allowed: ``attrs = {"onnx_op", "opset", "reason", "model"}``
   with ``model`` the serialized single-node ONNX model `npuc.host` runs. Its
-  ``dtype`` is the output's ("float32", or "int64" e.g. for ArgMax).
+  ``dtype`` is the output's ("float32", or "int64" e.g. for ArgMax, "int32",
+  "bool" for a comparison that feeds a Where).
 
 NPU ops compute on float tensors quantized to int8; a node reading an
 integer tensor (a host ArgMax's output) runs on the host too. A host tensor
@@ -95,7 +96,7 @@ def _emit_host_output(ctx: NodeCtx, node: onnx.NodeProto, k: int, preds: list[st
     if elem not in host.DTYPES:
         name = onnx.TensorProto.DataType.Name(elem) if elem else "unknown"
         raise ctx.error(f"cannot run on the host ({reason}): output {value!r} is {name}; host ops may "
-                        "produce float32 or int64 tensors")
+                        f"produce {', '.join(host.DTYPES.values())} tensors")
     if not shape:
         raise ctx.error(f"cannot run on the host ({reason}): output {value!r} is a scalar; tensors need an axis "
                         "to stack samples on")

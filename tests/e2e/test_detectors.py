@@ -67,7 +67,7 @@ def test_paddle_style_empty_constants_are_in_the_db_model():
 
 
 def test_simulator_equals_integer_reference(detector):
-    file, name, c, x, out, _ = detector
+    _, name, c, x, out, _ = detector
     (t_in,) = c.program.inputs()
     ref = run_quantized(c.ir, {name: quantize(x, t_in)})
     (o,) = c.ir.outputs
@@ -79,7 +79,7 @@ def test_simulator_equals_integer_reference(detector):
 
 
 def test_float_ir_equals_onnxruntime(detector):
-    file, name, c, x, _, fp32 = detector
+    _, name, c, x, _, fp32 = detector
     got = run_float(c.float_ir, {name: x})[c.float_ir.outputs[0]].reshape(fp32.shape)
     assert np.abs(got - fp32).max() <= 1e-4 * np.abs(fp32).max()
 
@@ -134,7 +134,7 @@ def test_exports_agree_with_the_simulator(detector, form):
     inputs) reproduces the simulator's outputs exactly, optimizations off."""
     from npuc.export import export_qdq
 
-    file, name, c, x, out, _ = detector
+    _, name, c, x, out, _ = detector
     opts = ort.SessionOptions()
     opts.add_session_config_entry("session.qdqisint8allowed", "1")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
