@@ -148,3 +148,23 @@ def test_old_and_new_opsets_compile(tmp_path, opset):
     c, got, want = run(model(nodes, [1, 3, 6, 6], {"W": w(4, 3, 3, 3)}, opset=opset), x, tmp_path)
     assert c.ir.opset == (11 if opset < 11 else 21) and not c.fallbacks
     assert sqnr(want, got) > 25
+
+
+# -- what the backend could not take ----------------------------------------------------------------
+
+@pytest.mark.parametrize("hw", ["default", "tiny"])
+def test_flattened_map_as_a_graph_output_is_copied_into_onnx_order(tmp_path, hw):
+    """Conv -> Flatten as the output: the NHWC bytes are rearranged by one strided DMA copy, bit-exact."""
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Flatten", ["c"], ["y"])]
+    x = R.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    c, got, want = run(model(nodes, ["N", 3, 5, 6], {"W": w(4, 3, 3, 3)}), x, tmp_path, hw)
+    assert not c.fallbacks and got.shape == (2, 120) and sqnr(want, got) > 25
+
+
+def test_maxpool_window_larger_than_the_scratchpad_runs_on_the_host(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]),
+             helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[90, 90], strides=[10, 10])]
+    x = R.standard_normal((1, 1, 100, 100)).astype(np.float32)
+    c, got, want = run(model(nodes, [1, 1, 100, 100], {"W": w(2, 1, 1, 1)}), x, tmp_path, "tiny")
+    assert [(f.op, f.reason) for f in c.fallbacks] == [("MaxPool", "a 90x90 window does not fit the 8 KiB scratchpad")]
+    assert sqnr(want, got) > 25
