@@ -32,7 +32,7 @@ from .passes.equalize import equalize as equalize_layers
 from .passes.host_fallback import to_host
 from .passes.host_float import host_float
 from .quant import CALIBRATORS
-from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration
+from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration, stack
 
 CalibSource = str | Path | Iterable[Sample] | None
 RANDOM_CALIB_SAMPLES = 32  # without --calib: random samples over the input's plausible range
@@ -164,6 +164,9 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
     return Compiled(float_ir, qir, program, len(samples), source)
 
 
-def stack_samples(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
-    """A list of samples as one batch per input (axis 0)."""
-    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+def stack_samples(samples: Sequence[Sample], ir: IR | None = None) -> dict[str, np.ndarray]:
+    """A list of samples as one batch per input (axis 0; an input of `ir` whose axis 0 is not the batch,
+    as MultiheadAttention's (L, 1, E), stacks its whole samples along axis 0)."""
+    if ir is None:
+        return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+    return {k: stack(tuple(ir.node(k)["shape"]), [s[k] for s in samples]) for k in samples[0]}

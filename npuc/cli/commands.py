@@ -119,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_program(compiled.program, args.model)
     inputs = bind_inputs(compiled.program, load_inputs(args.input), args.input or "")
     if inputs is None:
-        inputs = stack_samples(random_calibration(compiled.float_ir, n=4, seed=1))
+        inputs = stack_samples(random_calibration(compiled.float_ir, n=4, seed=1), compiled.float_ir)
     run = run_program(compiled.program, inputs)
     print(format_stats(run.stats[0], req.hw, run.layers if args.stats else None, samples=len(run.stats),
                        hosts=run.hosts))

@@ -168,3 +168,16 @@ def test_maxpool_window_larger_than_the_scratchpad_runs_on_the_host(tmp_path):
     c, got, want = run(model(nodes, [1, 1, 100, 100], {"W": w(2, 1, 1, 1)}), x, tmp_path, "tiny")
     assert [(f.op, f.reason) for f in c.fallbacks] == [("MaxPool", "a 90x90 window does not fit the 8 KiB scratchpad")]
     assert sqnr(want, got) > 25
+
+
+def test_npuc_run_compares_a_fixed_batch_model_with_onnxruntime(tmp_path, capsys):
+    """`npuc run` feeds ONNX Runtime the model's own batch of 3 (the last run padded), the NPU one sample a run."""
+    from npuc.cli import main
+
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["y"])]
+    onnx.save(model(nodes, [3, 2, 5, 5], {"W": w(4, 2, 3, 3)}), tmp_path / "m.onnx")
+    np.save(tmp_path / "x.npy", R.standard_normal((4, 2, 5, 5)).astype(np.float32))
+    assert main(["run", str(tmp_path / "m.onnx"), "--calib", str(tmp_path / "x.npy"),
+                 "--input", str(tmp_path / "x.npy")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "bit-exact" in line and float(line.split("SQNR ")[1].split(" dB")[0]) > 25
