@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import AccQ
 from ..isa.arith import ROUNDING_BY_NAME
-from .context import Context, lowering
+from .context import Context, chw, lowering
 from .conv import ConvGeom, _clip, _spans, lower_conv
 from .emit import SPAD_ALIGN, BackendError, Buf, box_tiles, channel_view, ld_box, st_box
 from .placement import copy_budget, copy_view
@@ -39,6 +39,17 @@ def _concat(ctx: Context, name: str) -> Buf:
             copy_view(ctx.em, x, target, ctx.what(name), slots)
         c0 += x.h if rows else x.c
     return y
+
+
+@lowering("Const")
+def _const(ctx: Context, name: str) -> Buf:
+    """The quantized constant as DRAM data, laid out as any tensor of its shape (channels last)."""
+    node = ctx.ir.node(name)
+    q = node["act_q"].quantize(np.asarray(node["consts"]["value"], dtype=np.float32))
+    shape = tuple(node["shape"])
+    if len(shape) >= 3:
+        q = np.moveaxis(q.reshape(shape), 1, -1)
+    return Buf(ctx.em.add_data(np.ascontiguousarray(q, dtype=np.int8)), *chw(shape, ctx.what(name)))
 
 
 @lowering("ChannelSlice")

@@ -206,6 +206,11 @@ class _Integer:
     def Input(self, name: str, x: str) -> str:
         return _quantize(self.b, x, self.ir.node(name)["act_q"], name)
 
+    def Const(self, name: str) -> str:
+        """The int8 constant, quantized as the compiler writes it into DRAM."""
+        node = self.ir.node(name)
+        return self.b.const(f"{name}.q", node["act_q"].quantize(np.asarray(node["consts"]["value"], np.float32)))
+
     def Host(self, name: str, *xs: str) -> str:
         """What the driver does at a host point: dequantize the int8 inputs (integer tensors pass as they
         are), run the ONNX op in float, quantize the output (round half to even, saturate) if it is float."""

@@ -148,6 +148,11 @@ class _Qdq:
     def Input(self, name: str, x: str) -> str:
         return self.requantized(name, x)
 
+    def Const(self, name: str) -> str:
+        """The int8 constant (an initializer), then DQ."""
+        self.int8[name] = self.integer.Const(name)
+        return _dequantize(self.b, self.int8[name], self.ir.node(name)["act_q"], name)
+
     def Host(self, name: str, *xs: str) -> str:
         """The host op in float on the dequantized inputs, then Q/DQ (an integer output stays raw)."""
         y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], list(xs),

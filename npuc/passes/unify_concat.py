@@ -38,7 +38,7 @@ from .. import host
 from ..ir import IR
 
 # producers whose quantizer takes act_q from the node's own calibrated range
-OWN_SCALE = frozenset({"Input", "Host", "Conv", "ConvTranspose", "Gemm", "Add", "Sub", "GlobalAveragePool",
+OWN_SCALE = frozenset({"Input", "Const", "Host", "Conv", "ConvTranspose", "Gemm", "Add", "Sub", "GlobalAveragePool",
                        "AveragePool", "Mul", "Lut", "Requant"})
 MAX_LOSS_DB = 6.0  # one bit: unify when no input loses more
 MIN_SQNR_DB = 20.0  # ... or when every input keeps at least this at the unified scale

@@ -2,6 +2,8 @@
 
 Every op here moves int8 values without arithmetic, except `Requant`:
 
+* ``Const`` (``consts["value"]``, shape (1, ...)): a constant tensor; integer:
+  its QuantizeLinear with the node's act_q.
 * ``Concat`` (attrs ``axis`` = 1 or 2): channel concatenation of 4-D NCHW or 2-D
   (1, K) tensors, or row concatenation of 4-D ones. Integer: the same concatenation, exact only when every
   input carries the concat's act_q (`npuc/passes/unify_concat.py` makes it
@@ -32,6 +34,18 @@ import numpy as np
 from ..ir import ActQ, IRError
 from ..isa.arith import add_requantize
 from .common import Node, float_op, pad_nchw, quant_op
+
+
+@float_op("Const")
+def const_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
+    """The constant, batch 1 (`run` repeats a node without inputs for every sample of the batch)."""
+    return np.asarray(node["consts"]["value"], dtype=np.float32)
+
+
+@quant_op("Const")
+def const_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
+    """Quantized once with the node's act_q (QuantizeLinear), as the compiler writes it into DRAM."""
+    return node["act_q"].quantize(np.asarray(node["consts"]["value"], dtype=np.float32))
 
 
 @float_op("Concat")

@@ -31,11 +31,15 @@ def _walk(ir: IR, values: dict[str, np.ndarray], step: Callable[[str, list[np.nd
     """Evaluate nodes in topological order; free a value once its last consumer ran."""
     pending = {n: len(ir.succs(n)) for n in ir.g.nodes}
     keep = set(ir.outputs)
+    first = ir.inputs[0] if ir.inputs else None
+    batch = values[first].shape[0] // max(ir.node(first)["shape"][0], 1) if first in values else 1
     for name in ir.topo():
         if name in values:
             continue
         preds = ir.preds(name)
         values[name] = step(name, [values[p] for p in preds])
+        if not preds and batch > 1:  # a Const: the same tensor for every sample
+            values[name] = np.repeat(values[name], batch, axis=0)
         if not intermediates:
             for p in preds:
                 pending[p] -= 1

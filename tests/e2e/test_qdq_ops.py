@@ -21,7 +21,7 @@ from npuc.reference import dequantize, quantize_input
 from npuc.sim.driver import run_program
 
 from .models import make_model
-from .test_ops_layout import _anchor_concat, _concat_model, _conv, _inception, _resize_model, _split_model
+from .test_ops_layout import _anchor_arithmetic, _anchor_concat, _concat_model, _conv, _inception, _resize_model, _split_model
 from .test_ops_vector import SILU, _multi, _unary
 
 pytest.importorskip("onnxruntime")
@@ -161,6 +161,12 @@ def test_row_concat_of_3d_tensors(config):
     model, _ = _anchor_concat()
     ir = _roundtrip(model, config, {"Concat", "Reshape"})
     assert 2 in {ir.node(n)["attrs"].get("axis") for n in ir.g.nodes if ir.op(n) == "Concat"}
+
+
+@pytest.mark.parametrize("config", ALL[:2])
+def test_constant_tensor_operands(config):
+    model, _ = _anchor_arithmetic()
+    _roundtrip(model, config, {"Const", "Add", "Sub", "Mul"})
 
 
 @pytest.mark.parametrize("config", ALL[:2])
