@@ -106,7 +106,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     print(format_stats(result.stats[0], hw, result.layers if args.stats else None, samples=len(result.stats),
                        hosts=result.hosts))
     for name, q in result.raw.items():
-        print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]")
+        if q.dtype == np.int8:
+            print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]")
+        else:  # a host op's raw output (an ArgMax's int64, a Concat at dequantization's float32)
+            print(f"output {name}: shape {tuple(q.shape)}, {q.dtype} range [{q.min():.6g}, {q.max():.6g}]")
     if args.output:
         _write_outputs(args.output, result)
         print(f"wrote {args.output}")
@@ -131,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_program(compiled.program, args.model)
     inputs = bind_inputs(compiled.program, load_inputs(args.input), args.input or "")
     if inputs is None:
-        inputs = stack_samples(random_calibration(compiled.float_ir, n=4, seed=1))
+        inputs = stack_samples(random_calibration(compiled.float_ir, n=4, seed=1), compiled.float_ir)
     run = run_program(compiled.program, inputs)
     print(format_stats(run.stats[0], req.hw, run.layers if args.stats else None, samples=len(run.stats),
                        hosts=run.hosts))
