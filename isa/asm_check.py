@@ -401,11 +401,12 @@ class Assembler:
         for j, d in enumerate(shape):
             if d < 0:
                 raise self.fail(item, f"{what} shape: dimension {d} is negative", value=kv["shape"][0], elem=j)
-        if not shape or shape[0] != 1:
-            raise self.fail(item, f"{what} shape: a program runs one sample, so the batch dimension must be 1",
+        if not shape:  # a run's tensor: (1, ...) for a batch-1 program, (L, 1, E) when the batch is axis 1
+            raise self.fail(item, f"{what} shape: a scalar; a tensor needs an axis to stack samples on",
                             value=kv["shape"][0])
-        if layout == "nhwc" and len(shape) != 4:
-            raise self.fail(item, f"{what} shape: layout nhwc needs a 4-D shape (1, C, H, W)", value=kv["shape"][0])
+        if layout == "nhwc" and (len(shape) < 3 or shape[0] != 1):
+            raise self.fail(item, f"{what} shape: layout nhwc (channels last) needs a shape (1, C, ...) of rank >= 3",
+                            value=kv["shape"][0])
         scale = float(get("scale", (float, int), "a number"))
         if not (math.isfinite(scale) and scale > 0):
             raise self.fail(item, f"{what} scale: {scale!r} must be positive and finite", value=kv["scale"][0])

@@ -45,7 +45,7 @@ def make_insn(op: str, *, wait: int = 0, signal: int = 0, layer: int = 0, **valu
     return Insn(op, tuple(int(values.get(n, 0)) for n in names), wait, signal, layer)
 
 
-DTYPE_BYTES = {"int8": 1, "int64": 8}  # element types of tensors in DRAM
+DTYPE_BYTES = {"int8": 1, "int64": 8, "float32": 4, "int32": 4, "bool": 1}  # element types of tensors in DRAM
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,16 @@ class TensorInfo:
     """A tensor in DRAM (a model input or output, or a host op's): laid out `layout` (e.g. nhwc).
 
     int8 tensors are quantized reals; an int64 tensor (a host ArgMax's
-    output) holds raw little-endian integers and its scale and zp are unused.
+    output) holds raw little-endian integers and a float32 one (a host op's
+    float output: a Concat at dequantization) raw floats; their scale and zp
+    are unused.
     """
 
     name: str  # the ONNX value name
     role: str  # "input" | "output"
     addr: int  # DRAM byte address
     shape: tuple[int, ...]  # logical shape in ONNX order (NCHW for images)
-    layout: str  # how it is laid out in DRAM: "nhwc" or "flat"
+    layout: str  # how it is laid out in DRAM: "nhwc" (channels last: (1, C, *S) as (*S, C)) or "flat" (ONNX order)
     scale: float  # real = (q - zp) * scale
     zp: int
     dtype: str = "int8"  # a key of DTYPE_BYTES

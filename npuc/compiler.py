@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import check_backend_resources, generate
+from .backend import BackendError, check_backend_resources, generate, too_big
 from .backend.schedule import DEFAULT, Schedule
 from .frontend import load_onnx
 from .hw import HwConfig
@@ -30,10 +30,11 @@ from .isa.program import Program
 from .passes import Statistics, Watch, prepare, quantize_ir
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalize as equalize_layers
+from .passes.host_fallback import to_host
 from .passes.host_float import host_float
 from .passes.learn_rounding import learn_rounding
 from .quant import CALIBRATORS
-from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration
+from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration, stack
 
 CalibSource = str | Path | Iterable[Sample] | None
 RANDOM_CALIB_SAMPLES = 32  # without --calib: random samples over the input's plausible range
@@ -134,6 +135,20 @@ def calibration_samples(float_ir: IR, options: CompileOptions) -> tuple[list[Sam
     return samples, source
 
 
+def host_too_big(ir: IR, hw: HwConfig, allow_fallback: bool) -> IR:
+    """Nodes no tiling fits into `hw` (a 60x80 MaxPool window) on the host; an error without fallback."""
+    big = too_big(ir, hw)
+    if not big:
+        return ir
+    if not allow_fallback:
+        name, why = next(iter(big.items()))
+        raise BackendError(f"node {name!r} ({ir.op(name)}): {why}")
+    ir = ir.copy()
+    for name, why in big.items():
+        to_host(ir, name, why)
+    return ir
+
+
 def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | None = None, *,
                   statistics: Statistics | None = None, **changes: Any) -> Compiled:
     """ONNX file -> quantized IR -> NPU program, under `hw` and `options` (plus keyword `changes`).
@@ -147,6 +162,8 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
     check_backend_resources(hw)  # an absurd SRAM size fails before the slow steps
     float_ir = prepare_model(model, options, watch)
     samples, source = calibration_samples(float_ir, options)
+    # what no tiling fits into this hardware (a 60x80 MaxPool window) runs on the host
+    float_ir = watch("host_too_big", host_too_big(float_ir, hw, options.allow_fallback), "prepared")
     qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch, batch_size=options.calib_batch,
                       progress=options.progress, statistics=statistics)  # calibrate, quantize, legalize
     if options.learn_rounding:  # each int8 weight up or down, fitted to the layer's output (AdaRound)
@@ -157,6 +174,9 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
     return Compiled(float_ir, qir, program, len(samples), source)
 
 
-def stack_samples(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
-    """A list of samples as one batch per input (axis 0)."""
-    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+def stack_samples(samples: Sequence[Sample], ir: IR | None = None) -> dict[str, np.ndarray]:
+    """A list of samples as one batch per input (axis 0; an input of `ir` whose axis 0 is not the batch,
+    as MultiheadAttention's (L, 1, E), stacks its whole samples along axis 0)."""
+    if ir is None:
+        return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+    return {k: stack(tuple(ir.node(k)["shape"]), [s[k] for s in samples]) for k in samples[0]}

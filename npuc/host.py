@@ -13,9 +13,10 @@ below, on inputs copied into fresh contiguous arrays: the same function on
 the same bytes, so the driver's host results equal the reference's bit for
 bit (numpy reductions can round differently on differently strided views).
 
-Every host tensor keeps a batch axis of 1 (the frontend refuses others), so a
-batch of B samples is B runs of the node, one sample each — exactly what the
-driver does, one program run per sample.
+A batch of B samples is B runs of the node, one sample each — exactly what
+the driver does, one program run per sample. Batched, a tensor of shape
+(n0, ...) is its B samples stacked along axis 0: (B·n0, ...) (n0 = 1 for
+every NPU tensor; MultiheadAttention's host tensors (L, 1, E) have n0 = L).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from .isa.arith import dequantize_linear, quantize_linear
 
 # element types a host op may consume and produce: float tensors are int8 in
 # DRAM (quantized with the tensor's scale and zero point), integer ones raw
-DTYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
+DTYPES: dict[int, str] = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64",
+                          onnx.TensorProto.INT32: "int32", onnx.TensorProto.BOOL: "bool"}
 ONNX_DTYPES = {v: k for k, v in DTYPES.items()}
 QMIN, QMAX = -128, 127
 
@@ -144,13 +146,14 @@ def build_model(node: onnx.NodeProto, inputs: Sequence[ValueSpec], output: Value
 
 
 def infer_output(node: onnx.NodeProto, inputs: Sequence[ValueSpec], initializers: dict[str, np.ndarray],
-                 opset: int) -> tuple[tuple[int, ...] | None, int | None]:
-    """Static shape (or None) and element type (or None) of the node's first output, by ONNX shape
-    inference on the node alone with its constant inputs as initializers: the loader folds constants
-    (Shape -> Reshape) that inference over the whole model could not see through."""
+                 opset: int, output: str | None = None) -> tuple[tuple[int, ...] | None, int | None]:
+    """Static shape (or None) and element type (or None) of the node's output `output` (default: the
+    first), by ONNX shape inference on the node alone with its constant inputs as initializers: the
+    loader folds constants (Shape -> Reshape) that inference over the whole model could not see through."""
+    output = output or node.output[0]
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()]
     graph = helper.make_graph([node], "infer", [v.info() for v in inputs],
-                              [helper.make_empty_tensor_value_info(node.output[0])], inits)
+                              [helper.make_empty_tensor_value_info(output)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -158,7 +161,7 @@ def infer_output(node: onnx.NodeProto, inputs: Sequence[ValueSpec], initializers
         return None, None
     for vi in [*inferred.graph.output, *inferred.graph.value_info]:
         tt = vi.type.tensor_type
-        if vi.name == node.output[0] and tt.elem_type:
+        if vi.name == output and tt.elem_type:
             dims = tt.shape.dim
             static = tt.HasField("shape") and all(d.HasField("dim_value") for d in dims)
             return (tuple(int(d.dim_value) for d in dims) if static else None), tt.elem_type
@@ -233,7 +236,7 @@ def _parse(model: bytes) -> tuple[onnx.ModelProto, list[ValueSpec]]:
         tt = vi.type.tensor_type
         if tt.elem_type not in DTYPES or not all(d.HasField("dim_value") for d in tt.shape.dim):
             raise HostError(f"host op '{node.name}' ({node.op_type}): value {vi.name!r} is not a static "
-                            f"float32/int64 tensor")
+                            f"{'/'.join(DTYPES.values())} tensor")
         specs.append(ValueSpec(vi.name, DTYPES[tt.elem_type], tuple(int(d.dim_value) for d in tt.shape.dim)))
     return proto, specs
 
@@ -261,10 +264,17 @@ def kernel(model: bytes) -> Kernel:
 
 
 def run_batched(model: bytes, arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """B samples (axis 0 of every array) through the op, one sample a run, outputs concatenated."""
+    """B samples (each array: B blocks of its declared axis 0) through the op, one sample a run,
+    outputs concatenated along axis 0 (see the module doc)."""
     k = kernel(model)
-    batch = arrays[0].shape[0] if arrays else 1
-    return np.concatenate([k.run([a[b:b + 1] for a in arrays]) for b in range(batch)])
+    if not arrays:
+        return k.run([])
+    n0 = k.inputs[0].shape[0]
+    batch = max(1, arrays[0].shape[0] // max(n0, 1))
+    runs = []
+    for b in range(batch):
+        runs.append(k.run([a[b * s.shape[0]:(b + 1) * s.shape[0]] for a, s in zip(arrays, k.inputs)]))
+    return np.concatenate(runs)
 
 
 def dequantize(q: np.ndarray, scale: float, zp: int) -> np.ndarray:

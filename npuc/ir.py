@@ -13,7 +13,8 @@ output's name). Each node's data:
 * ``consts`` — dict of numpy constants owned by this node (``W``, ``B``, ...);
 * ``shape``  — the output tensor's shape in ONNX order (NCHW for images);
 * ``dtype``  — "float32" (quantized to int8 by the quantize pass), or
-  "int64" for a Host node's integer output (ArgMax), which stays raw;
+  "int64" / "int32" / "bool" for a Host node's integer or boolean output
+  (ArgMax, a comparison), which stays raw;
 * ``value``  — the ONNX value name of the output (for graph outputs);
 * ``act_q``  — after quantization: `ActQ` of the output tensor;
 * ``qop``    — after quantization: the integer op parameters, a `QParams` record of the

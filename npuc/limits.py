@@ -106,8 +106,9 @@ def check_program(prog, source: str) -> None:
     hw = prog.hw
     spad = int(hw.get("spad_kib", 0)) * 1024
     acc = int(hw.get("acc_kib", 0)) * 256
+    n = prog.n_insns if hasattr(prog, "n_insns") else len(prog.insns)  # an image, or a Program
     check(f"{source}: simulating DRAM of {prog.dram_size} bytes, SPAD of {spad} bytes, ACC of {acc} words "
-          f"and {prog.n_insns} instructions", simulation_bytes(prog.dram_size, spad, acc, prog.n_insns))
+          f"and {n} instructions", simulation_bytes(prog.dram_size, spad, acc, n))
 
 
 def check_program_file(path, source: str) -> None:

@@ -62,7 +62,11 @@ _DEFS = (
               "per-channel constant S)"),
     OpDef("Lut", (1, 1), Kind.VECTOR, LutQ, doc="any function of one element (`npuc.lut`), as a 256-entry table"),
     OpDef("Requant", (1, 1), Kind.VECTOR, AddQ, doc="rescale to another quantization (inserted before a Concat)"),
-    OpDef("Concat", (1, None), Kind.LAYOUT, doc="channel concatenation (inputs share its quantization)"),
+    OpDef("Const", (0, 0), Kind.LAYOUT,
+          doc="a constant tensor (``consts['value']``, batch 1) quantized at compile time and stored in DRAM: the "
+              "operand of an Add/Sub/Mul that is not one value per channel (YOLO's anchor grid)"),
+    OpDef("Concat", (1, None), Kind.LAYOUT,
+          doc="concatenation of channels (axis 1) or rows (axis 2) (inputs share its quantization)"),
     OpDef("ChannelSlice", (1, 1), Kind.LAYOUT, keeps_act_q=True, doc="channels [start, end)"),
     OpDef("Resize", (1, 1), Kind.LAYOUT, keeps_act_q=True, doc="nearest upsampling by integer scales"),
     OpDef("Pad", (1, 1), Kind.LAYOUT, keeps_act_q=True, doc="constant padding of H, W"),

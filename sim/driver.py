@@ -2,7 +2,12 @@
 
 The program is compiled for batch 1; a batched input runs the program once per
 sample (each run is independent and deterministic, so the cycles of a batch
-are the per-sample cycles added up).
+are the per-sample cycles added up). A batch is the samples stacked along
+axis 0: an input of shape (n0, ...) takes (B·n0, ...) for B samples (n0 = 1
+but for inputs whose batch is another axis, MultiheadAttention's (L, 1, E)).
+
+DRAM layouts: "nhwc" is channels last (axis 1 moved to the end: NHWC for a
+(1, C, H, W) map, (L, C) for a (1, C, L) sequence); "flat" is ONNX order.
 
 Before anything runs, the program's outputs must be written: every byte of
 every output tensor is stored by some `st` (or comes from a host op or the
@@ -66,7 +71,7 @@ class HostStats:
 @dataclass
 class RunResult:
     outputs: dict[str, np.ndarray]  # dequantized float32 (an int64 output: its raw values), by ONNX name
-    raw: dict[str, np.ndarray]  # the int8 (or int64) values, same keys
+    raw: dict[str, np.ndarray]  # the int8 values (a host op's raw int64 / float32 ones), same keys
     stats: list[SimStats]  # one per sample
     layers: list[LayerStats] = field(default_factory=list)  # of the first sample
     insn_start: np.ndarray | None = None
@@ -133,7 +138,7 @@ def run_program(prog: Program | ProgramImage, inputs: dict[str, np.ndarray] | No
     for b in range(batch):
         dram = base.copy()
         for t in image.inputs():
-            x = np.asarray(inputs[t.name])[b]
+            x = np.asarray(inputs[t.name])[b * t.shape[0]:(b + 1) * t.shape[0]]
             q = x.astype(np.int8) if quantized else quantize(x, t)
             payload = to_dram(q, t)
             dram[t.addr:t.addr + payload.size] = payload
@@ -143,7 +148,7 @@ def run_program(prog: Program | ProgramImage, inputs: dict[str, np.ndarray] | No
             first = res
         for t in image.outputs():
             raw[t.name].append(read(res.dram, t))
-    raw_arrays = {k: np.stack(v) for k, v in raw.items()}
+    raw_arrays = {k: np.concatenate(v) for k, v in raw.items()}
     outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
             for t in image.outputs()}
     assert first is not None
@@ -177,8 +182,8 @@ def host_kernels(prog: Program | ProgramImage, program_name: str = "<program>") 
             raise host.HostError(f"{where}: {len(ins)} inputs and {len(outs)} outputs in the program, "
                                  f"{len(k.inputs)} and 1 in its model")
         for t, spec in zip([*ins, *outs], [*k.inputs, k.output]):
-            want = "int8" if spec.dtype == "float32" else spec.dtype  # floats travel quantized
-            if t.dtype != want or int(np.prod(t.shape)) != int(np.prod(spec.shape)):
+            want = ("int8", "float32") if spec.dtype == "float32" else (spec.dtype,)  # floats travel quantized
+            if t.dtype not in want or int(np.prod(t.shape)) != int(np.prod(spec.shape)):
                 raise host.HostError(f"{where}: tensor {t.name!r} is {t.dtype} {t.shape}, its model wants "
                                      f"{spec.dtype} {spec.shape}")
         out.append(k)
@@ -197,7 +202,7 @@ def _run_host(h: HostOp, k: host.Kernel, dram: np.ndarray) -> None:
     (t,) = h.outputs()
     if t.dtype == "int8":
         y = host.quantize(y, t.scale, t.zp, f"host op '{h.name}' ({h.op})")
-    payload = to_dram(y.reshape(t.shape)[0], t)
+    payload = to_dram(y.reshape(t.shape), t)
     dram[t.addr:t.addr + payload.size] = payload
 
 

@@ -19,7 +19,8 @@ from ..isa.arith import dequantize_linear, quantize_linear
 from ..isa.program import TensorInfo
 
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude up to 2^24 is a float32
-_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8")}
+_NP_DTYPE = {"int8": np.dtype(np.int8), "int64": np.dtype("<i8"), "float32": np.dtype("<f4"),
+             "int32": np.dtype("<i4"), "bool": np.dtype(np.bool_)}
 
 
 class InputError(ValueError):
@@ -74,19 +75,24 @@ class HasInputs(Protocol):
 
 def check_inputs(prog: HasInputs, inputs: Mapping[str, np.ndarray], source: str = "input",
                  quantized: bool = False) -> int:
-    """Validate names, shapes and values against the program's input tensors; return the batch size."""
+    """Validate names, shapes and values against the program's input tensors; return the batch size.
+
+    A batch is the samples stacked along axis 0: an input of shape (n0, ...) takes (B·n0, ...) for
+    B samples (n0 = 1 but for an input whose batch is another axis, MultiheadAttention's (L, 1, E))."""
     tensors = prog.inputs()
     batch = None
     for t in tensors:
         if t.name not in inputs:
             raise InputError(f"{source}: missing input {t.name!r} (expected shape {t.shape})")
         x = np.asarray(inputs[t.name])
-        if x.ndim != len(t.shape) or tuple(x.shape[1:]) != tuple(t.shape[1:]):
-            raise InputError(f"{source}: input {t.name!r} has shape {x.shape}, expected (N,) + {t.shape[1:]}")
-        if batch is not None and x.shape[0] != batch:
+        n0 = t.shape[0]
+        if x.ndim != len(t.shape) or tuple(x.shape[1:]) != tuple(t.shape[1:]) or x.shape[0] % n0 or not x.shape[0]:
+            want = f"(N,) + {t.shape[1:]}" if n0 == 1 else f"(N·{n0},) + {t.shape[1:]} (N samples of {t.shape})"
+            raise InputError(f"{source}: input {t.name!r} has shape {x.shape}, expected {want}")
+        if batch is not None and x.shape[0] // n0 != batch:
             raise InputError(f"{source}: inputs disagree on the batch size")
         check_values(x, t.name, source, quantized)
-        batch = x.shape[0]
+        batch = x.shape[0] // n0
     extra = set(inputs) - {t.name for t in tensors}
     if extra:
         raise InputError(f"{source}: unknown input {sorted(extra)[0]!r}")
@@ -104,17 +110,18 @@ def random_inputs(prog: HasInputs, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def to_dram(q: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """One sample (no batch axis) in the program's DRAM layout, as bytes (uint8)."""
+    """One sample (shape `t.shape`) in the program's DRAM layout, as bytes (uint8): "nhwc" is channels
+    last (axis 1 moved to the end: NHWC for a (1, C, H, W) map, (L, C) for a (1, C, L) sequence),
+    "flat" is ONNX order."""
+    q = np.asarray(q).reshape(t.shape)
     if t.layout == "nhwc":
-        q = q.transpose(1, 2, 0)
+        q = np.moveaxis(q, 1, -1)
     return np.ascontiguousarray(q, dtype=_NP_DTYPE[t.dtype]).reshape(-1).view(np.uint8)
 
 
 def read(dram: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """One sample (no batch axis) of tensor `t` from DRAM, in ONNX order."""
+    """One sample of tensor `t` from DRAM, in ONNX order (shape `t.shape`)."""
     raw = dram[t.addr:t.addr + t.nbytes].view(_NP_DTYPE[t.dtype])
-    shape = t.shape[1:]
     if t.layout == "nhwc":
-        c, h, w = shape
-        return raw.reshape(h, w, c).transpose(2, 0, 1)
-    return raw.reshape(shape)
+        return np.moveaxis(raw.reshape(t.shape[0], *t.shape[2:], t.shape[1]), -1, 1)
+    return raw.reshape(t.shape)

@@ -27,7 +27,7 @@ from .conv import ConvGeom, FusedAdd, Resident, expand_groups, lower_conv, plan_
 from .deps import insert_tokens
 from .elementwise import lower_add, vadd_fields
 from .emit import SPAD_ALIGN, BackendError, Buf
-from .placement import fused_order
+from .placement import copy_view, fused_order
 from .pool import lower_global_avgpool, lower_maxpool
 from .schedule import DEFAULT, Schedule
 
@@ -50,14 +50,25 @@ def generate(ir: IR, hw: HwConfig, schedule: Schedule = DEFAULT) -> Program:
         ctx.tensors.append(_tensor_info(ctx, name, "input"))
     for name in ir.outputs:
         ctx.bufs[name] = ctx.dense(name)  # a program output is a dense tensor
-        if ctx.bufs[name].flat_of is not None:
-            raise BackendError(f"{ctx.what(name)}: a flattened feature map as a graph output is not supported yet")
+        if ctx.bufs[name].flat_of is not None:  # its bytes are the map's NHWC ones: the output is ONNX order
+            ctx.bufs[name] = _unflatten_order(ctx, name, ctx.bufs[name])
         ctx.tensors.append(_tensor_info(ctx, name, "output"))
     em = ctx.em
     sizes = {DRAM: em.dram_size, SPAD: hw.spad_bytes, ACC: hw.acc_words}
     return Program(hw=hw.to_flat(), dram_size=em.dram_size, tensors=ctx.tensors, layers=em.layers,
                    data=em.data, insns=_tokens_per_segment(em.insns, ctx.hosts, sizes), hosts=ctx.hosts,
                    work=em.work)
+
+
+def _unflatten_order(ctx: Context, name: str, x: Buf) -> Buf:
+    """A flattened (C, H, W) map's bytes from H, W, C order into ONNX (C, H, W) order: one strided DMA
+    copy, the map seen as C rows of H·W one-byte pixels (read at pixel stride C, written at 1)."""
+    assert x.flat_of is not None
+    c, h, w = x.flat_of
+    y = Buf(ctx.em.alloc_dram(x.nbytes), x.nbytes)
+    ctx.em.begin_layer(f"{name}.onnx_order")
+    copy_view(ctx.em, Buf(x.addr, 1, c, h * w, ps=c, rs=1), Buf(y.addr, 1, c, h * w, ps=1, rs=h * w), ctx.what(name))
+    return y
 
 
 def _tokens_per_segment(insns: list[Insn], hosts: list[HostOp], sizes: dict[str, int]) -> list[Insn]:
@@ -76,7 +87,10 @@ def _tokens_per_segment(insns: list[Insn], hosts: list[HostOp], sizes: dict[str,
 
 
 def _dtype(node: dict) -> str:
-    """The DRAM element type of an IR tensor: floats are quantized to int8, integers stay raw."""
+    """The DRAM element type of an IR tensor: floats are quantized to int8 (but a host op's float output,
+    ``float_out``, which stays float32), integers stay raw."""
+    if node["attrs"].get("float_out"):
+        return "float32"
     return "int8" if node["dtype"] == "float32" else node["dtype"]
 
 
@@ -87,7 +101,7 @@ def _storage(ctx: Context, name: str) -> tuple[tuple[int, ...], str]:
     if buf.flat_of is not None:
         return (1, *buf.flat_of), "nhwc"
     shape = tuple(node["shape"])
-    nhwc = len(shape) == 4 and shape[0] == 1 and node["dtype"] == "float32"
+    nhwc = len(shape) >= 3 and shape[0] == 1 and node["dtype"] == "float32"  # channels last (`npuc.nhwc`)
     return shape, "nhwc" if nhwc else "flat"
 
 
@@ -232,8 +246,8 @@ def _host(ctx: Context, name: str) -> Buf:
     a = node["attrs"]
     size = DTYPE_BYTES[_dtype(node)] * int(np.prod(node["shape"]))
     shape = tuple(node["shape"])
-    if _dtype(node) == "int8" and len(shape) == 4 and shape[0] == 1:
-        y = Buf(ctx.em.alloc_dram(size), shape[1], shape[2], shape[3])  # NHWC: an NPU consumer reads it
+    if _dtype(node) == "int8" and len(shape) >= 3 and shape[0] == 1:  # channels last: an NPU consumer reads it
+        y = Buf(ctx.em.alloc_dram(size), *chw(shape, ctx.what(name)))
     else:
         y = Buf(ctx.em.alloc_dram(size), size // DTYPE_BYTES[_dtype(node)])  # flat, ONNX order
     ctx.bufs[name] = y
@@ -257,8 +271,8 @@ def _alias(ctx: Context, name: str) -> Buf:
         return Buf(x.addr, x.nbytes, 1, 1, flat_of)
     if len(shape) == 4 and x.flat_of == tuple(shape[1:]):  # un-flattening: the bytes are that map's
         return Buf(x.addr, *x.flat_of)
-    if len(shape) == 4 and x.flat_of is None and same_bytes((1, x.c, x.h, x.w), shape):
-        return Buf(x.addr, shape[1], shape[2], shape[3])
+    if len(shape) >= 3 and x.flat_of is None and same_bytes((1, x.c, x.h, x.w), shape):
+        return Buf(x.addr, *chw(tuple(shape), ctx.what(name)))
     raise BackendError(f"{ctx.what(name)}: reshape to {shape} changes the memory layout; not supported yet")
 
 

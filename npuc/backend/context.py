@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..hw import HwConfig
 from ..ir import IR
 from ..isa.program import HostOp, TensorInfo
@@ -92,8 +94,16 @@ class Context:
 
 
 def chw(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
+    """The (C, H, W) of a batch-1 tensor's NHWC bytes: (1, C, *S) lies channels last as (C, 1, |S|). A
+    tensor whose axis 0 is not the batch ((L, 1, E): only host ops read it) is flat, (K, 1, 1)."""
+    if shape and shape[0] != 1:
+        return int(np.prod(shape)), 1, 1
     if len(shape) == 4 and shape[0] == 1:
         return shape[1], shape[2], shape[3]
     if len(shape) == 2 and shape[0] == 1:
         return shape[1], 1, 1
-    raise BackendError(f"{what}: tensor shape {shape} is not (1, C, H, W) or (1, K)")
+    if len(shape) >= 3 and shape[0] == 1:
+        return shape[1], 1, int(np.prod(shape[2:]))
+    if len(shape) == 1:  # a rank-1 tensor (a host op's, or an input of one): flat
+        return shape[0], 1, 1
+    raise BackendError(f"{what}: tensor shape {shape} is not (1, C, H, W), (1, C, ...) or (1, K)")

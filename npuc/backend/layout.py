@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import AccQ
 from ..isa.arith import ROUNDING_BY_NAME
-from .context import Context, lowering
+from .context import Context, chw, lowering
 from .conv import ConvGeom, _clip, _spans, lower_conv
 from .emit import SPAD_ALIGN, BackendError, Buf, box_tiles, channel_view, ld_box, st_box
 from .placement import copy_budget, copy_view
@@ -24,19 +24,32 @@ from .placement import copy_budget, copy_view
 @lowering("Concat")
 def _concat(ctx: Context, name: str) -> Buf:
     y = ctx.concat_buf(name)
+    rows = ctx.ir.node(name)["attrs"].get("axis", 1) == 2
     c0, slots = 0, None
     for p in ctx.ir.preds(name):
         x = ctx.bufs[p]
         if x.flat_of is not None:
             raise BackendError(f"{ctx.what(name)}: input {p!r} is a flattened feature map")
-        target = channel_view(y, c0, x.c)
-        if ctx.placement.get(p) != (name, c0) or x != target:
+        # a row concatenation: input i is rows [c0, c0 + h) of the output, at the output's strides
+        target = Buf(y.at(c0, 0), y.c, x.h, y.w, None, y.ps, y.rs) if rows else channel_view(y, c0, x.c)
+        if rows or ctx.placement.get(p) != (name, c0) or x != target:
             if slots is None:  # the first copy opens the layer; the copies share two slots
                 ctx.em.begin_layer(name)
                 slots = [ctx.em.spad.take(copy_budget(ctx.em), ctx.what(name)) for _ in range(2)]
             copy_view(ctx.em, x, target, ctx.what(name), slots)
-        c0 += x.c
+        c0 += x.h if rows else x.c
     return y
+
+
+@lowering("Const")
+def _const(ctx: Context, name: str) -> Buf:
+    """The quantized constant as DRAM data, laid out as any tensor of its shape (channels last)."""
+    node = ctx.ir.node(name)
+    q = node["act_q"].quantize(np.asarray(node["consts"]["value"], dtype=np.float32))
+    shape = tuple(node["shape"])
+    if len(shape) >= 3:
+        q = np.moveaxis(q.reshape(shape), 1, -1)
+    return Buf(ctx.em.add_data(np.ascontiguousarray(q, dtype=np.int8)), *chw(shape, ctx.what(name)))
 
 
 @lowering("ChannelSlice")

@@ -40,8 +40,8 @@ def plan_concats(ir: IR) -> dict[str, tuple[str, int]]:
     placed: dict[str, tuple[str, int]] = {}
     outputs, inputs = set(ir.outputs), set(ir.inputs)
     for c in ir.topo():
-        if ir.op(c) != "Concat":
-            continue
+        if ir.op(c) != "Concat" or ir.node(c)["attrs"].get("axis", 1) != 1:
+            continue  # a row concatenation copies its inputs
         q = ir.node(c).get("act_q")
         c0 = 0
         for p in ir.preds(c):

@@ -23,6 +23,12 @@ from .emit import SPAD_ALIGN, BackendError, Buf, Emitter, SlotCache, align_up
 INT8_MIN = -128
 
 
+def maxpool_window_fits(g: ConvGeom, spad_bytes: int) -> bool:
+    """Whether one output pixel's window of one channel, and its output, fit the scratchpad twice."""
+    ih, iw = g.box(1, 1)
+    return 2 * align_up(ih * iw, SPAD_ALIGN) + 2 * align_up(1, SPAD_ALIGN) <= spad_bytes
+
+
 def lower_maxpool(em: Emitter, g: ConvGeom, x: Buf, y: Buf, what: str) -> None:
     def slot(n: int) -> int:
         return align_up(n, SPAD_ALIGN)

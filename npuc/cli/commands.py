@@ -110,7 +110,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
                        all_layers=result.layers, fmt=fmt))
     note = sys.stdout if fmt == "text" else sys.stderr  # csv / json: stdout holds the document alone
     for name, q in result.raw.items():
-        print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]", file=note)
+        if q.dtype == np.int8:
+            print(f"output {name}: shape {tuple(q.shape)}, int8 range [{int(q.min())}, {int(q.max())}]", file=note)
+        else:  # a host op's raw output (an ArgMax's int64, a Concat at dequantization's float32)
+            print(f"output {name}: shape {tuple(q.shape)}, {q.dtype} range [{q.min():.6g}, {q.max():.6g}]",
+                  file=note)
     if args.output:
         _write_outputs(args.output, result)
         print(f"wrote {args.output}", file=note)
@@ -135,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_program(compiled.program, args.model)
     inputs = bind_inputs(compiled.program, load_inputs(args.input), args.input or "")
     if inputs is None:
-        inputs = stack_samples(random_calibration(compiled.float_ir, n=4, seed=1))
+        inputs = stack_samples(random_calibration(compiled.float_ir, n=4, seed=1), compiled.float_ir)
     run = run_program(compiled.program, inputs)
     print(format_stats(run.stats[0], req.hw, run.layers if args.stats else None, samples=len(run.stats),
                        hosts=run.hosts, all_layers=run.layers))

@@ -114,18 +114,30 @@ def _channel_shape(ndim: int) -> tuple[int, ...]:
     return (1, -1) + (1,) * (ndim - 2)
 
 
-def _host_float(b: _Builder, name: str, model_bytes: bytes, xs: list[str]) -> str:
+def _host_float(b: _Builder, name: str, model_bytes: bytes, xs: list[str],
+                shapes: list[tuple[int, ...]] | None = None) -> str:
     """A Host node's single-node ONNX model (`npuc.host`) inlined on float (or raw integer) values `xs`:
-    converted to the export's opset (Softmax before 13 gains its Flatten/Reshape), every inner name
-    prefixed by the IR node's. Returns its output value."""
+    converted to the export's opset (Softmax before 13 gains its Flatten/Reshape; a node the converter
+    has no adapter for, Reshape-14 without `allowzero`, kept when it is valid at the export's opset as it
+    is), every inner name prefixed by the IR node's. `shapes` are the IR shapes of `xs`: an input whose
+    IR tensor has another shape than the model's (a (1, C, L) value held as (1, C, L, 1)) is reshaped
+    first, keeping the batch axis, as the driver reshapes by element count. Returns its output value."""
     model = onnx.load_from_string(model_bytes)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), OPSET)
     if opset != OPSET:
         try:
             model = version_converter.convert_version(model, OPSET)
         except (RuntimeError, version_converter.ConvertError) as e:
-            raise ExportError(f"node {name!r} (op Host): opset {opset} -> {OPSET}: {e}") from None
+            model = _relabelled(model, OPSET)
+            if model is None:
+                raise ExportError(f"node {name!r} (op Host): opset {opset} -> {OPSET}: {e}") from None
     g = model.graph
+    xs = list(xs)
+    for i, vi in enumerate(g.input):
+        want = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
+        if shapes is not None and i < len(shapes) and tuple(shapes[i]) != want and want and want[0] == 1:
+            xs[i] = b.op("Reshape", [xs[i], b.const(f"{name}.in{i}_shape", np.array([-1, *want[1:]], np.int64))],
+                         f"{name}.in{i}_reshaped")
     names = {i.name: x for i, x in zip(g.input, xs)}
     for init in g.initializer:
         names[init.name] = b.const(f"{name}/host/{init.name}", numpy_helper.to_array(init))
@@ -138,6 +150,37 @@ def _host_float(b: _Builder, name: str, model_bytes: bytes, xs: list[str]) -> st
         inner.attribute.extend(node.attribute)
         b.nodes.append(inner)
     return names[g.output[0].name]
+
+
+def _relabelled(model: onnx.ModelProto, opset: int) -> onnx.ModelProto | None:
+    """`model` declared at `opset` as it is, when its node is valid there (checked; an attribute the older
+    op does not know is dropped when it holds the newer op's default, Reshape's allowzero=0); else None."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    new = next((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), opset)
+    for o in out.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = opset
+    for node in out.graph.node:
+        try:
+            old_attrs = onnx.defs.get_schema(node.op_type, opset, "").attributes
+            new_attrs = onnx.defs.get_schema(node.op_type, new, "").attributes
+        except onnx.defs.SchemaError:
+            return None
+        keep = []
+        for a in node.attribute:
+            default = new_attrs[a.name].default_value if a.name in new_attrs else None
+            if a.name in old_attrs:
+                keep.append(a)
+            elif default is None or helper.get_attribute_value(a) != helper.get_attribute_value(default):
+                return None
+        del node.attribute[:]
+        node.attribute.extend(keep)
+    try:
+        onnx.checker.check_model(out, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError):
+        return None
+    return out
 
 
 class _Integer:
@@ -163,13 +206,19 @@ class _Integer:
     def Input(self, name: str, x: str) -> str:
         return _quantize(self.b, x, self.ir.node(name)["act_q"], name)
 
+    def Const(self, name: str) -> str:
+        """The int8 constant, quantized as the compiler writes it into DRAM."""
+        node = self.ir.node(name)
+        return self.b.const(f"{name}.q", node["act_q"].quantize(np.asarray(node["consts"]["value"], np.float32)))
+
     def Host(self, name: str, *xs: str) -> str:
         """What the driver does at a host point: dequantize the int8 inputs (integer tensors pass as they
         are), run the ONNX op in float, quantize the output (round half to even, saturate) if it is float."""
         reals = [x if self.ir.node(p).get("act_q") is None else _dequantize(self.b, x, self.ir.node(p)["act_q"],
                                                                              f"{name}.in{i}")
                  for i, (p, x) in enumerate(zip(self.ir.preds(name), xs))]
-        y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], reals)
+        y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], reals,
+                        [self.ir.node(p)["shape"] for p in self.ir.preds(name)])
         q = self.ir.node(name).get("act_q")
         return y if q is None else _quantize(self.b, y, q, name)
 

@@ -49,6 +49,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from ..host import ONNX_DTYPES
 from ..ir import IR, MatQ
 from .integer import (
     OPSET,
@@ -147,9 +148,15 @@ class _Qdq:
     def Input(self, name: str, x: str) -> str:
         return self.requantized(name, x)
 
+    def Const(self, name: str) -> str:
+        """The int8 constant (an initializer), then DQ."""
+        self.int8[name] = self.integer.Const(name)
+        return _dequantize(self.b, self.int8[name], self.ir.node(name)["act_q"], name)
+
     def Host(self, name: str, *xs: str) -> str:
         """The host op in float on the dequantized inputs, then Q/DQ (an integer output stays raw)."""
-        y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], list(xs))
+        y = _host_float(self.b, name, self.ir.node(name)["attrs"]["model"], list(xs),
+                        [self.ir.node(p)["shape"] for p in self.ir.preds(name)])
         return y if self.ir.node(name).get("act_q") is None else self.requantized(name, y)
 
     def _weights(self, name: str, bias_q: np.ndarray) -> tuple[str, str]:
@@ -284,11 +291,14 @@ def export_qdq(ir: IR, form: str | None = None, int8_outputs: bool = False) -> o
         node = ir.node(name)
         value = node["value"]
         final = emitter.int8.get(name, values[name]) if int8_outputs else values[name]
-        raw = node.get("act_q") is None  # an integer tensor (a host ArgMax's): as it is
+        raw = node.get("act_q") is None  # an integer tensor (a host ArgMax's), a float one (`float_out`): as it is
         if form == "integer" and not int8_outputs and not raw:
             final = _dequantize(b, final, node["act_q"], f"{name}.out")
         b.rename(final, value)
-        dtype = TensorProto.INT64 if raw else TensorProto.INT8 if int8_outputs else TensorProto.FLOAT
+        if raw:
+            dtype = ONNX_DTYPES[node["dtype"]]
+        else:
+            dtype = TensorProto.INT8 if int8_outputs else TensorProto.FLOAT
         graph_outputs.append(helper.make_tensor_value_info(value, dtype, ["N", *node["shape"][1:]]))
     graph = helper.make_graph(b.nodes, f"{ir.name}_{form}", graph_inputs, graph_outputs, b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],

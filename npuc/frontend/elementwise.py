@@ -10,8 +10,10 @@ A tensor plus (or minus) a constant that is one value per channel (a
 scalar, ``(C,)`` for a 2-D tensor, ``(C, 1, 1)``, ``(1, C, 1, 1)``, ...)
 becomes an IR ``Add`` with one input and ``consts["B"]`` of shape ``(C,)``
 (negated for Sub); `fold_batchnorm` then folds it into the bias of the Conv
-or Gemm before it. Any other constant operand, or constant minus tensor, is
-refused here (`UnsupportedOp`: the loader may run the node on the host).
+or Gemm before it. Any other constant that broadcasts to the tensor (YOLO's
+anchor grid (1, 2, anchors), its strides (1, anchors)) becomes an IR
+``Const`` node of the tensor's shape and a two-input Add / Sub / Mul: the
+constant is quantized once, stored in DRAM and read like any tensor.
 
 Sum of one input is the identity, Sum of two is Add, and Sum of n > 2 a chain
 of two-input Adds (each rounded: ((a + b) + c) + ...), the intermediate
@@ -111,12 +113,37 @@ def Div(ctx: NodeCtx) -> None:
 
 
 def _scale(ctx: NodeCtx, i: int, c: np.ndarray) -> None:
-    """Run-time input `i` times constant `c`, one value per channel: a one-input Mul with consts S."""
+    """Run-time input `i` times constant `c`: one value per channel, a one-input Mul with consts S; any
+    other constant that broadcasts to the tensor, a two-input Mul with a `Const` node."""
     shape = ctx.in_shape(i)
     s = per_channel(c, shape)
     if s is None:
-        raise ctx.unsupported(f"constant of shape {c.shape} is not one value per channel of the {shape} tensor")
+        ctx.emit("Mul", [ctx.data(i), const_tensor(ctx, c, shape)], shape=shape)
+        return
     ctx.emit("Mul", [ctx.data(i)], shape=shape, consts={"S": s.astype(np.float32)})
+
+
+MAX_CONST = 1 << 20  # elements: a larger constant tensor operand stays a host op's initializer
+
+
+def const_tensor(ctx: NodeCtx, c: np.ndarray, shape: tuple[int, ...]) -> str:
+    """An IR `Const` node holding constant `c` broadcast to a run-time tensor's `shape` (NPU tensors
+    only: (1, C, H, W) or (1, K)); UnsupportedOp when it does not broadcast so."""
+    try:
+        fits = np.broadcast_shapes(c.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits or len(shape) not in (2, 4) or shape[0] != 1 or int(np.prod(shape)) > MAX_CONST:
+        raise ctx.unsupported(f"constant of shape {c.shape} does not broadcast to the {shape} tensor as an NPU "
+                              "operand")
+    if not np.all(np.isfinite(c)):
+        raise ctx.unsupported(f"constant of shape {c.shape} holds a non-finite value")
+    g = ctx.graph
+    g.order += 1
+    name = g.ir.add(g.unique_name(f"{ctx.name}/const"), "Const", shape=shape,
+                    consts={"value": np.ascontiguousarray(np.broadcast_to(c, shape), dtype=np.float32)})
+    g.ir.node(name)["order"] = g.order
+    return name
 
 
 def _binary(ctx: NodeCtx, sub: bool) -> None:
@@ -132,10 +159,12 @@ def _binary(ctx: NodeCtx, sub: bool) -> None:
         return
     i = 1 if const[0] else 0  # the run-time input
     shape = ctx.in_shape(i)
-    bias = per_channel(ctx.const(1 - i, "constant operand").astype(np.float64), shape)
-    if bias is None:
-        raise ctx.unsupported(f"constant of shape {ctx.const(1 - i, 'constant operand').shape} is not one "
-                              f"value per channel of the {shape} tensor")
+    c = ctx.const(1 - i, "constant operand").astype(np.float64)
+    bias = per_channel(c, shape)
+    if bias is None:  # a constant tensor (YOLO's anchor grid): a two-input Add / Sub with a Const node
+        k = const_tensor(ctx, c, shape)
+        ctx.emit("Sub" if sub else "Add", [k, ctx.data(i)] if const[0] else [ctx.data(i), k], shape=shape)
+        return
     src = ctx.data(i)
     if sub and const[0]:  # c - x = (-1)·x + c: two channel affines, which fold into one (or into a conv)
         g = ctx.graph

@@ -8,12 +8,14 @@
   grouped conv, a run-time weight, ...), becomes an IR ``Host`` node when
   fallback is allowed: ``attrs = {"onnx_op", "opset", "reason", "model"}``
   with ``model`` the serialized single-node ONNX model `npuc.host` runs. Its
-  ``dtype`` is the output's ("float32", or "int64" e.g. for ArgMax).
+  ``dtype`` is the output's ("float32", or "int64" e.g. for ArgMax, "int32",
+  "bool" for a comparison that feeds a Where).
 
 NPU ops compute on float tensors quantized to int8; a node reading an
-integer tensor (a host ArgMax's output) runs on the host too. Every host
-tensor keeps a batch axis of 1, so a batch of samples is that many
-independent runs (`npuc.host`).
+integer tensor (a host ArgMax's output) runs on the host too. A host tensor
+may have any shape of rank >= 1 (MultiheadAttention's (L, 1, E) keeps the
+batch on axis 1): the program is one sample's computation, and a batch of
+samples is that many independent runs (`npuc.host`).
 """
 
 from __future__ import annotations
@@ -65,17 +67,28 @@ def npu_input_problem(ctx: NodeCtx) -> str | None:
 
 
 def emit_host(ctx: NodeCtx, reason: str) -> str:
-    """Add the node as an IR Host node running `reason`'s op in float on the host."""
+    """Add the node as an IR Host node running `reason`'s op in float on the host: one Host node per
+    output that is used (a Split's later outputs, YOLOv8's head), each a model of the node with that
+    output as its graph output. Returns the first output's node."""
     node, g = ctx.node, ctx.graph
     for a in node.attribute:
         if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
             raise ctx.error(f"cannot run on the host ({reason}): ops with subgraphs are not supported")
-    ctx.check_unused_outputs(1)
-    value = node.output[0]
     node, preds, specs, inits = _inputs(ctx, reason)
+    first = ""
+    for k, value in enumerate(node.output):
+        if value and (k == 0 or value in g.used_values):
+            name = _emit_host_output(ctx, node, k, preds, specs, inits, reason)
+            first = first or name
+    return first
+
+
+def _emit_host_output(ctx: NodeCtx, node: onnx.NodeProto, k: int, preds: list[str], specs: list[host.ValueSpec],
+                      inits: dict[str, np.ndarray], reason: str) -> str:
+    g, value = ctx.graph, node.output[k]
     shape, elem = g.shapes.get(value), g.dtypes.get(value)
     if shape is None or elem is None:
-        alone = host.infer_output(node, specs, inits, ctx.opset)
+        alone = host.infer_output(node, specs, inits, ctx.opset, value)
         shape, elem = shape or alone[0], elem or alone[1]
     if shape is None:
         raise ctx.error(f"cannot run on the host ({reason}): ONNX shape inference gives no static shape "
@@ -83,12 +96,13 @@ def emit_host(ctx: NodeCtx, reason: str) -> str:
     if elem not in host.DTYPES:
         name = onnx.TensorProto.DataType.Name(elem) if elem else "unknown"
         raise ctx.error(f"cannot run on the host ({reason}): output {value!r} is {name}; host ops may "
-                        "produce float32 or int64 tensors")
-    if not shape or shape[0] != 1:
-        raise ctx.error(f"cannot run on the host ({reason}): output shape {shape} has no batch axis of 1")
+                        f"produce {', '.join(host.DTYPES.values())} tensors")
+    if not shape:
+        raise ctx.error(f"cannot run on the host ({reason}): output {value!r} is a scalar; tensors need an axis "
+                        "to stack samples on")
     model = host.build_model(node, specs, host.ValueSpec(value, host.DTYPES[elem], shape), inits, ctx.opset)
-    name = ctx.emit("Host", preds, shape=shape,
-                    attrs={"onnx_op": node.op_type, "opset": ctx.opset, "reason": reason, "model": model})
+    attrs = {"onnx_op": node.op_type, "opset": ctx.opset, "reason": reason, "model": model}
+    name = ctx.emit_output(k, "Host", preds, shape=shape, attrs=attrs)
     g.ir.node(name)["dtype"] = host.DTYPES[elem]
     return name
 
@@ -114,9 +128,6 @@ def _inputs(ctx: NodeCtx, reason: str) -> tuple[onnx.NodeProto, list[str], list[
             node.input[i] = specs[preds.index(src)].name
             continue
         d = g.ir.node(src)
-        if not d["shape"] or d["shape"][0] != 1:
-            raise ctx.error(f"cannot run on the host ({reason}): input {v!r} of shape {d['shape']} has no "
-                            "batch axis of 1")
         preds.append(src)
         specs.append(host.ValueSpec(v, d["dtype"], tuple(d["shape"])))
     if not preds:

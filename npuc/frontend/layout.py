@@ -3,7 +3,10 @@
 IR produced (semantics in `npuc/reference/layout.py`):
 
 * ``Concat`` ``{"axis": 1}`` — channels of 4-D maps, or axis 1 of (1, K)
-  tensors; other axes, constant inputs and one tensor twice run on the host.
+  tensors; ``{"axis": 2}`` — rows of 4-D maps (a (1, C, L) sequence is
+  lifted to (1, C, L, 1), so YOLO's concatenation of anchors over scales is
+  one of rows: contiguous bytes); other axes, constant inputs and one tensor
+  twice run on the host.
 * ``ChannelSlice`` ``{"start", "end"}`` — one IR node per Split output (opset
   11 ``split`` attribute, opset 13 ``split`` input, opset 18
   ``num_outputs``), and a Slice along channels with step 1 (the other axes
@@ -89,9 +92,9 @@ def Concat(ctx: NodeCtx) -> None:
     shapes = [ctx.in_shape(i) for i in range(len(inputs))]  # a constant input is refused by ctx.data
     rank = len(shapes[0])
     axis = _axis(ctx, int(ctx.attr("axis", 1)), rank)
-    if rank not in (2, 4) or axis != 1:
+    if rank not in (2, 4) or axis not in (1, 2) or (axis == 2 and rank != 4):
         raise ctx.unsupported(f"concatenation along axis {axis} of rank-{rank} tensors: only channels "
-                              "(axis 1 of 4-D or 2-D) are supported")
+                              "(axis 1 of 4-D or 2-D) or rows (axis 2 of 4-D) are supported")
     srcs = [ctx.data(i) for i in range(len(inputs))]
     if len(set(srcs)) != len(srcs):
         raise ctx.unsupported("one tensor is concatenated more than once")
@@ -100,8 +103,9 @@ def Concat(ctx: NodeCtx) -> None:
         return
     if rank == 2 and any(_flattened_map(ctx, s) for s in srcs):
         raise ctx.unsupported("an input is a flattened feature map (its bytes are in H, W, C order)")
-    out = (shapes[0][0], sum(s[1] for s in shapes), *shapes[0][2:])
-    ctx.emit("Concat", srcs, shape=out, attrs={"axis": 1})
+    out = list(shapes[0])
+    out[axis] = sum(s[axis] for s in shapes)
+    ctx.emit("Concat", srcs, shape=tuple(out), attrs={"axis": axis})
 
 
 def _slice_outputs(ctx: NodeCtx, bounds: list[tuple[int, int]]) -> None:

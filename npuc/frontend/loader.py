@@ -1,10 +1,17 @@
 """ONNX model -> IR: opset check, static input shapes, shape inference, the node walk.
 
-A model of opset 9 or 10 (the ONNX model zoo's Caffe2 exports are opset 9)
-is first converted to opset `OPSET_CONVERT` by ONNX's version converter, so
-the handlers see one form of each op (Upsample becomes Resize, Slice's and
-Pad's attributes become inputs, BatchNormalization loses `spatial`): the IR's
-opset, and a host node's, is then the converted one.
+A model of opset 1 to 10 (the ONNX model zoo's Caffe2 exports are opset 9,
+PyTorch's old exports opset 6) is first converted to opset `OPSET_CONVERT` by
+ONNX's version converter, so the handlers see one form of each op (Upsample
+becomes Resize, Slice's and Pad's attributes become inputs,
+BatchNormalization loses `spatial`): the IR's opset, and a host node's, is
+then the converted one. A model newer than `OPSET_MAX` is brought down to it:
+relabelled when none of its ops changed after `OPSET_MAX` (the common case),
+else by the version converter; an op neither can bring down is an error
+naming it.
+
+A fixed batch N > 1 compiles as batch 1 when every op keeps the samples
+apart on axis 0 (`batch.py`); the program then runs once per sample.
 
 Each ONNX node is handed to the handler registered under its op type (see
 `registry.py`); this module only owns the order of things around that. A
@@ -24,11 +31,13 @@ from onnx import helper, numpy_helper, shape_inference
 
 from .. import limits
 from ..ir import IR
-from . import fallback
-from .registry import HANDLERS, FrontendError, Graph, NodeCtx, UnsupportedOp
+from . import fallback, lift
+from .batch import batch_one
+from .registry import HANDLERS, FrontendError, Graph, Handler, NodeCtx, UnsupportedOp
 
-OPSET_MIN, OPSET_MAX = 9, 21
+OPSET_MIN, OPSET_MAX = 1, 21  # loadable; 1..10 are converted up, newer ones down (`_bring_into_range`)
 OPSET_CONVERT = 11  # older models are converted up to this opset before translation
+OPSET_NEWEST = onnx.defs.onnx_opset_version()  # what the installed onnx knows
 DEFAULT_DOMAINS = ("", "ai.onnx")
 InputShapes = dict[str, tuple[int, ...]]
 
@@ -46,13 +55,16 @@ def load_onnx(model: str | Path | onnx.ModelProto, input_shapes: InputShapes | N
     source, proto = _read(model)
     opset = _default_opset(proto, source)
     _check_graph_structure(proto, source)
-    if opset < OPSET_CONVERT:
-        proto, opset = _upgrade(proto, opset, source), OPSET_CONVERT
+    proto, opset = _bring_into_range(proto, opset, source)
     initializers = {t.name: t for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in initializers]
     _check_input_shape_names(input_shapes or {}, inputs, source)
     static = {i.name: _static_input_shape(i, (input_shapes or {}).get(i.name), source) for i in inputs}
     _check_sizes(static, "input", source)
+    if any(s[0] > 1 for s in static.values()):  # a fixed batch: batch 1, run once per sample, if the ops allow
+        one = batch_one(proto, static, opset, source, lambda m, st: _infer_shapes(m, st, source))
+        if one is not None:
+            proto, static = one
     consts = _constants(proto, source)
     dtypes: dict[str, int] = {}
     shapes = _infer_shapes(proto, static, source, dtypes)
@@ -186,8 +198,11 @@ def _constants(proto: onnx.ModelProto, source: str) -> dict[str, np.ndarray]:
             for a in node.attribute:
                 if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
                     tensors.append((a.t, node.output[0], f"node '{node.name or node.output[0]}' (op Constant) value"))
+    # an empty constant in an optional input is how exporters spell an absent one (paddle2onnx's Resize
+    # roi and scales); in a required input of an op npuc computes itself it is a broken model
+    opset = _default_opset(proto, source)
     npu_read = {v for n in proto.graph.node if n.domain in DEFAULT_DOMAINS and n.op_type in HANDLERS
-                and n.op_type != "Constant" for v in n.input}
+                and n.op_type != "Constant" for i, v in enumerate(n.input) if not _optional(n, i, opset)}
     bounds = {n.input[i] for n in proto.graph.node if n.domain in DEFAULT_DOMAINS
               for i in _BOUND_INPUTS.get(n.op_type, ()) if i < len(n.input)}
     total = 0
@@ -225,6 +240,21 @@ def _constants(proto: onnx.ModelProto, source: str) -> dict[str, np.ndarray]:
     return out
 
 
+def _optional(node: onnx.NodeProto, slot: int, opset: int) -> bool:
+    """Whether input `slot` of `node` is optional in its schema, at the model's opset or a later one:
+    Resize's roi and scales are required inputs at opsets 11 and 12, so exporters (paddle2onnx) pass
+    empty tensors for them there; from opset 13 on they are optional."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, OPSET_NEWEST, "")
+    except onnx.defs.SchemaError:
+        return False
+    params = schema.inputs
+    if not params:
+        return False
+    p = params[min(slot, len(params) - 1)]
+    return p.option == onnx.defs.OpSchema.FormalParameterOption.Optional
+
+
 def _check_sizes(shapes: dict[str, tuple[int, ...]], kind: str, source: str,
                  producers: dict[str, str] | None = None) -> None:
     """No computed tensor is empty, and each fits the memory limit as float32 (constants were
@@ -258,21 +288,95 @@ def _default_opset(proto: onnx.ModelProto, source: str) -> int:
     if not versions:
         raise FrontendError(f"{source}: the model imports no default-domain (ai.onnx) opset")
     opset = int(versions[0])
-    if not OPSET_MIN <= opset <= OPSET_MAX:
-        raise FrontendError(f"{source}: opset {opset} is not supported (supported: {OPSET_MIN}..{OPSET_MAX})")
+    if not OPSET_MIN <= opset <= OPSET_NEWEST:
+        raise FrontendError(f"{source}: opset {opset} is not supported (supported: {OPSET_MIN}..{OPSET_NEWEST}; "
+                            f"{OPSET_MIN}..{OPSET_CONVERT - 1} are converted to {OPSET_CONVERT}, "
+                            f"{OPSET_MAX + 1}..{OPSET_NEWEST} down to {OPSET_MAX})")
     return opset
 
 
-def _upgrade(proto: onnx.ModelProto, opset: int, source: str) -> onnx.ModelProto:
-    """Convert an opset 9/10 model to `OPSET_CONVERT` (ONNX's version converter: node names kept)."""
+def _bring_into_range(proto: onnx.ModelProto, opset: int, source: str) -> tuple[onnx.ModelProto, int]:
+    """The model at an opset the handlers know: converted up from 1..10, brought down from > 21."""
+    if opset < OPSET_CONVERT:
+        if opset < 7:
+            proto = _legacy_prelu(proto)
+        return _convert(proto, opset, OPSET_CONVERT, source), OPSET_CONVERT
+    if opset <= OPSET_MAX:
+        return proto, opset
+    changed = _changed_since(proto, OPSET_MAX, opset)
+    if not changed:  # every op reads the same at OPSET_MAX: only the import changes
+        model = onnx.ModelProto()
+        model.CopyFrom(proto)
+        for o in model.opset_import:
+            if o.domain in DEFAULT_DOMAINS:
+                o.version = OPSET_MAX
+        return model, OPSET_MAX
+    try:
+        return _convert(proto, opset, OPSET_MAX, source), OPSET_MAX
+    except FrontendError as e:
+        node, since = changed[0]
+        raise FrontendError(f"{source}: node '{node.name or node.output[0]}' (op {node.op_type}, opset {opset}) "
+                            f"changed in opset {since}, and converting the model down to opset {OPSET_MAX} "
+                            f"failed ({str(e).split(': ', 1)[-1]})") from None
+
+
+def _legacy_prelu(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """PRelu before opset 7 applies a (C,) slope per channel; from 7 on it broadcasts numpy-style
+    (against the last axis), and the version converter leaves the slope as it is: shape it (C, 1, ...)."""
+    prelu = [n for n in proto.graph.node if n.op_type == "PRelu" and n.domain in DEFAULT_DOMAINS]
+    inits = {t.name: t for t in proto.graph.initializer}
+    if not any(len(n.input) > 1 and n.input[1] in inits and len(inits[n.input[1]].dims) == 1 for n in prelu):
+        return proto
+    model, _ = _light(proto)
+    try:
+        inferred = shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - without ranks, leave the model to the converter
+        return proto
+    ranks = {vi.name: len(vi.type.tensor_type.shape.dim) for vi in [*inferred.graph.input, *inferred.graph.value_info]
+             if vi.type.tensor_type.HasField("shape")}
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    inits = {t.name: t for t in out.graph.initializer}
+    for node in out.graph.node:
+        if node.op_type != "PRelu" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        t, rank = inits[node.input[1]], ranks.get(node.input[0], 0)
+        if len(t.dims) == 1 and t.dims[0] > 1 and rank > 2:
+            t.dims[:] = [t.dims[0], *([1] * (rank - 2))]
+            for vi in out.graph.input:  # an IR v3 model lists its initializers as inputs too
+                if vi.name == t.name:
+                    vi.type.tensor_type.shape.ClearField("dim")
+                    for d in t.dims:
+                        vi.type.tensor_type.shape.dim.add().dim_value = d
+    return out
+
+
+def _changed_since(proto: onnx.ModelProto, old: int, new: int) -> list[tuple[onnx.NodeProto, int]]:
+    """The default-domain nodes whose op has a newer definition in (old, new], with that version."""
+    out = []
+    for node in proto.graph.node:
+        if node.domain not in DEFAULT_DOMAINS:
+            continue
+        try:
+            since = onnx.defs.get_schema(node.op_type, new, "").since_version
+        except onnx.defs.SchemaError:
+            continue  # an unknown op is reported as such by the node walk
+        if since > old:
+            out.append((node, since))
+    return out
+
+
+def _convert(proto: onnx.ModelProto, opset: int, target: int, source: str) -> onnx.ModelProto:
+    """Convert a model to opset `target` (ONNX's version converter: node names kept)."""
     from onnx import version_converter
 
     light, big = _light(proto)
     try:
-        out = version_converter.convert_version(light, OPSET_CONVERT)
+        out = version_converter.convert_version(light, target)
     except Exception as e:  # noqa: BLE001 - the converter raises bare RuntimeErrors naming the op
-        raise FrontendError(f"{source}: converting opset {opset} to {OPSET_CONVERT} failed: {_first_line(e)}") from None
-    _keep_upsample_coordinates(out)
+        raise FrontendError(f"{source}: converting opset {opset} to {target} failed: {_first_line(e)}") from None
+    if target == OPSET_CONVERT:
+        _keep_upsample_coordinates(out)
     added = {t.name for t in big} - {i.name for i in proto.graph.input}  # an IR v3 model keeps its own
     kept = [vi for vi in out.graph.input if vi.name not in added]
     del out.graph.input[:]
@@ -365,9 +469,8 @@ def _static_input_shape(vi: onnx.ValueInfoProto, given: tuple[int, ...] | None, 
                 raise FrontendError(f"{source}: input {vi.name!r} has a dynamic dimension {i} ({d!r}); "
                                     f"pass --input-shape {vi.name}:{hint}")
         shape = tuple(int(d) for d in dims)
-    if len(shape) not in (2, 4):
-        raise FrontendError(f"{source}: input {vi.name!r} has shape {shape}; only 4-D NCHW and 2-D inputs "
-                            "are supported")
+    if not shape:
+        raise FrontendError(f"{source}: input {vi.name!r} is a scalar; inputs need a batch axis")
     return shape
 
 
@@ -426,32 +529,55 @@ def _translate(graph: Graph, node: onnx.NodeProto, domains: dict[str, int]) -> N
             raise ctx.error(problem)
         fallback.emit_host(ctx, problem)
         return
-    before = set(graph.ir.g.nodes)
+    # a (1, C, L) node as its (1, C, 1, L) twin (Conv1d, pools, BN, activations): `lift.py`
+    if lift.lift_1d(ctx, lambda twin: _handle(twin, fn, quiet=True) is None):
+        return
+    reason = _handle(ctx, fn, quiet=graph.allow_fallback)
+    if reason is not None:
+        fallback.emit_host(ctx, reason)
+
+
+def _handle(ctx: NodeCtx, fn: Handler, quiet: bool) -> str | None:
+    """Run the handler; None when it translated the node, else why the NPU cannot run it (the nodes it
+    added removed). With `quiet` False a refusal raises."""
+    g = ctx.graph
+    before = set(g.ir.g.nodes)
     try:
         fn(ctx)
         _check_npu_ranks(ctx, before)
     except UnsupportedOp as e:
-        if not graph.allow_fallback:
+        g.ir.g.remove_nodes_from([n for n in g.ir.g.nodes if n not in before])
+        for v in ctx.node.output:
+            g.producer.pop(v, None)
+        if not quiet:
             raise
-        fallback.emit_host(ctx, e.reason)
+        return e.reason
+    return None
 
 
 def _check_npu_ranks(ctx: NodeCtx, before: set[str]) -> None:
-    """Undo and refuse what a handler added when an NPU node of it is neither 4-D nor 2-D.
+    """Refuse what a handler added when an NPU node of it is not a batch-1 4-D or 2-D tensor.
 
-    NPU tensors are (1, C, H, W) maps or (1, K) vectors; an elementwise handler would otherwise take a
-    (1, L, D) residual Add of a transformer block (its inputs from host nodes) and the backend refuse
-    it later, ending the compile instead of running the node on the host."""
+    NPU tensors are (1, C, H, W) maps or (1, K) vectors (a 3-D or 5-D tensor may be an alias
+    `Reshape` of one); an elementwise handler would otherwise take a (1, L, D) residual Add of a
+    transformer block (its inputs from host nodes) and the backend refuse it later, ending the compile
+    instead of running the node on the host."""
     g = ctx.graph
     added = [n for n in g.ir.g.nodes if n not in before]
-    bad = next((n for n in added if g.ir.op(n) != "Host" and len(g.ir.node(n)["shape"]) not in (2, 4)), None)
-    if bad is None:
+
+    def bad(n: str) -> bool:
+        shape = g.ir.node(n)["shape"]
+        if g.ir.op(n) == "Host":
+            return False
+        if g.ir.op(n) == "Reshape" and len(shape) >= 2:
+            return shape[0] != 1
+        return len(shape) not in (2, 4) or shape[0] != 1
+
+    culprit = next((n for n in added if bad(n)), None)
+    if culprit is None:
         return
-    shape = tuple(g.ir.node(bad)["shape"])
-    g.ir.g.remove_nodes_from(added)
-    for v in ctx.node.output:
-        g.producer.pop(v, None)
-    raise ctx.unsupported(f"tensor shape {shape}: NPU tensors are 4-D (N, C, H, W) or 2-D (N, K)")
+    shape = tuple(g.ir.node(culprit)["shape"])
+    raise ctx.unsupported(f"tensor shape {shape}: NPU tensors are 4-D (1, C, H, W) or 2-D (1, K)")
 
 
 def _set_outputs(graph: Graph, proto: onnx.ModelProto, source: str) -> None:

@@ -74,6 +74,7 @@ class Graph:
         self.dtypes = dtypes or {}
         self.allow_fallback = allow_fallback
         self.producer: dict[str, str] = {}
+        self.lifted: dict[str, str] = {}  # a 3-D value -> the 4-D IR node it is an alias of (`lift.py`)
         self.consts: dict[str, np.ndarray] = {}
         self.order = 0
 
@@ -122,7 +123,12 @@ class NodeCtx:
 
     # -- inputs ---------------------------------------------------------------
     def has_input(self, i: int) -> bool:
-        return i < len(self.node.input) and bool(self.node.input[i])
+        """Input `i` is given: named, and not an empty constant (an exporter's spelling of an absent
+        optional input, e.g. paddle2onnx's Resize roi)."""
+        if i >= len(self.node.input) or not self.node.input[i]:
+            return False
+        value = self.graph.consts.get(self.node.input[i])
+        return value is None or value.size > 0 or value.ndim == 0
 
     def is_const(self, i: int) -> bool:
         return self.has_input(i) and self.node.input[i] in self.graph.consts
@@ -179,6 +185,23 @@ class NodeCtx:
         g = self.graph
         g.order += 1
         name = g.ir.add(self.name, op, inputs, attrs=attrs, consts=consts, shape=shape, value=value)
+        g.ir.node(name)["order"] = g.order
+        g.producer[value] = name
+        return name
+
+    def emit_output(self, i: int, op: str, inputs: list[str], *, shape: tuple[int, ...],
+                    attrs: dict[str, Any] | None = None) -> str:
+        """The IR node for output `i` of this ONNX node (output 0 is `emit`'s, named after the node; a
+        later one is named after its value)."""
+        if i == 0:
+            return self.emit(op, inputs, shape=shape, attrs=attrs)
+        g, value = self.graph, self.node.output[i]
+        shape = tuple(int(d) for d in shape)
+        inferred = g.shapes.get(value)
+        if inferred is not None and inferred != shape:
+            raise self.error(f"output {i} shape {shape} disagrees with ONNX shape inference {inferred}")
+        g.order += 1
+        name = g.ir.add(g.unique_name(value), op, inputs, attrs=attrs, shape=shape, value=value)
         g.ir.node(name)["order"] = g.order
         g.producer[value] = name
         return name

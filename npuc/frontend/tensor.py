@@ -51,8 +51,13 @@ def Reshape(ctx: NodeCtx) -> None:
         raise ctx.error(f"cannot reshape {shape} to {target}")
     if reshape_shuffle(ctx, shape, out):  # a step of a channel shuffle (`layout.py`)
         return
+    if len(out) not in (2, 4) and out[0] == shape[0] == 1 and same_bytes(shape, out):
+        # (1, C, H, W) -> (1, C, H·W) and the like: a tensor of another rank on the same bytes (`npuc.nhwc`)
+        ctx.emit("Reshape", [ctx.data(0)], shape=tuple(out), attrs={"shape": tuple(out)})
+        return
     if len(out) not in (2, 4) or out[0] != shape[0]:
-        raise ctx.unsupported(f"reshape {shape} -> {tuple(out)}: only 2-D/4-D results keeping the batch are supported")
+        raise ctx.unsupported(f"reshape {shape} -> {tuple(out)}: only 2-D/4-D results keeping the batch, or "
+                              "results on the same bytes, are supported")
     # a 4-D result is an NHWC map in DRAM: only one whose bytes are the input's is a free alias
     if len(out) == 4 and not (same_bytes(shape, out) or _unflattens(ctx, tuple(out))):
         raise ctx.unsupported(f"reshape {shape} -> {tuple(out)} reorders the NHWC bytes in DRAM")

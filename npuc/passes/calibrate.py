@@ -3,8 +3,9 @@
 Pre: prepared IR (BN folded, activations fused — ranges must be those of the
 tensors the NPU will hold). Post: every float node, inputs included, has
 ``range = (lo, hi)`` with lo <= hi, finite (an integer tensor, a host
-ArgMax's, is not quantized and gets none). Host nodes run in float here, so
-their outputs are calibrated like any tensor.
+ArgMax's, is not quantized and gets none), and ``power``, its mean square over
+the samples (what a quantization step costs it: `unify_concat`). Host nodes
+run in float here, so their outputs are calibrated like any tensor.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from .. import limits
 from ..hw import HwConfig
 from ..ir import IR
+from ..quant.calib_data import sample_shape, stack
 from ..quant.calibrators import Calibrator, make_calibrator
 from ..quant.scales import SCALE_RULES
 from ..reference import run_float
@@ -39,6 +41,7 @@ class Statistics:
     method: str
     calibrators: dict[str, Calibrator]
     samples: int
+    power: dict[str, float]  # each tensor's mean square over the samples (what a quantization step costs it)
 
 
 def collect_statistics(ir: IR, samples: Iterable[Sample], method: str = "minmax", batch_size: int = 16,
@@ -54,14 +57,18 @@ def collect_statistics(ir: IR, samples: Iterable[Sample], method: str = "minmax"
     total = -(-len(samples) // batch_size) if isinstance(samples, Sized) else None
     bar = tqdm(_batches(ir, samples, batch_size), total=total, desc="calibrating", unit="batch",
                disable=None if progress else True, leave=False)
+    power: dict[str, list[float]] = {n: [0.0, 0.0] for n in cals}  # Σx², count: the signal power
     for batch in bar:
         for name, value in run_float(ir, batch, intermediates=True).items():
             if name in cals:
                 cals[name].observe(value)
+                v = np.asarray(value, dtype=np.float64)
+                power[name][0] += float(np.sum(v * v))
+                power[name][1] += v.size
         seen += len(next(iter(batch.values())))
     if not seen:
         raise PassError("calibration got no samples")
-    return Statistics(method, cals, seen)
+    return Statistics(method, cals, seen, {n: s / max(c, 1.0) for n, (s, c) in power.items()})
 
 
 def apply_statistics(ir: IR, stats: Statistics, hw: HwConfig | None = None) -> IR:
@@ -80,6 +87,7 @@ def apply_statistics(ir: IR, stats: Statistics, hw: HwConfig | None = None) -> I
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise PassError(f"node {name!r} (op {ir.op(name)}): calibration saw non-finite values")
         ir.node(name)["range"] = (float(lo), float(hi))
+        ir.node(name)["power"] = stats.power[name]  # mean square: `unify_concat` weighs a shared scale by it
     return ir
 
 
@@ -100,7 +108,7 @@ def _batches(ir: IR, samples: Iterable[Sample], size: int) -> Iterator[Sample]:
 
 
 def _stack(ir: IR, name: str, chunk: list[Sample]) -> np.ndarray:
-    want = tuple(ir.node(name)["shape"][1:])
+    want = sample_shape(tuple(ir.node(name)["shape"]))
     arrays = []
     for sample in chunk:
         if name not in sample:
@@ -109,4 +117,4 @@ def _stack(ir: IR, name: str, chunk: list[Sample]) -> np.ndarray:
         if a.shape != want:
             raise PassError(f"calibration sample for input {name!r} has shape {a.shape}, expected {want}")
         arrays.append(a)
-    return np.stack(arrays)
+    return stack(tuple(ir.node(name)["shape"]), arrays)

@@ -3,8 +3,9 @@
 The frontend falls back per ONNX node (`npuc/frontend/fallback.py`); some
 nodes only turn out to be unplaceable in a pass: a Relu or Clip with no
 Conv/Gemm to fuse into (after a residual Add that runs on the host), a
-BatchNormalization with no Conv/Gemm to fold into (after a Concat). Those
-three ops are rebuilt here as single-node ONNX models from their IR form.
+BatchNormalization with no Conv/Gemm to fold into (after a Concat), a
+MaxPool whose window does not fit the scratchpad. Those ops are rebuilt here as single-node
+ONNX models from their IR form.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from ..ir import IR
 
 
 def to_host(ir: IR, name: str, reason: str) -> None:
-    """Make IR node `name` (Relu, Clip, BatchNormalization or a constant Add, one input) a Host node, in place."""
+    """Make IR node `name` (Relu, Clip, BatchNormalization, MaxPool or a constant Add, one input) a Host node,
+    in place."""
     d = ir.node(name)
     op = d["op"]
     (src,) = ir.preds(name)
@@ -41,6 +43,11 @@ def to_host(ir: IR, name: str, reason: str) -> None:
     elif op == "Add":  # a tensor plus a per-channel constant (`consts["B"]`) no Conv/Gemm bias took
         inits = {f"{name}.B": d["consts"]["B"].reshape((1, -1) + (1,) * (len(d["shape"]) - 2))}
         node = helper.make_node("Add", [x.name, f"{name}.B"], [y.name], name=name)
+    elif op == "MaxPool":  # the frontend folded ceil_mode into the end pads: the floor formula holds
+        a = d["attrs"]
+        node = helper.make_node("MaxPool", [x.name], [y.name], name=name, kernel_shape=list(a["kernel"]),
+                                strides=list(a["strides"]), dilations=list(a.get("dilations", (1, 1))),
+                                pads=list(a["pads"]))
     elif op == "BatchNormalization":
         keys = ("scale", "B", "mean", "var")
         inits = {f"{name}.{k}": d["consts"][k] for k in keys}

@@ -33,9 +33,12 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from ..host import DTYPES
 from ..hw import HwConfig
 from ..ir import IR, AccQ, AddQ, IRError, LutQ, MatQ, MulQ, PoolQ, QParams
 from ..ops import OPS, Kind
+
+HOST_DTYPES = tuple(DTYPES.values())
 
 STAGES = ("frontend", "prepared", "calibrated", "quantized")
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -90,8 +93,8 @@ def _known_and_shaped(ir: IR, name: str, hw: HwConfig | None) -> None:
         a = node["attrs"]
         if not isinstance(a.get("model"), bytes) or not a.get("onnx_op") or not a.get("reason"):
             raise _fail(ir, name, "a Host node needs attrs model (bytes), onnx_op and reason")
-        if node["dtype"] not in ("float32", "int64") or shape[0] != 1:
-            raise _fail(ir, name, f"host output {node['dtype']} {shape}: float32 or int64 with batch 1 expected")
+        if node["dtype"] not in HOST_DTYPES:  # any shape: a host tensor's axis 0 need not be the batch
+            raise _fail(ir, name, f"host output {node['dtype']} {shape}: one of {', '.join(HOST_DTYPES)} expected")
     elif node["dtype"] != "float32":
         raise _fail(ir, name, f"dtype {node['dtype']}: only Host nodes produce non-float tensors")
     if node["op"] in ("Conv", "Gemm", "ConvTranspose"):
@@ -134,7 +137,7 @@ def _calibrated(ir: IR, name: str, hw: HwConfig | None) -> None:
 
 def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
     node = ir.node(name)
-    if node["dtype"] != "float32":
+    if node["dtype"] != "float32" or node["attrs"].get("float_out"):  # a float graph output is not quantized
         return
     q = node.get("act_q")
     if q is None:

@@ -1,7 +1,8 @@
 """Calibration data: load the user's samples, or make random ones when there are none.
 
 A sample is a dict input name -> array shaped like the model input without
-its batch axis. Accepted files:
+its batch axis (`sample_shape`: an input whose axis 0 is not the batch, as
+MultiheadAttention's (L, 1, E), is one sample whole). Accepted files:
 
 * ``.npy`` — single-input models: an array whose first axis indexes samples,
   shape (n, *input_shape[1:]);
@@ -56,9 +57,20 @@ def random_calibration(ir: IR, n: int = 16, seed: int = 0) -> list[Sample]:
     """
     rng = np.random.default_rng(seed)
     return [
-        {name: rng.standard_normal(ir.node(name)["shape"][1:]).astype(np.float32) for name in ir.inputs}
+        {name: rng.standard_normal(sample_shape(ir.node(name)["shape"])).astype(np.float32) for name in ir.inputs}
         for _ in range(n)
     ]
+
+
+def sample_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One sample of an input of (per-run) shape `shape`: without the batch axis when it is 1."""
+    return tuple(shape[1:]) if shape[0] == 1 else tuple(shape)
+
+
+def stack(shape: tuple[int, ...], samples: list[np.ndarray]) -> np.ndarray:
+    """Samples of an input of shape `shape` as one batch: along a new axis 0, or along axis 0 when the
+    input's axis 0 is not the batch (`npuc.host`: B samples of (n0, ...) are (B·n0, ...))."""
+    return np.stack(samples) if shape[0] == 1 else np.concatenate(samples)
 
 
 def _single_input(ir: IR, path: Path) -> str:
@@ -69,7 +81,7 @@ def _single_input(ir: IR, path: Path) -> str:
 
 
 def _expected(ir: IR, name: str) -> tuple[int, ...]:
-    return tuple(ir.node(name)["shape"][1:])
+    return sample_shape(tuple(ir.node(name)["shape"]))
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -85,6 +97,12 @@ def _batch(a: np.ndarray, where: Path | str, ir: IR, name: str, allow_single: bo
     if a.dtype.kind != "f":
         raise CalibrationError(f"{where}: dtype {a.dtype}; expected floating-point samples (the model's float "
                                f"input after preprocessing), shape (n, {', '.join(map(str, want))})")
+    full = tuple(ir.node(name)["shape"])
+    if full[0] != 1:  # the input is one sample whole: a batch is several stacked along axis 0
+        if a.ndim != len(full) or a.shape[1:] != full[1:] or a.shape[0] % full[0] or not np.all(np.isfinite(a)):
+            raise CalibrationError(f"{where}: array of shape {a.shape} for input {name!r}; expected "
+                                   f"(n·{full[0]}, {', '.join(map(str, full[1:]))}), finite")
+        return list(a.astype(np.float32).reshape(-1, *full))
     if allow_single and a.shape == want:
         return [a.astype(np.float32)]
     if a.ndim != len(want) + 1 or a.shape[1:] != want:

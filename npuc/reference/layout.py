@@ -2,8 +2,10 @@
 
 Every op here moves int8 values without arithmetic, except `Requant`:
 
-* ``Concat`` (attrs ``axis`` = 1): channel concatenation of 4-D NCHW or 2-D
-  (1, K) tensors. Integer: the same concatenation, exact only when every
+* ``Const`` (``consts["value"]``, shape (1, ...)): a constant tensor; integer:
+  its QuantizeLinear with the node's act_q.
+* ``Concat`` (attrs ``axis`` = 1 or 2): channel concatenation of 4-D NCHW or 2-D
+  (1, K) tensors, or row concatenation of 4-D ones. Integer: the same concatenation, exact only when every
   input carries the concat's act_q (`npuc/passes/unify_concat.py` makes it
   so; a mismatch is an error, never a silent rescale).
 * ``ChannelSlice`` (attrs ``start``, ``end``): channels [start, end) of the
@@ -34,9 +36,21 @@ from ..isa.arith import add_requantize
 from .common import Node, float_op, pad_nchw, quant_op
 
 
+@float_op("Const")
+def const_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
+    """The constant, batch 1 (`run` repeats a node without inputs for every sample of the batch)."""
+    return np.asarray(node["consts"]["value"], dtype=np.float32)
+
+
+@quant_op("Const")
+def const_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndarray:
+    """Quantized once with the node's act_q (QuantizeLinear), as the compiler writes it into DRAM."""
+    return node["act_q"].quantize(np.asarray(node["consts"]["value"], dtype=np.float32))
+
+
 @float_op("Concat")
 def concat_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(ins, axis=1).astype(np.float32)
+    return np.concatenate(ins, axis=int(node["attrs"].get("axis", 1))).astype(np.float32)
 
 
 @quant_op("Concat")
@@ -46,7 +60,7 @@ def concat_quant(node: Node, ins: list[np.ndarray], in_q: list[ActQ]) -> np.ndar
         if qi != q:
             raise IRError(f"Concat node (value {node['value']!r}): input {slot} has act_q {qi}, the output {q}; "
                           "a concatenation is exact only on one quantization")
-    return np.concatenate(ins, axis=1)
+    return np.concatenate(ins, axis=int(node["attrs"].get("axis", 1)))
 
 
 @float_op("ChannelSlice")

@@ -31,11 +31,15 @@ def _walk(ir: IR, values: dict[str, np.ndarray], step: Callable[[str, list[np.nd
     """Evaluate nodes in topological order; free a value once its last consumer ran."""
     pending = {n: len(ir.succs(n)) for n in ir.g.nodes}
     keep = set(ir.outputs)
+    first = ir.inputs[0] if ir.inputs else None
+    batch = values[first].shape[0] // max(ir.node(first)["shape"][0], 1) if first in values else 1
     for name in ir.topo():
         if name in values:
             continue
         preds = ir.preds(name)
         values[name] = step(name, [values[p] for p in preds])
+        if not preds and batch > 1:  # a Const: the same tensor for every sample
+            values[name] = np.repeat(values[name], batch, axis=0)
         if not intermediates:
             for p in preds:
                 pending[p] -= 1
@@ -65,7 +69,7 @@ def run_quantized(ir: IR, feeds_q: dict[str, np.ndarray], intermediates: bool = 
         fn = QUANT_OPS.get(node["op"])
         if fn is None:
             raise IRError(f"node {name!r}: the integer reference has no op {node['op']!r}")
-        if "act_q" not in node and node["dtype"] == "float32":
+        if "act_q" not in node and node["dtype"] == "float32" and not node["attrs"].get("float_out"):
             raise IRError(f"node {name!r} is not quantized (no act_q)")
         # an integer tensor (a host ArgMax's) has no quantization: None
         return fn(node, ins, [ir.node(p).get("act_q") for p in ir.preds(name)])

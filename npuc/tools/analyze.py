@@ -56,12 +56,22 @@ class LayerReport:
 
 
 @dataclass(frozen=True)
+class ConcatReport:
+    """What giving a Concat's inputs one scale costs each of them (`unify_concat`), and the choice."""
+
+    name: str
+    decision: str  # "unified": one scale; "dequantized": each input its own, concatenated in float
+    inputs: tuple[tuple[str, float, float], ...]  # (producer, SQNR at its own scale, at the unified one)
+
+
+@dataclass(frozen=True)
 class Analysis:
     layers: list[LayerReport]
     output_sqnr_db: dict[str, float]
     most_sensitive: str
     accuracy_fp32: float | None = None
     accuracy_int8: float | None = None
+    concats: tuple[ConcatReport, ...] = ()
 
 
 def _fake_quant(x: np.ndarray, q: ActQ) -> np.ndarray:
@@ -144,7 +154,8 @@ def analyze(ir: IR, hw: HwConfig, x: dict[str, np.ndarray], labels: np.ndarray |
             name, node["op"], sqnr_db(ref[name], dequantize(quant[name], node["act_q"])),
             i_db, w_db, c_db, r_db, local, cost, sat, isolated_output_sqnr(ir, x, name, ref),
             None if cycles is None else cycles.get(name)))
-    outs = int8_outputs or {o: dequantize(quant[o], ir.node(o)["act_q"]) for o in ir.outputs}
+    outs = int8_outputs or {o: quant[o] if ir.node(o).get("act_q") is None
+                            else dequantize(quant[o], ir.node(o)["act_q"]) for o in ir.outputs}
     out_sqnr = {ir.node(o)["value"]: sqnr_db(ref[o], outs[o]) for o in ir.outputs}
     worst = min(layers, key=lambda r: r.isolated_db).name if layers else ""
     acc_f = acc_q = None
@@ -152,7 +163,8 @@ def analyze(ir: IR, hw: HwConfig, x: dict[str, np.ndarray], labels: np.ndarray |
         first = ir.outputs[0]
         acc_f = float(np.mean(np.argmax(ref[first].reshape(len(labels), -1), 1) == labels))
         acc_q = float(np.mean(np.argmax(outs[first].reshape(len(labels), -1), 1) == labels))
-    return Analysis(layers, out_sqnr, worst, acc_f, acc_q)
+    concats = tuple(ConcatReport(n, *ir.node(n)["unify"]) for n in ir.topo() if ir.node(n).get("unify"))
+    return Analysis(layers, out_sqnr, worst, acc_f, acc_q, concats)
 
 
 def _diff(a: float, b: float) -> float:
@@ -182,6 +194,11 @@ def format_analysis(a: Analysis) -> str:
         worst = next(r for r in a.layers if r.name == a.most_sensitive)
         lines.append(f"most sensitive layer: {a.most_sensitive} (quantized alone, the output SQNR is "
                      f"{_fmt(worst.isolated_db)} dB)")
+    for c in a.concats:
+        what = ("one scale for all inputs" if c.decision == "unified"
+                else "concatenated at dequantization (each input keeps its own scale)")
+        costs = ", ".join(f"{p} {own:.1f} -> {uni:.1f} dB" for p, own, uni in c.inputs)
+        lines.append(f"concat {c.name}: {what}; one scale would take each input's SQNR: {costs}")
     if a.accuracy_fp32 is not None and a.accuracy_int8 is not None:
         lines.append(f"accuracy: fp32 {100 * a.accuracy_fp32:.2f}%, int8 {100 * a.accuracy_int8:.2f}% "
                      f"({100 * (a.accuracy_int8 - a.accuracy_fp32):+.2f} pp)")

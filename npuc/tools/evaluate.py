@@ -33,9 +33,29 @@ def float_outputs(model: str | Path, compiled: Compiled, inputs: dict[str, np.nd
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    batch = next(iter(inputs.values())).shape[0]
-    per = [sess.run(None, {k: v[b:b + 1].astype(np.float32) for k, v in inputs.items()}) for b in range(batch)]
-    return {n: np.concatenate([p[i] for p in per]) for i, n in enumerate(names)}, "onnxruntime fp32"
+    ir = compiled.float_ir
+    # rows of axis 0 per ONNX Runtime run: one sample (n0 rows when the input's axis 0 is not the batch), or
+    # the model's fixed batch N (npuc compiled it as batch 1), the last run padded with the last sample
+    n0 = {ir.node(n)["value"]: ir.node(n)["shape"][0] for n in ir.inputs}
+    fixed = {i.name: i.shape[0] if i.shape and isinstance(i.shape[0], int) else 0 for i in sess.get_inputs()}
+    step = {k: fixed.get(k, 0) if fixed.get(k, 0) > n0.get(k, 1) else n0.get(k, 1) for k in inputs}
+    first = next(iter(inputs))
+    runs = -(-inputs[first].shape[0] // step[first])
+    per = []
+    for r in range(runs):
+        feeds = {}
+        for k, v in inputs.items():
+            chunk = v[r * step[k]:(r + 1) * step[k]]
+            if len(chunk) < step[k]:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step[k] - len(chunk), axis=0)])
+            feeds[k] = chunk.astype(np.float32)
+        per.append(sess.run(None, feeds))
+    samples = inputs[first].shape[0] // n0.get(first, 1)
+    out = {}
+    for i, n in enumerate(names):
+        y = np.concatenate([p[i] for p in per])
+        out[n] = y[:samples * (y.shape[0] // (runs * step[first] // n0.get(first, 1)))]
+    return out, "onnxruntime fp32"
 
 
 def check_run(model: str | Path, compiled: Compiled, inputs: dict[str, np.ndarray],

@@ -495,3 +495,65 @@ def test_resize_bilinear_cost_and_accuracy(tmp_path):
     layers = {s.name: s.cycles for s in run.layers}
     print(f"\nbilinear x2 1x16x16x16: {run.stats[0].cycles} cycles ({layers}), SQNR vs ORT fp32 {sqnr:.1f} dB")
     assert sqnr > 30
+
+
+# -- 3-D tensors: YOLO's concatenation of anchors over scales -------------------------------------
+
+def _anchor_concat(seed=0):
+    """Three scales' maps (1, 6, s, s) -> Reshape (1, 6, s·s) (the same bytes) -> Concat over anchors
+    (axis 2 of 3-D: rows of the (1, 6, L, 1) twin) -> Split into 4 + 2 channels -> Sigmoid on the 2 ->
+    Concat of the two."""
+    rng = np.random.default_rng(seed)
+    inits: dict[str, np.ndarray] = {}
+    nodes, flat = [], []
+    for i, s in enumerate((8, 4, 2)):
+        src = "x" if i == 0 else f"p{i - 1}"
+        nodes.append(helper.make_node("MaxPool", [src], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2]) if i
+                     else helper.make_node("Identity", ["x"], ["p0"]))
+        nodes += _conv(f"h{i}", f"p{i}", f"m{i}", 3, 6, rng, inits, k=3, scale=1.0 + i)
+        inits[f"s{i}"] = np.array([1, 6, s * s], np.int64)
+        nodes.append(helper.make_node("Reshape", [f"m{i}", f"s{i}"], [f"r{i}"]))
+        flat.append(f"r{i}")
+    inits["split"] = np.array([4, 2], np.int64)
+    nodes += [helper.make_node("Concat", flat, ["cat"], axis=2),
+              helper.make_node("Split", ["cat", "split"], ["box", "cls"], axis=1),
+              helper.make_node("Sigmoid", ["cls"], ["score"]),
+              helper.make_node("Concat", ["box", "score"], ["y"], axis=1)]
+    return make_model(nodes, inits, (1, 3, 8, 8)), (1, 3, 8, 8)
+
+
+@pytest.mark.parametrize("hw_name", PRESETS)
+def test_concat_of_anchors_over_scales_is_a_row_concat_on_the_npu(tmp_path, hw_name):
+    model, shape = _anchor_concat()
+    c, _ = check(tmp_path, model, shape, hw_name, npu_ops=("Concat", "ChannelSlice", "Lut"))
+    cat = next(n for n in c.ir.g.nodes if c.ir.op(n) == "Concat")
+    assert c.ir.node(cat)["attrs"]["axis"] == 2 and c.ir.node(cat)["shape"] == (1, 6, 84, 1)
+
+
+def _anchor_arithmetic():
+    """YOLO's dist2bbox on 3-D tensors: anchors - lt, anchors + rb (a (1, 2, A) constant grid), the
+    centre and size, times the strides (a (1, A) constant): Const operands of vadd / vmul."""
+    rng = np.random.default_rng(4)
+    inits: dict[str, np.ndarray] = {}
+    nodes = _conv("d", "x", "m", 3, 4, rng, inits, k=3)
+    a = 16
+    grid = np.stack(np.meshgrid(np.arange(4) + 0.5, np.arange(4) + 0.5), 0).reshape(1, 2, a).astype(np.float32)
+    inits.update(s3=np.array([1, 4, a], np.int64), grid=grid, split=np.array([2, 2], np.int64),
+                 half=np.float32(0.5), strides=np.repeat(np.array([8.0, 16.0], np.float32), a // 2)[None])
+    nodes += [helper.make_node("Reshape", ["m", "s3"], ["r"]),
+              helper.make_node("Split", ["r", "split"], ["lt", "rb"], axis=1),
+              helper.make_node("Sub", ["grid", "lt"], ["x1y1"]),
+              helper.make_node("Add", ["grid", "rb"], ["x2y2"]),
+              helper.make_node("Add", ["x1y1", "x2y2"], ["s"]),
+              helper.make_node("Mul", ["s", "half"], ["c_xy"]),
+              helper.make_node("Sub", ["x2y2", "x1y1"], ["wh"]),
+              helper.make_node("Concat", ["c_xy", "wh"], ["box"], axis=1),
+              helper.make_node("Mul", ["box", "strides"], ["y"])]
+    return make_model(nodes, inits, (1, 3, 4, 4)), (1, 3, 4, 4)
+
+
+@pytest.mark.parametrize("hw_name", PRESETS)
+def test_anchor_arithmetic_with_constant_tensors_runs_on_the_npu(tmp_path, hw_name):
+    model, shape = _anchor_arithmetic()
+    c, _ = check(tmp_path, model, shape, hw_name, npu_ops=("Const", "Add", "Sub", "Mul"))
+    assert sum(c.ir.op(n) == "Const" for n in c.ir.g.nodes) == 3

@@ -21,7 +21,15 @@ from npuc.reference import dequantize, quantize_input
 from npuc.sim.driver import run_program
 
 from .models import make_model
-from .test_ops_layout import _concat_model, _conv, _inception, _resize_model, _split_model
+from .test_ops_layout import (
+    _anchor_arithmetic,
+    _anchor_concat,
+    _concat_model,
+    _conv,
+    _inception,
+    _resize_model,
+    _split_model,
+)
 from .test_ops_vector import SILU, _multi, _unary
 
 HW = load_hw("default")
@@ -153,6 +161,19 @@ def test_concat_of_inputs_of_different_ranges_and_of_2d_tensors():
              helper.make_node("Gemm", ["x", "W2"], ["b"], transB=1),
              helper.make_node("Concat", ["a", "b"], ["y"], axis=1)]
     _roundtrip(make_model(nodes, inits, (1, 12)), ALL[1], {"Concat"})
+
+
+@pytest.mark.parametrize("config", ALL[:2])
+def test_row_concat_of_3d_tensors(config):
+    model, _ = _anchor_concat()
+    ir = _roundtrip(model, config, {"Concat", "Reshape"})
+    assert 2 in {ir.node(n)["attrs"].get("axis") for n in ir.g.nodes if ir.op(n) == "Concat"}
+
+
+@pytest.mark.parametrize("config", ALL[:2])
+def test_constant_tensor_operands(config):
+    model, _ = _anchor_arithmetic()
+    _roundtrip(model, config, {"Const", "Add", "Sub", "Mul"})
 
 
 @pytest.mark.parametrize("config", ALL[:2])

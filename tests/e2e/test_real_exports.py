@@ -75,15 +75,17 @@ def test_constant_minus_the_input_per_channel():
 
 
 def test_token_tensors_of_a_transformer_block_run_on_the_host():
-    """A (1, L, D) residual Add and activation whose inputs come from host nodes: once the elementwise
-    handlers took them and the backend refused the compile ("tensor shape (1, 64, 32) is not ...")."""
+    """A (1, L, D) residual Add and activation whose inputs come from a host Transpose: once the elementwise
+    handlers took them and the backend refused the compile ("tensor shape (1, 64, 32) is not ..."); now
+    the (1, 64, 12) tokens lie channels last as a (1, 64, 12, 1) map, and Sigmoid, Add and Relu run on
+    the NPU (the Reshape to (1, 12, 64) keeps the bytes: an alias)."""
     nodes, inits = _conv()
     nodes += [helper.make_node("Constant", [], ["shp"], value=helper.make_tensor("shp", 7, [3], [1, 12, 64])),
               helper.make_node("Reshape", ["c", "shp"], ["r"]),
               helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1]),
               helper.make_node("Sigmoid", ["t"], ["s"]), helper.make_node("Add", ["t", "s"], ["a"]),
               helper.make_node("Relu", ["a"], ["y"])]
-    runs = _check(make_model(nodes, inits, (1, 4, 8, 8)), (1, 4, 8, 8), {"Conv", "Host"})
+    runs = _check(make_model(nodes, inits, (1, 4, 8, 8)), (1, 4, 8, 8), {"Conv", "Host", "Lut", "Add", "Reshape"})
     c, _ = runs["default"]
     host = sorted(c.ir.node(n)["attrs"]["onnx_op"] for n in c.ir.g.nodes if c.ir.op(n) == "Host")
-    assert host == ["Add", "Relu", "Reshape", "Sigmoid", "Transpose"]
+    assert host == ["Transpose"]

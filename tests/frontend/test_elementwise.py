@@ -89,18 +89,29 @@ def test_a_per_channel_constant_becomes_a_bias_vector(build):
     np.testing.assert_array_equal(ir.node("d")["consts"]["B"], -k.reshape(4))
 
 
+@pytest.mark.parametrize("op, order", [("Add", ["x", "k"]), ("Sub", ["k", "x"]), ("Sub", ["x", "k"]),
+                                       ("Mul", ["k", "x"]), ("Div", ["x", "k"])])
+def test_a_constant_tensor_operand_is_a_const_node(build, oracle, op, order):
+    """A constant that is not one value per channel (YOLO's anchor grid) but broadcasts to the tensor."""
+    k = _w(1, 1, 4, 4) + (3.0 if op == "Div" else 0.0)
+    model = build([helper.make_node(op, order, ["y"], name="n")], {"x": ["N", 3, 4, 4]}, ["y"], {"k": k})
+    ir = load_onnx(model)
+    (const,) = [n for n in ir.g if ir.op(n) == "Const"]
+    assert ir.node(const)["shape"] == (1, 3, 4, 4)
+    assert ir.op("n") == ("Mul" if op == "Div" else op)
+    assert ir.preds("n") == ([const, "x"] if op == "Sub" and order[0] == "k" else ["x", const])
+    x = np.random.default_rng(1).normal(size=(2, 3, 4, 4)).astype(np.float32)
+    got = run_float(ir, {"x": x})["n"]
+    np.testing.assert_allclose(got, oracle(model, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("nodes, inits, match", [
     ([helper.make_node("MaxPool", ["x"], ["q"], name="q", kernel_shape=[4, 1]),
       helper.make_node("Add", ["x", "q"], ["y"], name="n")], {}, "shapes (1, 3, 4, 4) and (1, 3, 1, 4)"),
-    ([helper.make_node("Add", ["x", "k"], ["y"], name="n")], {"k": _w(1, 1, 4, 4)},
-     "not one value per channel"),
-    ([helper.make_node("Sub", ["k", "x"], ["y"], name="n")], {"k": _w(1, 1, 4, 4)},
-     "not one value per channel"),  # (a per-channel constant minus a tensor runs on the NPU)
     ([_relu(), helper.make_node("Sum", ["x", "r", "x"], ["y"], name="n")], {}, "an input appears twice"),
     ([_relu(), helper.make_node("Div", ["x", "r"], ["y"], name="n")], {}, "division by a run-time tensor"),
     ([helper.make_node("MaxPool", ["x"], ["q"], name="q", kernel_shape=[4, 1]),
       helper.make_node("Mul", ["x", "q"], ["y"], name="n")], {}, "(1, C, H, W) times (1, C, 1, 1)"),
-    ([helper.make_node("Mul", ["x", "k"], ["y"], name="n")], {"k": _w(1, 1, 4, 4)}, "not one value per channel"),
     ([_relu(), helper.make_node("Add", ["r", "r"], ["y"], name="n")], {}, "both inputs are the same tensor"),
 ])
 def test_refusals_name_the_node_and_fall_back_to_the_host(build, nodes, inits, match):

@@ -32,8 +32,9 @@ def input_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
 
 @quantizer("Host")
 def host_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
-    if ir.node(name)["dtype"] == "float32":
-        ir.node(name)["act_q"] = out_q(ir, name, hw, rule)
+    node = ir.node(name)
+    if node["dtype"] == "float32" and not node["attrs"].get("float_out"):  # float_out: stays float (`unify_concat`)
+        node["act_q"] = out_q(ir, name, hw, rule)
 
 
 @quantizer("MaxPool", "Flatten", "Reshape")

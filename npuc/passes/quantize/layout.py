@@ -38,6 +38,11 @@ def requant_qop(qi: ActQ, qo: ActQ, hw: HwConfig) -> AddQ:
                 rescale=(qi.scale / qo.scale, 0.0))
 
 
+@quantizer("Const")
+def const_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
+    ir.node(name)["act_q"] = out_q(ir, name, hw, rule)
+
+
 @quantizer("Requant")
 def requant_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     node = ir.node(name)
