@@ -81,7 +81,6 @@ def _write_outputs(path: str, result: Any) -> None:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    import sys
 
     from ..fsutil import check_writable
     from ..hw import HwConfig
