@@ -41,6 +41,12 @@ typedef struct {
      * only read, and only once the hardware configuration has been checked. */
     const int8_t *spad_in;
     const int32_t *acc_in;
+    /* NULL, or n_layers entries: each layer's share of the counters (an
+     * instruction's events go to the layer its word 0 names; cycles: how far
+     * its instructions moved the run's end). Layers >= n_layers are not
+     * counted. Summed over the layers, every counter but cycles is the run's. */
+    npu_stats *layer_stats;
+    size_t n_layers;
 } npu_opts;
 
 /* Run a program of n_words 32-bit words (NPU_WORDS_PER_INSN per instruction).

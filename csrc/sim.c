@@ -114,12 +114,29 @@ static size_t next_of_unit(const npu_sim *s, size_t from, int unit)
     return from;
 }
 
+/* npu_stats is read as an array of counters (all uint64_t) to add one run's share to a layer */
+typedef char npu_stats_are_uint64s[sizeof(npu_stats) % sizeof(uint64_t) == 0 ? 1 : -1];
+
+/* Add the counters' growth since `before` to the instruction's layer, when the caller asked. */
+static void charge_layer(npu_sim *s, const npu_insn *in, const npu_stats *before)
+{
+    uint64_t *dst, now[sizeof(npu_stats) / sizeof(uint64_t)], was[sizeof now / sizeof now[0]];
+    if (s->opts.layer_stats == NULL || in->layer >= s->opts.n_layers)
+        return;
+    memcpy(now, &s->stats, sizeof now);
+    memcpy(was, before, sizeof was);
+    dst = (uint64_t *)(void *)&s->opts.layer_stats[in->layer];
+    for (size_t i = 0; i < sizeof now / sizeof now[0]; i++)
+        dst[i] = npu_sat_add(dst[i], now[i] - was[i]);
+}
+
 /* Execute instruction idx on unit u: tokens, semantics, timing, statistics. */
 static int step(npu_sim *s, int u, size_t idx)
 {
     const npu_insn *in = &s->insns[idx];
     uint64_t ready = ready_at(s, in->wait), free_u = s->free_at[u];
     uint64_t start = ready > free_u ? ready : free_u, cost, end;
+    npu_stats before = s->stats;
     take(s, in->wait);
     s->start = start;
     s->ready = ready;
@@ -147,6 +164,7 @@ static int step(npu_sim *s, int u, size_t idx)
         s->opts.insn_start[idx] = start;
     if (s->opts.insn_end != NULL)
         s->opts.insn_end[idx] = end;
+    charge_layer(s, in, &before);
     return give(s, (int64_t)idx, in->signal, end);
 }
 

@@ -46,6 +46,7 @@ class SimResult:
     insn_end: np.ndarray | None  # uint64 end cycle per instruction (completion for a DMA)
     spad: np.ndarray | None = None  # int8, the final scratchpad, with memories=True
     acc: np.ndarray | None = None  # int32, the final accumulator, with memories=True
+    layers: list[SimStats] | None = None  # each layer's share of the counters, with n_layers > 0
 
 
 def hw_struct(hw: HwConfig) -> Any:
@@ -59,7 +60,7 @@ def _stats(c: Any) -> SimStats:  # c: the cffi "npu_stats *", whose members are 
 
 def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = True, *,
               max_work: int | None = None, memories: bool = False, spad: np.ndarray | None = None,
-              acc: np.ndarray | None = None) -> SimResult:
+              acc: np.ndarray | None = None, n_layers: int = 0) -> SimResult:
     """Run the encoded program `words` on a copy of `dram` under `hw`.
 
     `trace` records every instruction's start and end cycle; `memories`
@@ -67,7 +68,8 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     processed (a guard for untrusted programs; None is no limit). SPAD and
     ACC start zeroed unless `spad` / `acc` give their initial contents (a
     testing aid, as the emulator's: the start of the memory, the rest
-    zeroed). Raises SimError on a malformed program or a run-time fault.
+    zeroed). `n_layers` > 0 counts each layer's share of the counters
+    (`SimResult.layers`; an instruction's layer is in its word 0). Raises SimError on a malformed program or a run-time fault.
     """
     if max_work is not None and max_work < 1:
         raise ValueError(f"max_work must be positive or None, got {max_work}")
@@ -86,7 +88,9 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),
             "spad_out": _ptr("int8_t[]", spad_out), "acc_out": _ptr("int32_t[]", acc_out),
             "spad_in": _ptr("int8_t[]", spad_in), "acc_in": _ptr("int32_t[]", acc_in)}
-    opts = ffi.new("npu_opts *", {"max_work": max_work or 0, **bufs})
+    per_layer = ffi.new("npu_stats[]", n_layers) if n_layers > 0 else ffi.NULL
+    opts = ffi.new("npu_opts *", {"max_work": max_work or 0, **bufs, "layer_stats": per_layer,
+                                  "n_layers": max(n_layers, 0)})
     stats = ffi.new("npu_stats *")
     err_insn = ffi.new("int64_t *")
     err = ffi.new("char[]", _ERR_LEN)
@@ -95,7 +99,8 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
                      stats, err_insn, err, _ERR_LEN)
     if rc != 0:
         raise SimError(int(err_insn[0]), ffi.string(err).decode("utf-8", "replace"))
-    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out)
+    layers = [_stats(per_layer[i]) for i in range(n_layers)] if n_layers > 0 else None
+    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out, layers)
 
 
 def _initial(init: np.ndarray | None, size: int, dtype: type, name: str) -> np.ndarray | None:

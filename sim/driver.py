@@ -46,7 +46,7 @@ from ..isa.stats import ZERO as ZERO_STATS
 from ..isa.table import WORDS_PER_INSN
 from .core import SimError, SimResult, SimStats, run_words
 from .inputs import InputError, check_inputs, dequantize, quantize, random_inputs, read, to_dram
-from .layers import LayerStats, layer_stats
+from .layers import LayerStats, layer_count, layer_stats
 from .layers import write_trace as _write_trace
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def run_program(prog: Program | ProgramImage, inputs: dict[str, np.ndarray] | No
     outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
             for t in image.outputs()}
     assert first is not None
-    layers = layer_stats(image, first.insn_start, first.insn_end)
+    layers = layer_stats(image, first.insn_start, first.insn_end, first.layers)
     return RunResult(outs, raw_arrays, stats, layers, first.insn_start, first.insn_end, hosts, warnings)
 
 
@@ -219,6 +219,8 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
     total = ZERO_STATS
     start = np.zeros(n, dtype=np.uint64) if trace else None
     end = np.zeros(n, dtype=np.uint64) if trace else None
+    n_layers = layer_count(image) if trace else 0
+    per_layer = [ZERO_STATS] * n_layers
     for seg, (a, b) in enumerate(pairwise(cuts)):
         if seg > 0:  # the host op at cut `a`
             h, st = image.hosts[seg - 1], hosts[seg - 1]
@@ -232,7 +234,7 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
             continue
         try:
             res = run_words(words[a * WORDS_PER_INSN:b * WORDS_PER_INSN], dram, hw, trace=trace,
-                            max_work=max_work)
+                            max_work=max_work, n_layers=n_layers)
         except SimError as e:
             raise _located(e, image, program_name, a) from None
         dram = res.dram
@@ -241,7 +243,9 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
             end[a:b] = res.insn_end + np.uint64(cycles)
         cycles += res.stats.cycles
         total = total + res.stats  # a host point is a full barrier: cycles add
-    return SimResult(total, dram, start, end)
+        if res.layers is not None:
+            per_layer = [x + y for x, y in zip(per_layer, res.layers)]
+    return SimResult(total, dram, start, end, layers=per_layer if trace else None)
 
 
 def _located(e: SimError, image: ProgramImage, program_name: str, offset: int = 0) -> SimError:

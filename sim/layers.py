@@ -16,7 +16,7 @@ import numpy as np
 from ..fsutil import atomic_write_text
 from ..hw import HwConfig
 from ..isa.image import ProgramImage
-from ..isa.stats import UNITS
+from ..isa.stats import UNITS, RunStats
 from ..isa.table import BY_MNEMONIC, BY_OPCODE, HEADER_WORDS, Unit
 
 
@@ -40,6 +40,7 @@ class LayerStats:
     token_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
     dram_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
     gemm_fill: int = 0
+    events: RunStats | None = None  # the layer's share of the run's counters (the C core's count)
 
     def utilization(self, hw: HwConfig) -> float:
         """Useful MACs over what the array could do in the layer's cycles."""
@@ -137,9 +138,18 @@ def _unit_free_before(units: np.ndarray, free: np.ndarray, seg_start: np.ndarray
     return out
 
 
-def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray | None) -> list[LayerStats]:
+def layer_count(image: ProgramImage) -> int:
+    """How many layers the run reports: the program's layer table, or more where an instruction
+    names a layer past it (a hand-written program may have no table: all its instructions are layer 0)."""
+    top = int((image.rows[:, 0] >> 16).max()) + 1 if image.n_insns else 1
+    return max(len(image.layers), top, 1)
+
+
+def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray | None,
+                events: list[RunStats] | None = None) -> list[LayerStats]:
     """Per-layer cycles (each layer's share, adding up to the run's) and span, busy and stall cycles,
-    issued and useful MACs, DRAM traffic and roofline bytes.
+    issued and useful MACs, DRAM traffic and roofline bytes; `events` (the C core's per-layer
+    counters, `run_words(n_layers=...)`) become each layer's `events`.
 
     The stalls are recovered from the instructions' times as ISA.md defines them: a unit is free
     again at its previous instruction's end (a DMA's minus the latency), at its segment's start after
@@ -155,8 +165,8 @@ def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray |
     units = _UNIT_OF[opcodes]
     # a hand-written program may have no .layer table: its instructions are all in layer 0
     names = list(image.layers) or ["layer0"]
-    names += [f"layer{i}" for i in range(len(names), 1 + int(layer.max()))]
-    nl = len(names)
+    nl = layer_count(image)
+    names += [f"layer{i}" for i in range(len(names), nl)]
     s = np.asarray(start, dtype=np.int64)
     e = np.asarray(end, dtype=np.int64)
     busy = np.zeros((nl, len(UNITS)), dtype=np.int64)
@@ -197,6 +207,8 @@ def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray |
     for lid, work in image.work.items():
         if lid < nl:
             out[lid].useful_macs, out[lid].bound_bytes = work.macs, work.bytes
+    for ls, ev in zip(out, events or []):
+        ls.events = ev
     return out
 
 

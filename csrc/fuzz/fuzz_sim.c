@@ -6,7 +6,8 @@
  *
  *   byte  0      flags: bit 0 "repair" the words into well-formed instructions (below),
  *                       bit 1 take the hw fields raw (else reduce them to a small NPU),
- *                       bit 2 record per-instruction cycles, bit 3 dump SPAD and ACC,
+ *                       bit 2 record per-instruction cycles and per-layer counters (1 to 4
+ *                       layers, by byte 1), bit 3 dump SPAD and ACC,
  *                       bit 4 pass NULL for stats and err_insn (and for opts when there is
  *                       no whole instruction), bit 5 a tiny work limit, bit 6 DRAM words
  *                       in [0, 63] (so that lda can load valid vrq shifts), bit 7 initial
@@ -217,6 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t *words;
     uint8_t *dram;
     uint64_t *start = NULL, *end = NULL;
+    npu_stats *layers = NULL;
     int8_t *spad = NULL, *spad_in = NULL;
     int32_t *acc = NULL, *acc_in = NULL;
     char *err = NULL;
@@ -253,6 +255,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         end = calloc(n_insns ? n_insns : 1, sizeof *end);
         opts.insn_start = start;
         opts.insn_end = end;
+        opts.n_layers = 1 + (size_t)(head[1] % 4); /* exact size: ASan sees a write past it */
+        layers = calloc(opts.n_layers, sizeof *layers);
+        if (start == NULL || end == NULL || layers == NULL)
+            abort();
+        opts.layer_stats = layers;
     }
     if ((flags & 8) && hw.spad_bytes > 0 && hw.acc_words > 0 && hw.spad_bytes <= MAX_RAW_SPAD + 0xff &&
         hw.acc_words <= MAX_RAW_ACC + 0xff) {
@@ -316,6 +323,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     free(words);
     ASAN_UNPOISON_MEMORY_REGION(DRAM_BUF, MAX_RAW_DRAM);
+    if (rc == 0 && layers != NULL && !(flags & 16)) {
+        /* the layers' shares never exceed the run's counters (instructions of layers past
+         * n_layers are not counted) */
+        uint64_t macs = 0;
+        for (size_t i = 0; i < opts.n_layers; i++)
+            macs += layers[i].macs;
+        if (macs > stats.macs)
+            broken("the layers' MACs exceed the run's", rc, err_insn, err);
+    }
+    free(layers);
     free(start);
     free(end);
     free(spad);

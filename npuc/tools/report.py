@@ -108,10 +108,10 @@ def _text(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None, roof: 
         lines.append("")
         lines.append("per layer: cycles add up to the total; util% = useful MACs / (cycles * R * C); bound = "
                      "max(MACs / (R * C), bytes / BW); stalls: token (load/compute/store), DRAM (load/store), "
-                     "gemm fill")
+                     "gemm fill; energy per sample")
         lines.append(f"{'layer':<{width}} {'cycles':>9} {'useful MACs':>11} {'util%':>6} {'bound':>9} "
                      f"{'c/bound':>7} {'DRAM B':>9} {'token stall l/c/s':>20} {'DRAM stall l/s':>14} "
-                     f"{'fill':>7}")
+                     f"{'fill':>7} {'energy uJ':>10}")
         for ls in layers:
             bound = ls.bound(hw)
             tok = "/".join(str(ls.token_stall[u]) for u in UNITS)
@@ -119,8 +119,12 @@ def _text(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None, roof: 
             lines.append(f"{ls.name:<{width}} {ls.cycles:>9} {ls.useful_macs:>11} "
                          f"{100 * ls.utilization(hw):>6.1f} {'-' if bound is None else str(round(bound)):>9} "
                          f"{_ratio(ls.cycles / bound if bound else None):>7} {ls.dram_bytes:>9} {tok:>20} "
-                         f"{dram:>14} {ls.gemm_fill:>7}")
+                         f"{dram:>14} {ls.gemm_fill:>7} {_layer_energy(ls, hw):>10}")
     return "\n".join(lines)
+
+
+def _layer_energy(ls: LayerStats, hw: HwConfig) -> str:
+    return "-" if ls.events is None else f"{energy(ls.events, hw).total_uj:.4f}"
 
 
 def layer_row(ls: LayerStats, hw: HwConfig) -> dict[str, Any]:
@@ -137,6 +141,7 @@ def layer_row(ls: LayerStats, hw: HwConfig) -> dict[str, Any]:
     row.update({f"token_stall_{u}": ls.token_stall[u] for u in UNITS})
     row.update({f"dram_stall_{u}": ls.dram_stall[u] for u in ("load", "store")})
     row["gemm_fill"] = ls.gemm_fill
+    row["energy_uj"] = round(energy(ls.events, hw).total_uj, 9) if ls.events is not None else None
     return row
 
 
@@ -152,6 +157,7 @@ def _total_row(stats: SimStats, hw: HwConfig, roof: Roofline) -> dict[str, Any]:
     row.update({f"token_stall_{u}": stats.token_stall[i] for i, u in enumerate(UNITS)})
     row.update({f"dram_stall_{u}": stats.dram_stall[i] for i, u in enumerate(UNITS) if u != "compute"})
     row["gemm_fill"] = stats.gemm_fill
+    row["energy_uj"] = round(energy(stats, hw).total_uj, 9)
     return row
 
 

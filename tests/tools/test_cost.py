@@ -3,11 +3,14 @@ is the documented sum over the array and the SRAMs (`npuc/tools/cost.py`)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from npuc.hw import HwConfig
 from npuc.isa.encoding import encode
 from npuc.isa.program import make_insn
+from npuc.isa.stats import ZERO
 from npuc.sim.core import run_words
 from npuc.tools.cost import area_mm2, energy
 
@@ -48,3 +51,19 @@ def test_energy_is_events_times_constants():
 def test_area_is_pes_plus_memories():
     assert area_mm2(HW) == pytest.approx(0.5 * 32 + 0.25 * 4 + 0.125 * 4)
     assert area_mm2(HwConfig()) == pytest.approx(0.0012 * 256 + 0.0039 * 256 + 0.0049 * 64)
+
+
+def test_the_core_counts_each_layers_events():
+    """Two layers: the first (ld, lda, gemm) and the second (vrq, st); a third named by no
+    instruction counts nothing, and a layer past n_layers is not counted."""
+    layered = [dataclasses.replace(i, layer=0 if k < 3 else 1) for k, i in enumerate(PROGRAM)]
+    res = run_words(encode(layered), bytearray(2048), HW, n_layers=3)
+    first, second, empty = res.layers
+    assert (first.macs, first.dram_rd, first.spad_wr, first.acc_wr) == (128, 128, 64, 64 + 128)
+    assert (second.acc_rd, second.spad_wr, second.vec_ops, second.dram_wr) == (192, 32, 32, 32)
+    assert empty == ZERO
+    both = first + second
+    assert dataclasses.replace(both, cycles=res.stats.cycles) == res.stats
+    assert both.cycles == res.stats.cycles  # each layer's share of the end's growth
+    only_first = run_words(encode(layered), bytearray(2048), HW, n_layers=1).layers
+    assert only_first == [first]

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
 from npuc.sim.driver import run_program
+from npuc.tools.cost import energy
 from npuc.tools.report import Roofline, format_stats
 
 RNG = np.random.default_rng(3)
@@ -101,3 +102,31 @@ def test_csv_and_json_for_tools(run):
     assert doc["total"]["cycles"] == r.stats[0].cycles and doc["counters"]["macs"] == r.stats[0].macs
     dw = next(layer for layer in doc["layers"] if layer["layer"] == "dw")
     assert dw["useful_macs"] == 32 * 28 * 28 * 9 and dw["cycles_per_bound"] > 1
+
+
+def test_layer_events_are_the_c_cores_counters_split_by_layer(run):
+    """Each layer's counters (the C core's, per instruction's layer) add up to the run's, and agree
+    with what the layer table derives from the instruction fields."""
+    _, _, r = run
+    s = r.stats[0]
+    assert all(ls.events is not None for ls in r.layers)
+    for name in ("macs", "dram_rd", "dram_wr", "spad_rd", "spad_wr", "acc_rd", "acc_wr", "vec_ops",
+                 "gemm_chained", "gemm_fill"):
+        assert sum(getattr(ls.events, name) for ls in r.layers) == getattr(s, name), name
+    assert sum(ls.events.cycles for ls in r.layers) == s.cycles  # the end's growth, shared out
+    for ls in r.layers:
+        assert ls.events.macs == ls.macs and ls.events.dram_rd + ls.events.dram_wr == ls.dram_bytes
+        assert sum(ls.events.insns) == ls.insns and ls.events.gemm_fill == ls.gemm_fill
+    assert {ls.name for ls in r.layers if ls.events.macs} == {"dw", "pw"}
+
+
+def test_energy_per_layer_adds_up_to_the_total(run):
+    hw, _, r = run
+    rows = list(csv.DictReader(io.StringIO(format_stats(r.stats[0], hw, r.layers, fmt="csv"))))
+    per_layer = [float(row["energy_uj"]) for row in rows[:-1]]
+    assert all(e > 0 for e in per_layer)
+    assert sum(per_layer) == pytest.approx(float(rows[-1]["energy_uj"]), rel=1e-6)
+    text = format_stats(r.stats[0], hw, r.layers)
+    assert "energy uJ" in text
+    pw = next(ls for ls in r.layers if ls.name == "pw")
+    assert f"{energy(pw.events, hw).total_uj:.4f}" in text.splitlines()[-1]
