@@ -69,7 +69,8 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     ACC start zeroed unless `spad` / `acc` give their initial contents (a
     testing aid, as the emulator's: the start of the memory, the rest
     zeroed). `n_layers` > 0 counts each layer's share of the counters
-    (`SimResult.layers`; an instruction's layer is in its word 0). Raises SimError on a malformed program or a run-time fault.
+    (`SimResult.layers`; an instruction's layer is in its word 0). Raises
+    SimError on a malformed program or a run-time fault.
     """
     if max_work is not None and max_work < 1:
         raise ValueError(f"max_work must be positive or None, got {max_work}")
