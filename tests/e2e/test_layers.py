@@ -13,9 +13,9 @@ from onnx import helper
 
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
-from npuc.reference import run_quantized
-from npuc.sim.driver import quantize, run_program
+from npuc.sim.driver import run_program
 
+from .bitexact import assert_sim_equals_reference
 from .models import make_model
 
 TINY = load_hw("tiny")
@@ -39,11 +39,7 @@ def _check(tmp_path, model, x_shape, hw=TINY, n=4, seed=0, asymmetric=False):
         x = np.abs(x) + 0.5
     prog = c.program
     run = run_program(prog, {"x": x})
-    (t_in,) = prog.inputs()
-    ref = run_quantized(c.ir, {c.ir.inputs[0]: quantize(x, t_in)})
-    out = c.ir.outputs[0]
-    sim = run.raw[c.ir.node(out)["value"]]
-    np.testing.assert_array_equal(sim, ref[out].reshape(sim.shape))
+    assert_sim_equals_reference(c, run, x)
     macs = sum(s.macs for s in run.stats[:1])
     assert run.stats[0].cycles >= macs / (hw.rows * hw.cols)
     return c, run

@@ -13,9 +13,10 @@ from onnx import helper
 
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
-from npuc.reference import run_float, run_quantized
-from npuc.sim.driver import quantize, run_program
+from npuc.reference import run_float
+from npuc.sim.driver import run_program
 
+from .bitexact import assert_sim_equals_reference
 from .models import make_model
 
 HWS = {"default": load_hw("default"), "tiny": load_hw("tiny")}
@@ -49,11 +50,7 @@ def _check(model: onnx.ModelProto, x_shape: tuple[int, ...], want: set[str], see
                 got = run_float(c.float_ir, {"x": x[b:b + 1]})[c.float_ir.outputs[0]]
                 np.testing.assert_allclose(got, ref_f, rtol=1e-4, atol=1e-5)
         run = run_program(c.program, {"x": x})
-        (t_in,) = c.program.inputs()
-        ref = run_quantized(c.ir, {c.ir.inputs[0]: quantize(x, t_in)})
-        out = c.ir.outputs[0]
-        sim = run.raw[c.ir.node(out)["value"]]
-        np.testing.assert_array_equal(sim, ref[out].reshape(sim.shape))
+        sim = assert_sim_equals_reference(c, run, x)
         assert len(np.unique(sim)) > 3  # not a degenerate output
         runs[name] = (c, run)
     return runs

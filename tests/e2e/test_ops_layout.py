@@ -13,9 +13,10 @@ from onnx import TensorProto, helper, numpy_helper
 from npuc.compiler import compile_model
 from npuc.frontend import load_onnx
 from npuc.hw import load_hw
-from npuc.reference import run_float, run_quantized
-from npuc.sim.driver import quantize, run_program
+from npuc.reference import run_float
+from npuc.sim.driver import run_program
 
+from .bitexact import assert_sim_equals_reference
 from .models import make_model
 
 PRESETS = ["default", "tiny"]
@@ -67,11 +68,7 @@ def check(tmp_path, model: onnx.ModelProto, x_shape, hw_name: str, n: int = 2, s
         assert op in ops, (op, ops)
     x = rng.normal(size=(n, *x_shape[1:])).astype(np.float32)
     run = run_program(c.program, {"x": x})
-    (t_in,) = c.program.inputs()
-    ref = run_quantized(c.ir, {c.ir.inputs[0]: quantize(x, t_in)})
-    for out in c.ir.outputs:
-        sim = run.raw[c.ir.node(out)["value"]]
-        np.testing.assert_array_equal(sim, ref[out].reshape(sim.shape))
+    assert_sim_equals_reference(c, run, x)
     _ort_check(model, x[:1])
     return c, run
 

@@ -12,9 +12,9 @@ from onnx import helper
 from npuc.backend.schedule import DEFAULT
 from npuc.compiler import compile_model
 from npuc.hw import load_hw
-from npuc.reference import run_quantized
-from npuc.sim.driver import quantize, run_program
+from npuc.sim.driver import run_program
 
+from .bitexact import assert_sim_equals_reference
 from .models import make_model
 
 HWS = {"default": load_hw("default"), "tiny": load_hw("tiny")}
@@ -31,11 +31,7 @@ def _bit_exact(model, x_shape, hw, schedule=DEFAULT, seed=0):
     calib = [{"x": rng.normal(size=x_shape[1:]).astype(np.float32)} for _ in range(4)]
     c = compile_model(model, hw, calib=calib, schedule=schedule)
     run = run_program(c.program, {"x": x})
-    (t_in,) = c.program.inputs()
-    ref = run_quantized(c.ir, {c.ir.inputs[0]: quantize(x, t_in)})
-    out = c.ir.outputs[0]
-    sim = run.raw[c.ir.node(out)["value"]]
-    np.testing.assert_array_equal(sim, ref[out].reshape(sim.shape))
+    sim = assert_sim_equals_reference(c, run, x)
     assert len(np.unique(sim)) > 3  # not a degenerate output
     return c, run
 
