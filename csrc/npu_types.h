@@ -4,11 +4,16 @@
 
 #include <stdint.h>
 
+#define NPU_HW_DATAFLOW_WS 0
+#define NPU_HW_DATAFLOW_OS 1
+#define NPU_HW_DATAFLOW_IS 2
+
 /* Hardware parameters (npuc.hw.HwConfig; sizes already in bytes / words).
  * Each member: [the range npu_run accepts] section.field of the TOML config: doc. */
 typedef struct {
     int32_t rows;          /* [1, 1024] array.rows: systolic array rows, the reduction depth of one pass */
     int32_t cols;          /* [1, 1024] array.cols: systolic array columns, the output channels of one pass */
+    int32_t dataflow;      /* [0, 2] array.dataflow: what stays in the PEs during a fold: ws (weights), os (outputs) or is (inputs); a gemm's tile limits and cycles follow it (isa/ISA.md, gemm) */
     int32_t fold_overlap;  /* [0, 1] array.fold_overlap: a gemm's weight preload overlaps the previous gemm's streaming (a chain, isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain */
     int32_t spad_bytes;    /* [1, 2^30] memory.spad_kib: scratchpad bytes (memory.spad_kib * 1024) */
     int32_t acc_words;     /* [1, 2^28] memory.acc_kib: accumulator words (memory.acc_kib * 256) */
@@ -22,6 +27,7 @@ typedef struct {
 #define NPU_HW_FIELDS(X) \
     X(rows, 1, 1024) \
     X(cols, 1, 1024) \
+    X(dataflow, 0, 2) \
     X(fold_overlap, 0, 1) \
     X(spad_bytes, 1, 1073741824) \
     X(acc_words, 1, 268435456) \
@@ -46,7 +52,7 @@ typedef struct {
     uint64_t acc_rd;          /* ACC bytes read (4 per word) */
     uint64_t acc_wr;          /* ACC bytes written (4 per word) */
     uint64_t gemm_chained;    /* gemms that continued a chain (their preload hidden) */
-    uint64_t gemm_fill;       /* gemm cycles not streaming rows: preload, fill and drain (cost - M) */
+    uint64_t gemm_fill;       /* gemm cycles not streaming: fill and drain (cost - streamed length) */
     uint64_t vec_ops;         /* vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut) */
 } npu_stats;
 

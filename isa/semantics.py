@@ -28,7 +28,7 @@ from npuc.hw import HwConfig
 from .arith import add_requantize, mul_requantize, round_shift, wrap_int32
 from .stats import ACTION_COUNTERS
 from .table import Rounding
-from .timing import ArrayState, gemm_cycles
+from .timing import ArrayState, fold_phases, gemm_cycles
 
 Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
 
@@ -172,10 +172,10 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
     m0, m1, k, n, mode = f["m0"], f["m1"], f["k"], f["n"], f["acc"]
     rows = m0 * m1
     d = m.box("gemm", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (n, 1)))
-    cost, chained = gemm_cycles(m.hw, m.array, rows, m.start, m.ready)
+    cost, chained = gemm_cycles(m.hw, m.array, rows, k, n, m.start, m.ready)
     t = m.traffic
     t.gemm_chained += chained
-    t.gemm_fill += cost - rows
+    t.gemm_fill += cost - fold_phases(m.hw, rows, k, n)[1]
     if rows == 0:
         return cost
     a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (k, 1)))

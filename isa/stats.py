@@ -67,7 +67,7 @@ class RunStats:
     acc_rd: int = counter("ACC bytes read (4 per word)", action=True)
     acc_wr: int = counter("ACC bytes written (4 per word)", action=True)
     gemm_chained: int = counter("gemms that continued a chain (their preload hidden)", action=True)
-    gemm_fill: int = counter("gemm cycles not streaming rows: preload, fill and drain (cost - M)", action=True)
+    gemm_fill: int = counter("gemm cycles not streaming: fill and drain (cost - streamed length)", action=True)
     vec_ops: int = counter("vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut)",
                            action=True)
 

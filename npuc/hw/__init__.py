@@ -69,7 +69,9 @@ class HwConfig:
                          "systolic array rows, the reduction depth of one pass", c=ToC())
     cols: int = hw_field("array", 16, Int(1, 1024),
                          "systolic array columns, the output channels of one pass", c=ToC())
-    dataflow: str = hw_field("array", "ws", Choice("ws"), "ws (weight-stationary), the one dataflow so far")
+    dataflow: str = hw_field("array", "ws", Choice("ws", "os", "is"),
+                             "what stays in the PEs during a fold: ws (weights), os (outputs) or is (inputs);"
+                             " a gemm's tile limits and cycles follow it (isa/ISA.md, gemm)", c=ToC())
     fold_overlap: bool = hw_field("array", True, Bool(),
                                   "a gemm's weight preload overlaps the previous gemm's streaming (a chain,"
                                   " isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain",
