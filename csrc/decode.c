@@ -72,6 +72,8 @@ static int decode_one(npu_sim *s, int64_t idx, const uint32_t *w, npu_insn *in)
         return -1;
     if (in->kind == NPU_K_gemm)
         return check_gemm_tile(s, idx, in);
+    if (in->kind == NPU_K_dwc && s->hw.dw_lanes == 0)
+        return npu_fail(s, idx, "dwc: the NPU has no depthwise engine (depthwise.lanes = 0)");
     return 0;
 }
 

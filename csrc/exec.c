@@ -242,6 +242,63 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     return 0;
 }
 
+/* dwc cycles (isa/semantics.py, dw_cost): a pipeline of 2, then per output pixel ceil(c / lanes)
+ * channel groups of ceil(kh*kw / taps) steps. */
+static uint64_t dw_cost(const npu_sim *s, uint64_t rows, int64_t c, int64_t taps)
+{
+    uint64_t per = npu_sat_mul(npu_ceil_div((uint64_t)c, (uint64_t)s->hw.dw_lanes),
+                               npu_ceil_div((uint64_t)taps, (uint64_t)s->hw.dw_taps));
+    return npu_sat_add(2, npu_sat_mul(rows, per));
+}
+
+static int exec_dwc(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_DWC_DST], a = f[NPU_F_DWC_A], w = f[NPU_F_DWC_W], bias = f[NPU_F_DWC_BIAS];
+    int64_t m0 = f[NPU_F_DWC_M0], m1 = f[NPU_F_DWC_M1], c = f[NPU_F_DWC_C];
+    int64_t kh = f[NPU_F_DWC_KH], kw = f[NPU_F_DWC_KW], taps = kh * kw;
+    int64_t as0 = f[NPU_F_DWC_AS0], as1 = f[NPU_F_DWC_AS1], ts0 = f[NPU_F_DWC_TS0], ts1 = f[NPU_F_DWC_TS1];
+    int64_t ds0 = f[NPU_F_DWC_DS0], ds1 = f[NPU_F_DWC_DS1];
+    int mode = f[NPU_F_DWC_ACC];
+    uint64_t rows = (uint64_t)m0 * (uint64_t)m1;
+    const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {c, 1}};
+    const npu_dim abox[5] = {{m1, as1}, {m0, as0}, {kh, ts1}, {kw, ts0}, {c, 1}};
+    const npu_dim wbox[1] = {{taps * c, 1}};
+    const npu_dim bbox[1] = {{c, 1}};
+    if (npu_check_box(s, idx, in, NPU_F_DWC_DST, NPU_MEM_ACC, dst, 3, obox))
+        return -1;
+    *cost = dw_cost(s, rows, c, taps);
+    if (rows == 0)
+        return 0;
+    if (npu_check_box(s, idx, in, NPU_F_DWC_A, NPU_MEM_SPAD, a, 5, abox) ||
+        npu_check_box(s, idx, in, NPU_F_DWC_W, NPU_MEM_SPAD, w, 1, wbox) ||
+        (mode == 2 && npu_check_box(s, idx, in, NPU_F_DWC_BIAS, NPU_MEM_ACC, bias, 1, bbox)) ||
+        charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(taps * c))))
+        return -1;
+    s->stats.macs += rows * (uint64_t)(taps * c);
+    s->stats.spad_rd += rows * (uint64_t)(taps * c) + (uint64_t)(taps * c);
+    s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)c : mode == 2 ? 4 * (uint64_t)c : 0;
+    s->stats.acc_wr += 4 * rows * (uint64_t)c;
+    for (int64_t j = 0; j < c; j++) /* the bias row is read before any output is written */
+        s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
+    /* element by element, as the Action reads; |sum| <= 2^16 * 2^14 */
+    for (int64_t i1 = 0; i1 < m1; i1++) {
+        for (int64_t i0 = 0; i0 < m0; i0++) {
+            for (int64_t j = 0; j < c; j++) {
+                const int8_t *x = s->spad + a + i1 * as1 + i0 * as0 + j;
+                const int8_t *wt = s->spad + w + j;
+                int32_t sum = 0;
+                for (int64_t u = 0; u < kh; u++)
+                    for (int64_t v = 0; v < kw; v++)
+                        sum += (int32_t)x[u * ts1 + v * ts0] * (int32_t)wt[(u * kw + v) * c];
+                uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0 + j;
+                *o = (mode == 1 ? *o : s->brow[j]) + (uint32_t)sum;
+            }
+        }
+    }
+    return 0;
+}
+
 static int exec_vaddv(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 {
     const int32_t *f = in->f;

@@ -21,6 +21,8 @@ typedef struct {
     int32_t dram_latency;  /* [0, 2^20] memory.dram_latency: DRAM latency in cycles */
     int32_t vec_lanes;     /* [1, 2^12] vector.vec_lanes: vector unit lanes */
     int32_t vec_latency;   /* [0, 2^12] vector.vec_latency: vector pipeline depth in cycles */
+    int32_t dw_lanes;      /* [0, 2^12] depthwise.lanes: depthwise engine channels per cycle (0: none) */
+    int32_t dw_taps;       /* [1, 256] depthwise.taps: depthwise engine taps per channel per cycle */
 } npu_hw;
 
 /* X(member, lo, hi) for every npu_hw member: the ranges npu_run checks. */
@@ -34,7 +36,9 @@ typedef struct {
     X(dram_bw, 1, 65536) \
     X(dram_latency, 0, 1048576) \
     X(vec_lanes, 1, 4096) \
-    X(vec_latency, 0, 4096)
+    X(vec_latency, 0, 4096) \
+    X(dw_lanes, 0, 4096) \
+    X(dw_taps, 1, 256)
 
 /* The counters of one run (isa/stats.py, RunStats);
  * per-unit arrays are indexed by unit: 0 load, 1 compute, 2 store. */

@@ -206,6 +206,9 @@ def _decoded(program: np.ndarray | Sequence[Insn], hw: HwConfig) -> list[Insn]:
         raise EmuError(*tile)
     return insns
 
+NO_DW_ENGINE = "dwc: the NPU has no depthwise engine (depthwise.lanes = 0)"
+
+
 def _first_bad_tile(words: np.ndarray, hw: HwConfig) -> tuple[int, str] | None:
     """The first gemm whose tile does not fit the R x C array in its dataflow, with its error text."""
     n = words.size // WORDS_PER_INSN
@@ -222,10 +225,13 @@ def _first_bad_tile(words: np.ndarray, hw: HwConfig) -> tuple[int, str] | None:
     for v, lim in ((m, lm), (k, lk), (nn, ln)):
         if lim is not None:
             over |= v > lim
-    bad = np.flatnonzero(((rows[:, 0] & 0xFFFF) == gemm.opcode) & over)  # opcode and zero reserved bits
+    is_dwc = (rows[:, 0] & 0xFFFF) == BY_MNEMONIC["dwc"].opcode
+    bad = np.flatnonzero((((rows[:, 0] & 0xFFFF) == gemm.opcode) & over) | (is_dwc & (hw.lanes == 0)))
     if not bad.size:
         return None
     i = int(bad[0])
+    if is_dwc[i]:
+        return i, NO_DW_ENGINE
     problem = tile_problem(hw, int(m[i]), int(k[i]), int(nn[i]))
     assert problem is not None
     return i, problem

@@ -198,6 +198,43 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
     return cost
 
 
+DW_LATENCY = 2  # the depthwise engine's pipeline: multipliers, then the adder tree and accumulator
+
+
+def dw_cost(hw: HwConfig, rows: int, c: int, taps: int) -> int:
+    """dwc cycles: each output pixel takes ceil(c / lanes) channel groups of ceil(taps / T) steps."""
+    return DW_LATENCY + rows * _ceil_div(c, hw.lanes) * _ceil_div(taps, hw.taps)
+
+
+def dwc(m: Machine, f: dict[str, int]) -> int:
+    m0, m1, c, kh, kw, mode = f["m0"], f["m1"], f["c"], f["kh"], f["kw"], f["acc"]
+    rows = m0 * m1
+    d = m.box("dwc", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (c, 1)))
+    cost = dw_cost(m.hw, rows, c, kh * kw)
+    if rows == 0:
+        return cost
+    a = m.box("dwc", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (kh, f["ts1"]), (kw, f["ts0"]), (c, 1)))
+    w = m.box("dwc", "w", "SPAD", f["w"], ((kh * kw * c, 1),))
+    b = m.box("dwc", "bias", "ACC", f["bias"], ((c, 1),)) if mode == 2 else None
+    t = m.traffic
+    t.macs += rows * kh * kw * c
+    t.spad_rd += rows * kh * kw * c + kh * kw * c
+    t.acc_rd += 4 * rows * c if mode == 1 else 4 * c if mode == 2 else 0
+    t.acc_wr += 4 * rows * c
+    x = m.spad[a].reshape(rows, kh * kw, c).astype(np.int64)
+    s = (x * m.spad[w].reshape(1, kh * kw, c).astype(np.int64)).sum(axis=1)  # |s| < 2^16 * 2^14
+    if b is not None:  # the bias row is read before any output is written
+        s = s + m.acc[b].astype(np.int64)
+    if mode == 1:  # every pixel adds into its output, also where outputs share addresses
+        addr, where = np.unique(d.ravel(), return_inverse=True)
+        total = m.acc[addr].astype(np.int64)
+        np.add.at(total, where, s.ravel())
+        m.acc[addr] = wrap_int32(total)
+    else:
+        scatter(m.acc, d, wrap_int32(s))
+    return cost
+
+
 def _in_place_safe(write: tuple[int, Dims], reads: list[tuple[int, Dims]]) -> bool:
     """Whether an element loop from `reads` into `write` (same memory) can run as one gather + scatter.
 
@@ -375,6 +412,6 @@ def vmul(m: Machine, f: dict[str, int]) -> int:
 
 
 SEMANTICS: dict[str, Callable[[Machine, dict[str, int]], int]] = {
-    "ld": ld, "lda": lda, "st": st, "gemm": gemm, "vaddv": vaddv, "vrq": vrq, "vmax": vmax, "vsum": vsum,
+    "ld": ld, "lda": lda, "st": st, "gemm": gemm, "dwc": dwc, "vaddv": vaddv, "vrq": vrq, "vmax": vmax, "vsum": vsum,
     "vadd": vadd, "vlut": vlut, "vmul": vmul,
 }

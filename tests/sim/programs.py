@@ -49,10 +49,12 @@ HWS = [
     HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0),
     HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1),
     # the other dataflows, on arrays with R != C (their tile limits and fold phases differ)
-    HwConfig(rows=4, cols=3, dataflow="os", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4),
+    HwConfig(rows=4, cols=3, dataflow="os", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4,
+             lanes=4, taps=2),  # a depthwise engine (dwc)
     HwConfig(rows=3, cols=5, dataflow="is", spad_kib=1, acc_kib=1, dram_bw=2, dram_latency=3, vec_lanes=2,
              fold_overlap=False),
-    HwConfig(rows=2, cols=4, dataflow="is", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=0, vec_lanes=4),
+    HwConfig(rows=2, cols=4, dataflow="is", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=0, vec_lanes=4,
+             lanes=3, taps=9),
 ]
 DRAM_SIZE = 2048
 PARAM_WORDS = 32  # ACC top: 16 vrq multipliers, then 16 shifts in [0, 62]; no instruction writes there
@@ -136,7 +138,7 @@ def place(c: Chooser, lo: int, hi: int, dims: tuple[tuple[int, int], ...]) -> in
 
 def body_insn(c: Chooser, hw: HwConfig) -> Insn:
     """One instruction whose boxes fit: ACC writes stay below the parameter area."""
-    op = c.pick([s.mnemonic for s in INSNS])
+    op = c.pick([s.mnemonic for s in INSNS if s.mnemonic != "dwc" or hw.lanes])  # dwc needs the engine
     spad, acc = (0, hw.spad_bytes), (0, hw.acc_words - PARAM_WORDS)
     f: dict[str, int] = {}
     if op in ("ld", "st"):
@@ -166,6 +168,15 @@ def body_insn(c: Chooser, hw: HwConfig) -> Insn:
         f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["n"], 1)))
         f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["k"], 1)))
         f["w"] = place(c, *spad, ((f["k"], f["ws"]), (f["n"], 1)))
+    elif op == "dwc":
+        f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), c=c.integer(1, 9), kh=c.integer(1, 3), kw=c.integer(1, 3),
+                 acc=c.integer(0, 2))
+        f.update(**{k: stride(c) for k in ("as0", "as1", "ts0", "ts1", "ds0", "ds1")})
+        f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["c"], 1)))
+        f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["kh"], f["ts1"]), (f["kw"], f["ts0"]),
+                                  (f["c"], 1)))
+        f["w"] = place(c, *spad, ((f["kh"] * f["kw"] * f["c"], 1),))
+        f["bias"] = place(c, *acc, ((f["c"], 1),))
     else:
         f.update(m=ext(c), n=c.integer(0, 8))
         _vector_fields(c, hw, op, f, spad, acc)
