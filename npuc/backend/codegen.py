@@ -25,6 +25,7 @@ from . import conv_ops, layout, vector  # noqa: F401  (each registers its loweri
 from .context import LOWERINGS, Context, chw, lowering
 from .conv import ConvGeom, FusedAdd, Resident, expand_groups, lower_conv, plan_conv
 from .deps import insert_tokens
+from .depthwise import lower_depthwise, use_engine
 from .elementwise import lower_add, vadd_fields
 from .emit import SPAD_ALIGN, BackendError, Buf
 from .placement import copy_view, fused_order
@@ -134,12 +135,21 @@ def _conv(ctx: Context, name: str) -> Buf:
     rb_in = ctx.resident.pop(name, None)
     if rb_in is not None:  # the previous conv's output, in the scratchpad above this layer's window
         ctx.em.spad.window(*rb_in.window)
+    elif name not in ctx.fused and _engine(ctx, g):  # its output then goes through DRAM
+        lower_depthwise(ctx.em, g, x, y, wq, node["qop"], in_zp, ctx.what(name))
+        return y
     fused = _fused_add(ctx, name) if name in ctx.fused else None
     rb_out = _keep_on_chip(ctx, name, g) if name in ctx.onchip else None
     # grouped: block-diagonal dense weights, whose zero blocks lower_conv skips
     lower_conv(ctx.em, g, x, y, expand_groups(wq, g.group), node["qop"], in_zp, ctx.what(name), fused=fused,
                rb_in=rb_in, rb_out=rb_out)
     return y
+
+
+def _engine(ctx: Context, g: ConvGeom) -> bool:
+    """The depthwise engine runs this conv (`depthwise.use_engine`, for the whole SRAM's half)."""
+    em = ctx.em
+    return use_engine(g, ctx.hw, em.spad.capacity, em.acc.capacity)
 
 
 def _keep_on_chip(ctx: Context, name: str, g: ConvGeom) -> Resident | None:
@@ -149,6 +159,8 @@ def _keep_on_chip(ctx: Context, name: str, g: ConvGeom) -> Resident | None:
     half), padded with the consumer's padding value."""
     em, hw, q = ctx.em, ctx.hw, ctx.onchip[name]
     gq = _conv_geom(ctx, q, (g.cout, g.oh, g.ow), chw(ctx.ir.node(q)["shape"], ctx.what(q)))
+    if _engine(ctx, gq):  # the reader runs on the depthwise engine, which reads its input from DRAM
+        return None
     ihq, iwq = gq.box(gq.oh, gq.ow)
     hp, wp = max(ihq, gq.pt + gq.h), max(iwq, gq.pl + gq.w)
     q_lo, q_hi = em.next_window(em.spad)

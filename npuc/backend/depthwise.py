@@ -1,0 +1,100 @@
+"""Depthwise convolutions on the depthwise engine (`dwc`, hardware `[depthwise] lanes > 0`).
+
+A weight-stationary array runs a depthwise conv at 1/C of its columns at best
+(block-diagonal weights); the engine multiplies `lanes` channels by `taps`
+kernel taps a cycle. When the NPU has one and it is faster than the array's
+plan for the layer (`use_engine`), the layer is lowered here: per channel
+chunk and band of output rows, the input window is loaded (padded with the
+input's zero point, as the array's path does), one `dwc` sums the taps into
+the accumulator starting from the bias row, one `vrq` requantizes the band and
+one `st` stores it. Input windows and output bands are double-buffered; the
+weights ([tap][channel] per chunk) and the per-channel parameters stay in
+SRAM. The quantization (bias with the input zero point folded in, multiplier,
+shift) is the conv's own, so the result is bit-identical to the array's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..hw import HwConfig
+from ..ir import AccQ
+from ..isa.arith import ROUNDING_BY_NAME
+from .conv import _load_box
+from .conv_plan import ConvGeom, _spans, cdiv, plan_conv
+from .emit import ACC_ALIGN, SPAD_ALIGN, Buf, Emitter, SlotCache, align_up
+
+NVEC = 3  # bias, multiplier, shift
+
+
+def is_depthwise(g: ConvGeom) -> bool:
+    return g.group > 1 and g.group == g.cin == g.cout
+
+
+def engine_cycles(g: ConvGeom, hw: HwConfig) -> int:
+    """The engine's cycles for the layer's sums (ISA.md, dwc), without pipeline latencies."""
+    return g.oh * g.ow * cdiv(g.cout, hw.lanes) * cdiv(g.kh * g.kw, hw.taps)
+
+
+def use_engine(g: ConvGeom, hw: HwConfig, spad: int, acc: int) -> bool:
+    """The NPU has an engine, the layer is depthwise, the engine's sums take fewer cycles than the
+    array's plan computes, and a plan fits the window."""
+    if hw.lanes == 0 or not is_depthwise(g) or _plan(g, hw, spad, acc) is None:
+        return False
+    array = plan_conv(g, hw, "depthwise", spad=spad, acc=acc)
+    return array is None or array.est is None or engine_cycles(g, hw) < array.est.compute
+
+
+def _plan(g: ConvGeom, hw: HwConfig, spad: int, acc: int) -> tuple[int, int] | None:
+    """(channels per chunk, output rows per band): the widest chunk, then a band of at most a
+    quarter of the rows (so loads, sums and stores overlap) that fits the windows."""
+    for cc in sorted({g.cout, *(min(g.cout, c) for c in (512, 256, 128, 64, 32, 16))}, reverse=True):
+        weights = len(_spans(g.cout, cc)) * align_up(g.kh * g.kw * cc, SPAD_ALIGN)  # every chunk's, resident
+        for th in range(max(1, cdiv(g.oh, 4)), 0, -1):
+            ih, iw = g.box(th, g.ow)
+            need = weights + 2 * align_up(ih * iw * cc, SPAD_ALIGN) + 2 * align_up(th * g.ow * cc, SPAD_ALIGN)
+            words = align_up(th * g.ow * cc, ACC_ALIGN) + 2 * align_up(NVEC * cc, ACC_ALIGN) + ACC_ALIGN
+            if need <= spad and words <= acc:
+                return cc, th
+    return None
+
+
+def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: AccQ, in_zp: int,
+                    what: str) -> None:
+    """Emit one depthwise conv (`wq`: (C, 1, kh, kw) int8) on the engine."""
+    hw = em.hw
+    plan = _plan(g, hw, em.spad.capacity, em.acc.capacity)
+    assert plan is not None, f"{what}: use_engine said a plan fits"
+    cc_max, band = plan
+    chunks = _spans(g.cout, cc_max)
+    taps = np.ascontiguousarray(wq[:, 0].transpose(1, 2, 0))  # (kh, kw, C): [tap][channel]
+    params = np.stack([qop.bias, qop.mul, qop.shift]).astype("<i4")
+    w_addr = [em.add_data(np.ascontiguousarray(taps[:, :, c0:c0 + cc])) for c0, cc in chunks]
+    p_addr = [em.add_data(np.ascontiguousarray(params[:, c0:c0 + cc])) for c0, cc in chunks]
+    w_slots = [em.spad.take(g.kh * g.kw * cc, what) for _, cc in chunks]
+    ih_max, iw = g.box(band, g.ow)
+    in_cache = SlotCache([em.spad.take(ih_max * iw * cc_max, what) for _ in range(2)])
+    out_slots = [em.spad.take(band * g.ow * cc_max, what) for _ in range(2)]
+    par_cache = SlotCache([em.acc.take(NVEC * cc_max, what) for _ in range(2)])
+    acc_tile = em.acc.take(band * g.ow * cc_max, what)
+    rnd = int(ROUNDING_BY_NAME[qop.rounding])
+    n_out = 0
+    for q, (c0, cc) in enumerate(chunks):
+        em.emit("ld", dst=w_slots[q], src=w_addr[q], n0=1, n1=1, n2=g.kh * g.kw * cc)
+        par, hit = par_cache.get(q)
+        if not hit:
+            em.emit("lda", dst=par, src=p_addr[q], n0=1, n1=NVEC * cc)
+        for r0, th in _spans(g.oh, band):
+            ih, _ = g.box(th, g.ow)
+            box, hit = in_cache.get((q, r0))
+            if not hit:
+                _load_box(em, g, x, box, r0, 0, th, ih, iw, c0, cc, in_zp)
+            em.emit("dwc", dst=acc_tile, a=box, w=w_slots[q], m0=g.ow, m1=th, c=cc, kh=g.kh, kw=g.kw,
+                    as0=g.sw * cc, as1=g.sh * iw * cc, ts0=g.dw * cc, ts1=g.dh * iw * cc, ds0=cc, ds1=g.ow * cc,
+                    acc=2, bias=par)
+            out = out_slots[n_out % 2]
+            n_out += 1
+            em.emit("vrq", dst=out, src=acc_tile, mul=par + cc, sh=par + 2 * cc, m=th * g.ow, n=cc, ds=cc, ss=cc,
+                    zp=qop.zp_out, lo=qop.lo, hi=qop.hi, rnd=rnd)
+            em.emit("st", dst=y.at(r0, 0, c0), src=out, n0=th, n1=g.ow, n2=cc, ds0=y.rs, ds1=y.ps,
+                    ss0=g.ow * cc, ss1=cc)
