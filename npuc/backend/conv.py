@@ -246,7 +246,7 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
     nvec = params.shape[0]
     plan = choose_plan(em, g, what, nvec, out_bufs=4 if fused else 2, in_sram=rb_in is not None,
                        out_sram=rb_out is not None)
-    k_step, n_step, m_step = array_steps(hw)  # the dataflow's cuts: gemms fit the array
+    k_step, n_step, m_step = array_steps(hw, g.group)  # the dataflow's cuts: gemms fit the array
     nt_max = min(n_step, g.cout)
     cout_tiles = _spans(g.cout, n_step)
     cin_chunks = _spans(g.cin, plan.kc)

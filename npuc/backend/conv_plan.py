@@ -41,11 +41,14 @@ def cdiv(a: int, b: int) -> int:
 FIELD_MAX = 1 << 16  # the largest k and n a gemm's fields hold (isa/table.py)
 
 
-def array_steps(hw: HwConfig) -> tuple[int, int, int | None]:
+def array_steps(hw: HwConfig, group: int = 1) -> tuple[int, int, int | None]:
     """How the array's dataflow cuts a conv (isa/timing.py, tile_limits): (reduction rows per gemm,
     output channels per cout tile, output pixels per gemm or None for any). ws: (R, C, any);
-    os: (the whole reduction, C, R); is: (R, every channel, C)."""
+    os: (the whole reduction, C, R); is: (R, every channel, C) — C channels for a grouped conv,
+    whose block-diagonal weights would otherwise stream every output channel past each slice."""
     lm, lk, ln = tile_limits(hw)
+    if ln is None and group > 1:
+        ln = hw.cols
     return lk or FIELD_MAX, ln or FIELD_MAX, lm
 
 
@@ -142,7 +145,8 @@ def tile_inputs(g: ConvGeom, j0: int, nt: int) -> tuple[int, int]:
 
 def _aligned_chunks(g: ConvGeom, hw: HwConfig) -> set[int]:
     """Chunk sizes whose boundaries fall on the cout tiles' input spans: their gcd and its divisors."""
-    bounds = [b for j0, nt in _spans(g.cout, array_steps(hw)[1]) for b in tile_inputs(g, j0, nt) if 0 < b < g.cin]
+    tiles = _spans(g.cout, array_steps(hw, g.group)[1])
+    bounds = [b for j0, nt in tiles for b in tile_inputs(g, j0, nt) if 0 < b < g.cin]
     top = math.gcd(*bounds) if bounds else g.cin
     return {d for d in range(1, top + 1) if top % d == 0}
 
@@ -150,7 +154,7 @@ def _aligned_chunks(g: ConvGeom, hw: HwConfig) -> set[int]:
 def block_gemms(g: ConvGeom, hw: HwConfig, kc: int, packed: bool) -> list[list[tuple[int, int]]]:
     """Per cout tile: (chunk index, gemms) of each weight block that is not all zero by the group
     structure (the lowering also skips blocks and rows the weights' values make zero)."""
-    k_step, n_step, _ = array_steps(hw)
+    k_step, n_step, _ = array_steps(hw, g.group)
     return _block_gemms(g, k_step, n_step, kc, packed)
 
 
@@ -185,7 +189,7 @@ def _structure(g: ConvGeom, hw: HwConfig, kc: int) -> tuple[int, int]:
 
 
 def _kc_candidates(g: ConvGeom, hw: HwConfig) -> list[int]:
-    step = array_steps(hw)[0]
+    step = array_steps(hw, g.group)[0]
     kcs = {g.cin} | {min(g.cin, step * m) for m in (64, 32, 16, 8, 4, 2, 1)} | {min(g.cin, c) for c in (8, 4, 2, 1)}
     if g.group > 1:
         kcs |= _aligned_chunks(g, hw)
@@ -210,7 +214,7 @@ def plan_conv(g: ConvGeom, hw: HwConfig, what: str, nvec: int = 3, *, spad: int 
     packing, weight residency or tiles above a pixel count (`schedule.py`)."""
     spad = hw.spad_bytes if spad is None else spad
     acc = hw.acc_words if acc is None else acc
-    nt = min(array_steps(hw)[1], g.cout)
+    nt = min(array_steps(hw, g.group)[1], g.cout)
     acc_room = acc - 2 * align_up(nvec * nt, ACC_ALIGN) - ACC_ALIGN
     best: ConvPlan | None = None
     taps: dict[int, int] = {}  # chunk -> gemms of one output tile, one gemm per tap
@@ -279,7 +283,7 @@ def _chain(hw: HwConfig, m: int, k: int, n: int, gemms: int) -> int:
 def estimate(g: ConvGeom, hw: HwConfig, plan: ConvPlan, blocks: list[list[tuple[int, int]]],
              nvec: int = 3) -> Estimate:
     """Cycles of the compute unit and of the DRAM channel for `plan`, and the unhidden ramp."""
-    k_step, n_step, m_step = array_steps(hw)
+    k_step, n_step, m_step = array_steps(hw, g.group)
     couts = _spans(g.cout, n_step)
     chunks = _spans(g.cin, plan.kc)
     users = Counter(q for row in blocks for q, _ in row)  # chunk -> the cout tiles that read it

@@ -5,7 +5,9 @@ A weight-stationary array runs a depthwise conv at 1/C of its columns at best
 kernel taps a cycle. When the NPU has one and it is faster than the array's
 plan for the layer (`use_engine`), the layer is lowered here: per channel
 chunk and band of output rows, the input window is loaded (padded with the
-input's zero point, as the array's path does), one `dwc` sums the taps into
+input's zero point, as the array's path does) — or read in place when the
+producing conv kept its output in the scratchpad (`Resident`, padded with the
+same value) —, one `dwc` sums the taps into
 the accumulator starting from the bias row, one `vrq` requantizes the band and
 one `st` stores it. Input windows and output bands are double-buffered; the
 weights ([tap][channel] per chunk) and the per-channel parameters stay in
@@ -20,7 +22,7 @@ import numpy as np
 from ..hw import HwConfig
 from ..ir import AccQ
 from ..isa.arith import ROUNDING_BY_NAME
-from .conv import _load_box
+from .conv import Resident, _load_box
 from .conv_plan import ConvGeom, _spans, cdiv, plan_conv
 from .emit import ACC_ALIGN, SPAD_ALIGN, Buf, Emitter, SlotCache, align_up
 
@@ -36,34 +38,42 @@ def engine_cycles(g: ConvGeom, hw: HwConfig) -> int:
     return g.oh * g.ow * cdiv(g.cout, hw.lanes) * cdiv(g.kh * g.kw, hw.taps)
 
 
-def use_engine(g: ConvGeom, hw: HwConfig, spad: int, acc: int) -> bool:
+def use_engine(g: ConvGeom, hw: HwConfig, spad: int, acc: int, in_sram: bool = False) -> bool:
     """The NPU has an engine, the layer is depthwise, the engine's sums take fewer cycles than the
     array's plan computes, and a plan fits the window."""
-    if hw.lanes == 0 or not is_depthwise(g) or _plan(g, hw, spad, acc) is None:
+    if hw.lanes == 0 or not is_depthwise(g) or plan_depthwise(g, hw, spad, acc, in_sram) is None:
         return False
-    array = plan_conv(g, hw, "depthwise", spad=spad, acc=acc)
+    array = plan_conv(g, hw, "depthwise", spad=spad, acc=acc, in_sram=in_sram)
     return array is None or array.est is None or engine_cycles(g, hw) < array.est.compute
 
 
-def _plan(g: ConvGeom, hw: HwConfig, spad: int, acc: int) -> tuple[int, int] | None:
-    """(channels per chunk, output rows per band): the widest chunk, then a band of at most a
-    quarter of the rows (so loads, sums and stores overlap) that fits the windows."""
+def plan_depthwise(g: ConvGeom, hw: HwConfig, spad: int, acc: int, in_sram: bool = False) -> tuple[int, int] | None:
+    """(channels per chunk, output rows per band) that fit the windows, with bands of at most a
+    quarter of the rows (loads, sums and stores overlap): the plan that reads the fewest input
+    bytes from DRAM (bands re-read their kernel halo), then the widest chunk."""
+    best: tuple[tuple[int, int], tuple[int, int]] | None = None
     for cc in sorted({g.cout, *(min(g.cout, c) for c in (512, 256, 128, 64, 32, 16))}, reverse=True):
         weights = len(_spans(g.cout, cc)) * align_up(g.kh * g.kw * cc, SPAD_ALIGN)  # every chunk's, resident
         for th in range(max(1, cdiv(g.oh, 4)), 0, -1):
             ih, iw = g.box(th, g.ow)
-            need = weights + 2 * align_up(ih * iw * cc, SPAD_ALIGN) + 2 * align_up(th * g.ow * cc, SPAD_ALIGN)
+            inputs = 0 if in_sram else 2 * align_up(ih * iw * cc, SPAD_ALIGN)
+            need = weights + inputs + 2 * align_up(th * g.ow * cc, SPAD_ALIGN)
             words = align_up(th * g.ow * cc, ACC_ALIGN) + 2 * align_up(NVEC * cc, ACC_ALIGN) + ACC_ALIGN
             if need <= spad and words <= acc:
-                return cc, th
-    return None
+                read = 0 if in_sram else cdiv(g.oh, th) * ih  # input rows read, every channel
+                key = (read, -cc)
+                if best is None or key < best[0]:
+                    best = (key, (cc, th))
+                break
+    return None if best is None else best[1]
 
 
 def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: AccQ, in_zp: int,
-                    what: str) -> None:
-    """Emit one depthwise conv (`wq`: (C, 1, kh, kw) int8) on the engine."""
+                    what: str, rb_in: Resident | None = None) -> None:
+    """Emit one depthwise conv (`wq`: (C, 1, kh, kw) int8) on the engine; `rb_in`: its input is in
+    the scratchpad (the previous conv's output, padded), read in place."""
     hw = em.hw
-    plan = _plan(g, hw, em.spad.capacity, em.acc.capacity)
+    plan = plan_depthwise(g, hw, em.spad.capacity, em.acc.capacity, rb_in is not None)
     assert plan is not None, f"{what}: use_engine said a plan fits"
     cc_max, band = plan
     chunks = _spans(g.cout, cc_max)
@@ -73,7 +83,7 @@ def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qo
     p_addr = [em.add_data(np.ascontiguousarray(params[:, c0:c0 + cc])) for c0, cc in chunks]
     w_slots = [em.spad.take(g.kh * g.kw * cc, what) for _, cc in chunks]
     ih_max, iw = g.box(band, g.ow)
-    in_cache = SlotCache([em.spad.take(ih_max * iw * cc_max, what) for _ in range(2)])
+    in_cache = SlotCache([em.spad.take(ih_max * iw * cc_max, what) for _ in range(0 if rb_in else 2)])
     out_slots = [em.spad.take(band * g.ow * cc_max, what) for _ in range(2)]
     par_cache = SlotCache([em.acc.take(NVEC * cc_max, what) for _ in range(2)])
     acc_tile = em.acc.take(band * g.ow * cc_max, what)
@@ -86,11 +96,16 @@ def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qo
             em.emit("lda", dst=par, src=p_addr[q], n0=1, n1=NVEC * cc)
         for r0, th in _spans(g.oh, band):
             ih, _ = g.box(th, g.ow)
-            box, hit = in_cache.get((q, r0))
-            if not hit:
-                _load_box(em, g, x, box, r0, 0, th, ih, iw, c0, cc, in_zp)
+            if rb_in is not None:  # in place: pixels c apart, rows wp * c apart, the padding around
+                ps, rs = rb_in.c, rb_in.wp * rb_in.c
+                box = rb_in.addr + r0 * g.sh * rs + c0
+            else:
+                ps, rs = cc, iw * cc
+                box, hit = in_cache.get((q, r0))
+                if not hit:
+                    _load_box(em, g, x, box, r0, 0, th, ih, iw, c0, cc, in_zp)
             em.emit("dwc", dst=acc_tile, a=box, w=w_slots[q], m0=g.ow, m1=th, c=cc, kh=g.kh, kw=g.kw,
-                    as0=g.sw * cc, as1=g.sh * iw * cc, ts0=g.dw * cc, ts1=g.dh * iw * cc, ds0=cc, ds1=g.ow * cc,
+                    as0=g.sw * ps, as1=g.sh * rs, ts0=g.dw * ps, ts1=g.dh * rs, ds0=cc, ds1=g.ow * cc,
                     acc=2, bias=par)
             out = out_slots[n_out % 2]
             n_out += 1
