@@ -48,7 +48,7 @@ typedef struct {
     uint64_t token_stall[3];  /* start - free(U) when ready > free(U) */
     uint64_t dram_stall[3];   /* x - start of DMAs waiting for the channel */
     uint64_t insns[3];        /* instructions executed */
-    uint64_t macs;            /* gemm M * k * n */
+    uint64_t macs;            /* gemm M * k * n and dwc M * kh * kw * c */
     uint64_t dram_rd;         /* DRAM bytes read */
     uint64_t dram_wr;         /* DRAM bytes written */
     uint64_t spad_rd;         /* SPAD bytes read */

@@ -59,7 +59,7 @@ class RunStats:
     token_stall: tuple[int, int, int] = counter("start - free(U) when ready > free(U)", per_unit=True)
     dram_stall: tuple[int, int, int] = counter("x - start of DMAs waiting for the channel", per_unit=True)
     insns: tuple[int, int, int] = counter("instructions executed", per_unit=True)
-    macs: int = counter("gemm M * k * n", action=True)
+    macs: int = counter("gemm M * k * n and dwc M * kh * kw * c", action=True)
     dram_rd: int = counter("DRAM bytes read", action=True)
     dram_wr: int = counter("DRAM bytes written", action=True)
     spad_rd: int = counter("SPAD bytes read", action=True)
