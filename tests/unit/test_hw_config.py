@@ -85,8 +85,8 @@ def test_declarations_cover_the_dataclass_and_its_defaults():
 
 
 def test_from_flat_rejects_an_unknown_field_by_name():
-    with pytest.raises(HwConfigError, match=r"^prog\.s: unknown hardware field 'lanes'$"):
-        HwConfig.from_flat({"rows": 4, "lanes": 2}, source="prog.s")
+    with pytest.raises(HwConfigError, match=r"^prog\.s: unknown hardware field 'lanez'$"):
+        HwConfig.from_flat({"rows": 4, "lanez": 2}, source="prog.s")
     with pytest.raises(HwConfigError, match=r"^prog\.s: array\.rows = 0: "):
         HwConfig.from_flat({"rows": 0}, source="prog.s")
 
@@ -197,7 +197,7 @@ def test_c_members_carry_the_c_core_ranges():
     assert [(m.member, m.lo, m.hi) for m in C_MEMBERS] == [
         ("rows", 1, 1024), ("cols", 1, 1024), ("dataflow", 0, 2), ("fold_overlap", 0, 1), ("spad_bytes", 1, 1 << 30),
         ("acc_words", 1, 1 << 28), ("dram_bw", 1, 1 << 16), ("dram_latency", 0, 1 << 20), ("vec_lanes", 1, 1 << 12),
-        ("vec_latency", 0, 1 << 12)]
+        ("vec_latency", 0, 1 << 12), ("dw_lanes", 0, 4096), ("dw_taps", 1, 256)]
     for m in C_MEMBERS:
         kind = m.field.kind
         assert isinstance(kind, (Int, Bool, Choice))
@@ -211,7 +211,8 @@ def test_c_values_follow_the_config():
     hw = HwConfig(rows=4, cols=8, spad_kib=2, acc_kib=3, dram_bw=5, dram_latency=6, vec_lanes=7,
                   vec_latency=9)
     assert hw.c_values() == {"rows": 4, "cols": 8, "dataflow": 0, "fold_overlap": 1, "spad_bytes": 2048,
-                             "acc_words": 768, "dram_bw": 5, "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9}
+                             "acc_words": 768, "dram_bw": 5, "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9,
+                             "dw_lanes": 0, "dw_taps": 9}
     assert hw.replace(fold_overlap=False).c_values()["fold_overlap"] == 0
     assert [hw.replace(dataflow=d).c_values()["dataflow"] for d in ("ws", "os", "is")] == [0, 1, 2]
 
