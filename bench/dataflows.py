@@ -1,6 +1,7 @@
 """Gemm cycles per dataflow against SCALE-Sim's closed forms, and the dataflow / overlap table.
 
-    python bench/dataflows.py [--model resnet18|mobilenet_v2 ...] [--table]
+    python bench/dataflows.py [--model resnet18|mobilenet_v2 ...] [--dataflow ws|os|is ...] [--table]
+                              [--dw-lanes L --dw-taps T] [--no-closed]
 
 Acceptance (issue 11): each model at 16x16 with an SRAM large enough that no
 layer must split (spad 64 MiB, acc 16 MiB) and `fold_overlap = false`: the
@@ -12,9 +13,13 @@ over the Conv and Gemm layers of SCALE-Sim's closed form for the dataflow
 * os: ceil(M/R) * ceil(N/C) * (R + C + K - 2)
 * is: ceil(K/R) * ceil(M/C) * (2R + C + N - 2)
 
-(a grouped conv counts each group once per group). `--table` also prints, on
-the default preset, total cycles and their ratio to the sum of per-layer
-roofline bounds for ws / os / is with fold overlap on and off.
+(a grouped conv counts each group once per group, so a depthwise layer's
+closed form charges a whole fold per channel: the compiler's block-diagonal
+folds cost less). `--table` also prints, on the default preset, total cycles
+and their ratio to the sum of per-layer roofline bounds for ws / os / is with
+fold overlap on and off, and with `--dw-lanes L` the same with a depthwise
+engine of L lanes x T taps for a model with depthwise layers (their bound then
+max(useful MACs / (L*T), bytes / DRAM bytes per cycle), bench/cycles.py).
 """
 
 from __future__ import annotations
@@ -30,13 +35,13 @@ from onnx import shape_inference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/models.py, run from anywhere
 
+from cycles import depthwise_layers, roofline  # noqa: E402
 from models import mobilenet_v2, resnet18  # noqa: E402
 
 from npuc.compiler import compile_model  # noqa: E402
 from npuc.hw import HwConfig, load_hw  # noqa: E402
 from npuc.isa.program import Program  # noqa: E402
 from npuc.sim.driver import run_program  # noqa: E402
-from npuc.tools.report import Roofline  # noqa: E402
 
 MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2}
 DATAFLOWS = ("ws", "os", "is")
@@ -101,6 +106,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--model", action="append", choices=sorted(MODELS), help="default: resnet18")
     ap.add_argument("--dataflow", action="append", choices=DATAFLOWS, help="default: all three")
     ap.add_argument("--table", action="store_true", help="also the dataflow x overlap table on the default preset")
+    ap.add_argument("--no-closed", action="store_true", help="skip the closed-form comparison")
+    ap.add_argument("--dw-lanes", type=int, default=0, help="--table also with a depthwise engine of this many lanes")
+    ap.add_argument("--dw-taps", type=int, default=9, help="the depthwise engine's taps per lane")
     args = ap.parse_args(argv)
     base = load_hw("default")
     dfs = args.dataflow or list(DATAFLOWS)
@@ -110,35 +118,40 @@ def main(argv: list[str]) -> int:
             path = Path(d) / f"{name}.onnx"
             model = MODELS[name]()
             onnx.save(model, path)
-            for df in dfs:
+            for df in [] if args.no_closed else dfs:
                 hw = big_sram(base).replace(dataflow=df, fold_overlap=False)
                 prog, res = run(path, hw)
                 got = gemm_cycles(prog, res.insn_start, res.insn_end)
                 want = closed_total(model, df, hw.rows, hw.cols)
                 acc_rows.append((name, df, got, want))
                 print(f"{name} {df}: gemm cycles {got:,}, closed form {want:,}, {got / want - 1:+.2%}", flush=True)
-            if args.table:
+            dw = depthwise_layers(path)
+            engines = [0, args.dw_lanes] if args.dw_lanes and dw else [0]
+            for lanes in engines if args.table else []:
                 for df in dfs:
                     for ov in (True, False):
-                        hw = base.replace(dataflow=df, fold_overlap=ov)
+                        hw = base.replace(dataflow=df, fold_overlap=ov, lanes=lanes, taps=args.dw_taps)
                         prog, res = run(path, hw)
-                        roof = Roofline.of(res.layers, hw, res.stats[0].cycles)
+                        roof = roofline(res, hw, dw)
                         g = gemm_cycles(prog, res.insn_start, res.insn_end)
-                        table.append((name, df, ov, roof.cycles, roof.ratio, g))
-                        print(f"{name} {df} overlap={ov}: {roof.cycles:,} cycles ({roof.ratio:.3f} x bound), "
-                              f"gemm {g:,}", flush=True)
-    print()
-    print("| model | dataflow | summed gemm cycles (fold_overlap = false, large SRAM) | SCALE-Sim closed form | "
-          "difference |")
-    print("|---|---|---|---|---|")
-    for name, df, got, want in acc_rows:
-        print(f"| {name} | {df} | {got:,} | {want:,} | {got / want - 1:+.2%} |")
+                        engine = f"{lanes}x{args.dw_taps}" if lanes else "-"
+                        table.append((name, df, ov, engine, roof.cycles, roof.bound, roof.ratio, g))
+                        print(f"{name} {df} overlap={ov} engine={engine}: {roof.cycles:,} cycles "
+                              f"({roof.ratio:.3f} x bound), gemm {g:,}", flush=True)
+    if acc_rows:
+        print()
+        print("| model | dataflow | summed gemm cycles (fold_overlap = false, large SRAM) | SCALE-Sim closed form | "
+              "difference |")
+        print("|---|---|---|---|---|")
+        for name, df, got, want in acc_rows:
+            print(f"| {name} | {df} | {got:,} | {want:,} | {got / want - 1:+.2%} |")
     if table:
         print()
-        print("| model | dataflow | fold_overlap | cycles | cycles / sum of bounds | gemm cycles |")
-        print("|---|---|---|---|---|---|")
-        for name, df, ov, cyc, ratio, g in table:
-            print(f"| {name} | {df} | {str(ov).lower()} | {cyc:,} | {ratio:.3f} | {g:,} |")
+        print("| model | dataflow | fold_overlap | depthwise engine | cycles | sum of bounds | cycles / bound | "
+              "gemm cycles |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, df, ov, engine, cyc, bound, ratio, g in table:
+            print(f"| {name} | {df} | {str(ov).lower()} | {engine} | {cyc:,} | {bound:,.0f} | {ratio:.3f} | {g:,} |")
     return 0
 
 
