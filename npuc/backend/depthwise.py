@@ -9,7 +9,11 @@ input's zero point, as the array's path does) — or read in place when the
 producing conv kept its output in the scratchpad (`Resident`, padded with the
 same value) —, one `dwc` sums the taps into
 the accumulator starting from the bias row, one `vrq` requantizes the band and
-one `st` stores it. Input windows and output bands are double-buffered; the
+one `st` stores it. Input windows and output bands are double-buffered. A
+layer whose DRAM transfers outlast its sums reads each input row once: a band
+shares its first kernel rows (the halo) with the previous band's last ones,
+which one `vmax` of a row with itself copies from the other buffer (the vector
+unit, idle in such a layer, instead of the DRAM channel). The
 weights ([tap][channel] per chunk) and the per-channel parameters stay in
 SRAM. The quantization (bias with the input zero point folded in, multiplier,
 shift) is the conv's own, so the result is bit-identical to the array's.
@@ -22,7 +26,7 @@ import numpy as np
 from ..hw import HwConfig
 from ..ir import AccQ
 from ..isa.arith import ROUNDING_BY_NAME
-from .conv import Resident, _load_box
+from .conv import Resident, _clip, _load_box
 from .conv_plan import ConvGeom, _spans, cdiv, plan_conv
 from .emit import ACC_ALIGN, SPAD_ALIGN, Buf, Emitter, SlotCache, align_up
 
@@ -88,8 +92,11 @@ def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qo
     par_cache = SlotCache([em.acc.take(NVEC * cc_max, what) for _ in range(2)])
     acc_tile = em.acc.take(band * g.ow * cc_max, what)
     rnd = int(ROUNDING_BY_NAME[qop.rounding])
+    halo = max(0, (g.kh - 1) * g.dh + 1 - g.sh)  # input rows a band shares with the next
+    reuse = rb_in is None and halo > 0 and _dram_bound(g, hw)
     n_out = 0
     for q, (c0, cc) in enumerate(chunks):
+        prev: tuple[int, int] | None = None  # the previous band's input buffer and rows
         em.emit("ld", dst=w_slots[q], src=w_addr[q], n0=1, n1=1, n2=g.kh * g.kw * cc)
         par, hit = par_cache.get(q)
         if not hit:
@@ -102,8 +109,13 @@ def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qo
             else:
                 ps, rs = cc, iw * cc
                 box, hit = in_cache.get((q, r0))
-                if not hit:
+                if not hit and reuse and prev is not None:  # the halo from the other buffer, the rest from DRAM
+                    src = prev[0] + (prev[1] - halo) * rs
+                    em.emit("vmax", dst=box, a=src, b=src, m=halo * iw, n=cc, ds=cc, bs=cc, **{"as": cc})
+                    _load_rows(em, g, x, box + halo * rs, r0 * g.sh - g.pt + halo, ih - halo, iw, c0, cc, in_zp)
+                elif not hit:
                     _load_box(em, g, x, box, r0, 0, th, ih, iw, c0, cc, in_zp)
+                prev = (box, ih)
             em.emit("dwc", dst=acc_tile, a=box, w=w_slots[q], m0=g.ow, m1=th, c=cc, kh=g.kh, kw=g.kw,
                     as0=g.sw * ps, as1=g.sh * rs, ts0=g.dw * ps, ts1=g.dh * rs, ds0=cc, ds1=g.ow * cc,
                     acc=2, bias=par)
@@ -113,3 +125,21 @@ def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qo
                     zp=qop.zp_out, lo=qop.lo, hi=qop.hi, rnd=rnd)
             em.emit("st", dst=y.at(r0, 0, c0), src=out, n0=th, n1=g.ow, n2=cc, ds0=y.rs, ds1=y.ps,
                     ss0=g.ow * cc, ss1=cc)
+
+
+def _dram_bound(g: ConvGeom, hw: HwConfig) -> bool:
+    """The layer's DRAM transfers (input and output, once) take longer than its sums and `vrq`s."""
+    dram = cdiv(g.h * g.w * g.cin + g.oh * g.ow * g.cout, hw.dram_bw)
+    compute = g.oh * g.ow * (cdiv(g.cout, hw.lanes) * cdiv(g.kh * g.kw, hw.taps) + cdiv(g.cout, hw.vec_lanes))
+    return dram > compute
+
+
+def _load_rows(em: Emitter, g: ConvGeom, x: Buf, dst: int, top: int, rows: int, iw: int, k0: int, kc: int,
+               fill: int) -> None:
+    """DMA input rows [top, top + rows) (padded-image coordinates from the top pad) of the window
+    columns [-pl, iw - pl) into `dst`, padding with `fill` (as `conv._load_box` does a whole window)."""
+    pt, n0, pb = _clip(top, rows, g.h)
+    pl, n1, pr = _clip(-g.pl, iw, g.w)
+    src = x.at(top + pt, -g.pl + pl, k0) if n0 and n1 else 0
+    em.emit("ld", dst=dst, src=src, n0=n0, n1=n1, n2=kc, ss0=x.rs, ss1=x.ps, ds0=iw * kc, ds1=kc,
+            pt=pt, pb=pb, pl=pl, pr=pr, fill=fill)

@@ -78,3 +78,34 @@ def test_engine_is_faster_than_the_array():
     dw0 = next(ls for ls in r0.layers if ls.name == "dw")
     dw1 = next(ls for ls in r1.layers if ls.name == "dw")
     assert dw1.busy["compute"] < dw0.busy["compute"]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_bands_share_their_halo_bit_exactly(stride):
+    """A DRAM-bound depthwise layer (4 bytes a cycle) reads each input row once: a band's first
+    kernel rows are copied from the previous band's buffer (vmax of a row with itself)."""
+    from onnx import helper
+
+    from .models import make_model
+
+    rng = np.random.default_rng(3)
+    c, size = 16, 20
+    w = (rng.normal(size=(c, 1, 3, 3)) / 3).astype(np.float32)
+    b = (rng.normal(size=c) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], pads=[1] * 4,
+                              strides=[stride] * 2, group=c, name="dw")]
+    out = (size - 1) // stride + 1
+    model = make_model(nodes, {"w": w, "b": b}, (1, c, size, size), y_shape=[1, c, out, out])
+    calib = [{"x": rng.normal(size=(c, size, size)).astype(np.float32)} for _ in range(4)]
+    x = rng.normal(size=(1, c, size, size)).astype(np.float32)
+    hw = load_hw("default").replace(dram_bw=4, lanes=16, taps=9, spad_kib=16)
+    comp = compile_model(model, hw, calib=calib)
+    ops = [i.op for i in comp.program.insns]
+    assert ops.count("dwc") > 2 and ops.count("vmax") == ops.count("dwc") - 1
+    run = run_program(comp.program, {"x": x})
+    (t_in,) = comp.program.inputs()
+    ref = run_quantized(comp.ir, {comp.ir.inputs[0]: quantize(x, t_in)})
+    y = run.raw[comp.ir.node(comp.ir.outputs[0])["value"]]
+    np.testing.assert_array_equal(y, ref[comp.ir.outputs[0]].reshape(y.shape))
+    base = compile_model(model, hw.replace(lanes=0), calib=calib)
+    np.testing.assert_array_equal(y, run_program(base.program, {"x": x}).raw[base.ir.node(base.ir.outputs[0])["value"]])
