@@ -242,57 +242,69 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     return 0;
 }
 
-/* dwc cycles (isa/semantics.py, dw_cost): a pipeline of 2, then per output pixel ceil(c / lanes)
+/* dwc cycles (isa/semantics.py, dw_cost): a pipeline of 3, then per output pixel ceil(c / lanes)
  * channel groups of ceil(kh*kw / taps) steps. */
 static uint64_t dw_cost(const npu_sim *s, uint64_t rows, int64_t c, int64_t taps)
 {
     uint64_t per = npu_sat_mul(npu_ceil_div((uint64_t)c, (uint64_t)s->hw.dw_lanes),
                                npu_ceil_div((uint64_t)taps, (uint64_t)s->hw.dw_taps));
-    return npu_sat_add(2, npu_sat_mul(rows, per));
+    return npu_sat_add(3, npu_sat_mul(rows, per));
 }
+
+static int64_t round_shift(int64_t t, int sh, int rnd);
 
 static int exec_dwc(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 {
     const int32_t *f = in->f;
-    int64_t dst = f[NPU_F_DWC_DST], a = f[NPU_F_DWC_A], w = f[NPU_F_DWC_W], bias = f[NPU_F_DWC_BIAS];
+    int64_t dst = f[NPU_F_DWC_DST], a = f[NPU_F_DWC_A], w = f[NPU_F_DWC_W], par = f[NPU_F_DWC_PAR];
     int64_t m0 = f[NPU_F_DWC_M0], m1 = f[NPU_F_DWC_M1], c = f[NPU_F_DWC_C];
     int64_t kh = f[NPU_F_DWC_KH], kw = f[NPU_F_DWC_KW], taps = kh * kw;
     int64_t as0 = f[NPU_F_DWC_AS0], as1 = f[NPU_F_DWC_AS1], ts0 = f[NPU_F_DWC_TS0], ts1 = f[NPU_F_DWC_TS1];
-    int64_t ds0 = f[NPU_F_DWC_DS0], ds1 = f[NPU_F_DWC_DS1];
-    int mode = f[NPU_F_DWC_ACC];
+    int64_t ds = f[NPU_F_DWC_DS], zp = f[NPU_F_DWC_ZP], lo = f[NPU_F_DWC_LO], hi = f[NPU_F_DWC_HI];
+    int rnd = f[NPU_F_DWC_RND];
     uint64_t rows = (uint64_t)m0 * (uint64_t)m1;
-    const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {c, 1}};
+    const npu_dim obox[3] = {{m1, m0 * ds}, {m0, ds}, {c, 1}};
     const npu_dim abox[5] = {{m1, as1}, {m0, as0}, {kh, ts1}, {kw, ts0}, {c, 1}};
     const npu_dim wbox[1] = {{taps * c, 1}};
-    const npu_dim bbox[1] = {{c, 1}};
-    if (npu_check_box(s, idx, in, NPU_F_DWC_DST, NPU_MEM_ACC, dst, 3, obox))
+    const npu_dim pbox[2] = {{3, c}, {c, 1}};
+    if (npu_check_box(s, idx, in, NPU_F_DWC_DST, NPU_MEM_SPAD, dst, 3, obox))
         return -1;
+    if (rows > 0 && (npu_check_box(s, idx, in, NPU_F_DWC_A, NPU_MEM_SPAD, a, 5, abox) ||
+                     npu_check_box(s, idx, in, NPU_F_DWC_W, NPU_MEM_SPAD, w, 1, wbox) ||
+                     npu_check_box(s, idx, in, NPU_F_DWC_PAR, NPU_MEM_ACC, par, 2, pbox)))
+        return -1;
+    if (lo > hi)
+        return npu_fail(s, idx, "dwc: lo = %ld > hi = %ld", (long)lo, (long)hi);
     *cost = dw_cost(s, rows, c, taps);
     if (rows == 0)
         return 0;
-    if (npu_check_box(s, idx, in, NPU_F_DWC_A, NPU_MEM_SPAD, a, 5, abox) ||
-        npu_check_box(s, idx, in, NPU_F_DWC_W, NPU_MEM_SPAD, w, 1, wbox) ||
-        (mode == 2 && npu_check_box(s, idx, in, NPU_F_DWC_BIAS, NPU_MEM_ACC, bias, 1, bbox)) ||
-        charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(taps * c))))
+    for (int64_t j = 0; j < c; j++) {
+        int32_t v = npu_i32(s->acc[par + 2 * c + j]);
+        if (v < 0 || v > 62)
+            return npu_fail(s, idx, "dwc par: shift %ld at channel %lld outside [0, 62]", (long)v, (long long)j);
+    }
+    if (charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(taps * c))))
         return -1;
     s->stats.macs += rows * (uint64_t)(taps * c);
     s->stats.spad_rd += rows * (uint64_t)(taps * c) + (uint64_t)(taps * c);
-    s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)c : mode == 2 ? 4 * (uint64_t)c : 0;
-    s->stats.acc_wr += 4 * rows * (uint64_t)c;
-    for (int64_t j = 0; j < c; j++) /* the bias row is read before any output is written */
-        s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
-    /* element by element, as the Action reads; |sum| <= 2^16 * 2^14 */
+    s->stats.acc_rd += 4 * 3 * (uint64_t)c;
+    s->stats.spad_wr += rows * (uint64_t)c;
+    /* the parameters are in ACC, the outputs go to SPAD: element order cannot change a value read,
+     * but outputs may overwrite inputs, so pixels are done in loop order, each reading SPAD as the
+     * Action does */
     for (int64_t i1 = 0; i1 < m1; i1++) {
         for (int64_t i0 = 0; i0 < m0; i0++) {
             for (int64_t j = 0; j < c; j++) {
                 const int8_t *x = s->spad + a + i1 * as1 + i0 * as0 + j;
                 const int8_t *wt = s->spad + w + j;
-                int32_t sum = 0;
+                int32_t sum = 0; /* |sum| <= 2^16 * 2^14 */
                 for (int64_t u = 0; u < kh; u++)
                     for (int64_t v = 0; v < kw; v++)
                         sum += (int32_t)x[u * ts1 + v * ts0] * (int32_t)wt[(u * kw + v) * c];
-                uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0 + j;
-                *o = (mode == 1 ? *o : s->brow[j]) + (uint32_t)sum;
+                int64_t acc = npu_i32(s->acc[par + j] + (uint32_t)sum); /* from the bias, mod 2^32 */
+                int64_t t = acc * npu_i32(s->acc[par + c + j]);
+                int64_t r = round_shift(t, npu_i32(s->acc[par + 2 * c + j]), rnd) + zp;
+                s->spad[dst + (i1 * m0 + i0) * ds + j] = (int8_t)(r < lo ? lo : r > hi ? hi : r);
             }
         }
     }

@@ -25,7 +25,7 @@
     X(lda, 0x02, NPU_UNIT_LOAD, 6) \
     X(st, 0x03, NPU_UNIT_STORE, 9) \
     X(gemm, 0x10, NPU_UNIT_COMPUTE, 14) \
-    X(dwc, 0x11, NPU_UNIT_COMPUTE, 16) \
+    X(dwc, 0x11, NPU_UNIT_COMPUTE, 18) \
     X(vaddv, 0x20, NPU_UNIT_COMPUTE, 7) \
     X(vrq, 0x21, NPU_UNIT_COMPUTE, 12) \
     X(vmax, 0x22, NPU_UNIT_COMPUTE, 8) \
@@ -89,10 +89,12 @@
 #define NPU_F_DWC_AS1 9
 #define NPU_F_DWC_TS0 10
 #define NPU_F_DWC_TS1 11
-#define NPU_F_DWC_DS0 12
-#define NPU_F_DWC_DS1 13
-#define NPU_F_DWC_ACC 14
-#define NPU_F_DWC_BIAS 15
+#define NPU_F_DWC_DS 12
+#define NPU_F_DWC_PAR 13
+#define NPU_F_DWC_ZP 14
+#define NPU_F_DWC_LO 15
+#define NPU_F_DWC_HI 16
+#define NPU_F_DWC_RND 17
 #define NPU_F_VADDV_DST 0
 #define NPU_F_VADDV_SRC 1
 #define NPU_F_VADDV_VEC 2
@@ -224,7 +226,7 @@ static const npu_field_range npu_fields_gemm[14] = {
     {"acc", INT64_C(0), INT64_C(2)},
     {"bias", INT64_C(0), INT64_C(2147483647)},
 };
-static const npu_field_range npu_fields_dwc[16] = {
+static const npu_field_range npu_fields_dwc[18] = {
     {"dst", INT64_C(0), INT64_C(2147483647)},
     {"a", INT64_C(0), INT64_C(2147483647)},
     {"w", INT64_C(0), INT64_C(2147483647)},
@@ -237,10 +239,12 @@ static const npu_field_range npu_fields_dwc[16] = {
     {"as1", INT64_C(-2147483648), INT64_C(2147483647)},
     {"ts0", INT64_C(-2147483648), INT64_C(2147483647)},
     {"ts1", INT64_C(-2147483648), INT64_C(2147483647)},
-    {"ds0", INT64_C(-2147483648), INT64_C(2147483647)},
-    {"ds1", INT64_C(-2147483648), INT64_C(2147483647)},
-    {"acc", INT64_C(0), INT64_C(2)},
-    {"bias", INT64_C(0), INT64_C(2147483647)},
+    {"ds", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"par", INT64_C(0), INT64_C(2147483647)},
+    {"zp", INT64_C(-128), INT64_C(127)},
+    {"lo", INT64_C(-128), INT64_C(127)},
+    {"hi", INT64_C(-128), INT64_C(127)},
+    {"rnd", INT64_C(0), INT64_C(3)},
 };
 static const npu_field_range npu_fields_vaddv[7] = {
     {"dst", INT64_C(0), INT64_C(2147483647)},

@@ -66,16 +66,13 @@ def _gemm(f: dict[str, int]) -> list[Region]:
 
 def _dwc(f: dict[str, int]) -> list[Region]:
     rows = (f["m1"], f["m0"])
-    out = _box(ACC, True, f["dst"], rows + (f["c"],), (f["ds1"], f["ds0"], 1))
-    if f["acc"] == 1:
-        out += _box(ACC, False, f["dst"], rows + (f["c"],), (f["ds1"], f["ds0"], 1))
+    out = _box(SPAD, True, f["dst"], rows + (f["c"],), (f["m0"] * f["ds"], f["ds"], 1))
     if f["m0"] * f["m1"] == 0:
         return out
-    if f["acc"] == 2:
-        out += _box(ACC, False, f["bias"], (f["c"],), (1,))
     return (out + _box(SPAD, False, f["a"], rows + (f["kh"], f["kw"], f["c"]),
                        (f["as1"], f["as0"], f["ts1"], f["ts0"], 1))
-            + _box(SPAD, False, f["w"], (f["kh"] * f["kw"] * f["c"],), (1,)))
+            + _box(SPAD, False, f["w"], (f["kh"] * f["kw"] * f["c"],), (1,))
+            + _box(ACC, False, f["par"], (3 * f["c"],), (1,)))
 
 
 def _vaddv(f: dict[str, int]) -> list[Region]:

@@ -198,7 +198,7 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
     return cost
 
 
-DW_LATENCY = 2  # the depthwise engine's pipeline: multipliers, then the adder tree and accumulator
+DW_LATENCY = 3  # the depthwise engine's pipeline: multipliers, adder tree, requantizer
 
 
 def dw_cost(hw: HwConfig, rows: int, c: int, taps: int) -> int:
@@ -207,31 +207,51 @@ def dw_cost(hw: HwConfig, rows: int, c: int, taps: int) -> int:
 
 
 def dwc(m: Machine, f: dict[str, int]) -> int:
-    m0, m1, c, kh, kw, mode = f["m0"], f["m1"], f["c"], f["kh"], f["kw"], f["acc"]
+    m0, m1, c, kh, kw = f["m0"], f["m1"], f["c"], f["kh"], f["kw"]
     rows = m0 * m1
-    d = m.box("dwc", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (c, 1)))
+    d = m.box("dwc", "dst", "SPAD", f["dst"], ((m1, m0 * f["ds"]), (m0, f["ds"]), (c, 1)))
+    a = w = par = None
+    if rows > 0:
+        a = m.box("dwc", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (kh, f["ts1"]), (kw, f["ts0"]),
+                                               (c, 1)))
+        w = m.box("dwc", "w", "SPAD", f["w"], ((kh * kw * c, 1),))
+        par = m.box("dwc", "par", "ACC", f["par"], ((3, c), (c, 1)))
+    if f["lo"] > f["hi"]:
+        raise Fault(f"dwc: lo = {f['lo']} > hi = {f['hi']}")
     cost = dw_cost(m.hw, rows, c, kh * kw)
     if rows == 0:
         return cost
-    a = m.box("dwc", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (kh, f["ts1"]), (kw, f["ts0"]), (c, 1)))
-    w = m.box("dwc", "w", "SPAD", f["w"], ((kh * kw * c, 1),))
-    b = m.box("dwc", "bias", "ACC", f["bias"], ((c, 1),)) if mode == 2 else None
+    assert a is not None and w is not None and par is not None
+    bias, mul, shifts = (m.acc[par[i]].astype(np.int64) for i in range(3))
+    bad = np.flatnonzero((shifts < 0) | (shifts > 62))
+    if bad.size:
+        j = int(bad[0])
+        raise Fault(f"dwc par: shift {int(shifts[j])} at channel {j} outside [0, 62]")
     t = m.traffic
     t.macs += rows * kh * kw * c
     t.spad_rd += rows * kh * kw * c + kh * kw * c
-    t.acc_rd += 4 * rows * c if mode == 1 else 4 * c if mode == 2 else 0
-    t.acc_wr += 4 * rows * c
-    x = m.spad[a].reshape(rows, kh * kw, c).astype(np.int64)
-    s = (x * m.spad[w].reshape(1, kh * kw, c).astype(np.int64)).sum(axis=1)  # |s| < 2^16 * 2^14
-    if b is not None:  # the bias row is read before any output is written
-        s = s + m.acc[b].astype(np.int64)
-    if mode == 1:  # every pixel adds into its output, also where outputs share addresses
-        addr, where = np.unique(d.ravel(), return_inverse=True)
-        total = m.acc[addr].astype(np.int64)
-        np.add.at(total, where, s.ravel())
-        m.acc[addr] = wrap_int32(total)
-    else:
-        scatter(m.acc, d, wrap_int32(s))
+    t.acc_rd += 4 * 3 * c
+    t.spad_wr += rows * c
+    def requant(s: np.ndarray, j: np.ndarray | slice) -> np.ndarray:
+        acc = wrap_int32(s + bias[j]).astype(np.int64)  # the int32 sum from the bias, as gemm's acc = 2
+        r = round_shift(acc * mul[j], shifts[j], Rounding(f["rnd"])) + f["zp"]
+        return np.clip(r, f["lo"], f["hi"]).astype(np.int8)
+
+    dst = (f["dst"], ((m1, m0 * f["ds"]), (m0, f["ds"]), (c, 1)))
+    disjoint = all(_in_place_safe(dst, [(base, dims)]) for base, dims in (
+        (f["a"], ((m1, f["as1"]), (m0, f["as0"]), (kh, f["ts1"]), (kw, f["ts0"]), (c, 1))),
+        (f["w"], ((kh * kw * c, 1),))))
+    if disjoint:  # one gather, one scatter
+        x = m.spad[a].reshape(rows, kh * kw, c).astype(np.int64)
+        s = (x * m.spad[w].reshape(1, kh * kw, c).astype(np.int64)).sum(axis=1)  # |s| < 2^16 * 2^14
+        scatter(m.spad, d, requant(s, slice(None)).reshape(d.shape))
+        return cost
+    # outputs overwrite inputs: element by element, as the Action reads, each seeing earlier writes
+    a_flat, w_flat, d_flat = a.reshape(rows, kh * kw, c), w.reshape(kh * kw, c), d.reshape(rows, c)
+    for p in range(rows):
+        for j in range(c):
+            s = np.array([(m.spad[a_flat[p, :, j]].astype(np.int64) * m.spad[w_flat[:, j]]).sum()])
+            m.spad[d_flat[p, j]] = requant(s, slice(j, j + 1))[0]
     return cost
 
 

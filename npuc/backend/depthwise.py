@@ -7,9 +7,9 @@ plan for the layer (`use_engine`), the layer is lowered here: per channel
 chunk and band of output rows, the input window is loaded (padded with the
 input's zero point, as the array's path does) — or read in place when the
 producing conv kept its output in the scratchpad (`Resident`, padded with the
-same value) —, one `dwc` sums the taps into
-the accumulator starting from the bias row, one `vrq` requantizes the band and
-one `st` stores it. Input windows and output bands are double-buffered. A
+same value) —, one `dwc` sums the taps from the bias and requantizes them
+(the engine's output stage: multiplier, rounding shift, zero point, clamp, as
+`vrq` does), and one `st` stores the band. Input windows and output bands are double-buffered. A
 layer whose DRAM transfers outlast its sums reads each input row once: a band
 shares its first kernel rows (the halo) with the previous band's last ones,
 which one `vmax` of a row with itself copies from the other buffer (the vector
@@ -62,7 +62,7 @@ def plan_depthwise(g: ConvGeom, hw: HwConfig, spad: int, acc: int, in_sram: bool
             ih, iw = g.box(th, g.ow)
             inputs = 0 if in_sram else 2 * align_up(ih * iw * cc, SPAD_ALIGN)
             need = weights + inputs + 2 * align_up(th * g.ow * cc, SPAD_ALIGN)
-            words = align_up(th * g.ow * cc, ACC_ALIGN) + 2 * align_up(NVEC * cc, ACC_ALIGN) + ACC_ALIGN
+            words = 2 * align_up(NVEC * cc, ACC_ALIGN) + ACC_ALIGN
             if need <= spad and words <= acc:
                 read = 0 if in_sram else cdiv(g.oh, th) * ih  # input rows read, every channel
                 key = (read, -cc)
@@ -90,7 +90,6 @@ def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qo
     in_cache = SlotCache([em.spad.take(ih_max * iw * cc_max, what) for _ in range(0 if rb_in else 2)])
     out_slots = [em.spad.take(band * g.ow * cc_max, what) for _ in range(2)]
     par_cache = SlotCache([em.acc.take(NVEC * cc_max, what) for _ in range(2)])
-    acc_tile = em.acc.take(band * g.ow * cc_max, what)
     rnd = int(ROUNDING_BY_NAME[qop.rounding])
     halo = max(0, (g.kh - 1) * g.dh + 1 - g.sh)  # input rows a band shares with the next
     reuse = rb_in is None and halo > 0 and _dram_bound(g, hw)
@@ -116,21 +115,19 @@ def lower_depthwise(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qo
                 elif not hit:
                     _load_box(em, g, x, box, r0, 0, th, ih, iw, c0, cc, in_zp)
                 prev = (box, ih)
-            em.emit("dwc", dst=acc_tile, a=box, w=w_slots[q], m0=g.ow, m1=th, c=cc, kh=g.kh, kw=g.kw,
-                    as0=g.sw * ps, as1=g.sh * rs, ts0=g.dw * ps, ts1=g.dh * rs, ds0=cc, ds1=g.ow * cc,
-                    acc=2, bias=par)
             out = out_slots[n_out % 2]
             n_out += 1
-            em.emit("vrq", dst=out, src=acc_tile, mul=par + cc, sh=par + 2 * cc, m=th * g.ow, n=cc, ds=cc, ss=cc,
+            em.emit("dwc", dst=out, a=box, w=w_slots[q], m0=g.ow, m1=th, c=cc, kh=g.kh, kw=g.kw,
+                    as0=g.sw * ps, as1=g.sh * rs, ts0=g.dw * ps, ts1=g.dh * rs, ds=cc, par=par,
                     zp=qop.zp_out, lo=qop.lo, hi=qop.hi, rnd=rnd)
             em.emit("st", dst=y.at(r0, 0, c0), src=out, n0=th, n1=g.ow, n2=cc, ds0=y.rs, ds1=y.ps,
                     ss0=g.ow * cc, ss1=cc)
 
 
 def _dram_bound(g: ConvGeom, hw: HwConfig) -> bool:
-    """The layer's DRAM transfers (input and output, once) take longer than its sums and `vrq`s."""
+    """The layer's DRAM transfers (input and output, once) take longer than the engine."""
     dram = cdiv(g.h * g.w * g.cin + g.oh * g.ow * g.cout, hw.dram_bw)
-    compute = g.oh * g.ow * (cdiv(g.cout, hw.lanes) * cdiv(g.kh * g.kw, hw.taps) + cdiv(g.cout, hw.vec_lanes))
+    compute = engine_cycles(g, hw)
     return dram > compute
 
 

@@ -1,5 +1,5 @@
 .npuc 1
-.contents insns=43 data=1116 sha256=be08f001f83bca950c7aa43fef67265f1c3fc5837f555122f63e12077d499d3f
+.contents insns=39 data=1116 sha256=dcc91a9c3af1e6e2c06160fa7a709bf5af67c60b4bee2b9b683c33e9d2e297a5
 .hw rows=16 cols=16 dataflow="os" fold_overlap=true spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 lanes=16 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 2752
 .tensor name="x" role=input addr=0x0 shape=1,3,8,8 layout=nhwc scale=0.03125 zp=-22
@@ -53,17 +53,13 @@ vrq   dst=262028 src=752 mul=12 sh=24 m=8 n=12 ds=12 ss=12 zp=-128 lo=-128 hi=64
 @layer 1  ; dw
 ld    dst=131072 src=1408 n0=1 n1=1 n2=108 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0
 lda   dst=8192 src=1536 n0=1 n1=36 ss0=0 ds0=0 signal=0
-dwc   dst=8272 a=261152 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds0=12 ds1=48 acc=2 bias=8192 wait=0
-vrq   dst=131200 src=8272 mul=8204 sh=8216 m=4 n=12 ds=12 ss=12 zp=-128 lo=-128 hi=64 rnd=0 signal=2
+dwc   dst=131200 a=261152 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds=12 par=8192 zp=-128 lo=-128 hi=64 rnd=0 wait=0 signal=2
 st    dst=1216 src=131200 n0=1 n1=4 n2=12 ds0=48 ds1=12 ss0=48 ss1=12 wait=2 signal=3
-dwc   dst=8272 a=261368 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds0=12 ds1=48 acc=2 bias=8192
-vrq   dst=131264 src=8272 mul=8204 sh=8216 m=4 n=12 ds=12 ss=12 zp=-128 lo=-128 hi=64 rnd=0 signal=2
+dwc   dst=131264 a=261368 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds=12 par=8192 zp=-128 lo=-128 hi=64 rnd=0 signal=2
 st    dst=1264 src=131264 n0=1 n1=4 n2=12 ds0=48 ds1=12 ss0=48 ss1=12 wait=2 signal=3
-dwc   dst=8272 a=261584 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds0=12 ds1=48 acc=2 bias=8192
-vrq   dst=131200 src=8272 mul=8204 sh=8216 m=4 n=12 ds=12 ss=12 zp=-128 lo=-128 hi=64 rnd=0 wait=3 signal=2
+dwc   dst=131200 a=261584 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds=12 par=8192 zp=-128 lo=-128 hi=64 rnd=0 wait=3 signal=2
 st    dst=1312 src=131200 n0=1 n1=4 n2=12 ds0=48 ds1=12 ss0=48 ss1=12 wait=2
-dwc   dst=8272 a=261800 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds0=12 ds1=48 acc=2 bias=8192
-vrq   dst=131264 src=8272 mul=8204 sh=8216 m=4 n=12 ds=12 ss=12 zp=-128 lo=-128 hi=64 rnd=0 wait=3 signal=1,2
+dwc   dst=131264 a=261800 w=131072 m0=4 m1=1 c=12 kh=3 kw=3 as0=24 as1=216 ts0=12 ts1=108 ds=12 par=8192 zp=-128 lo=-128 hi=64 rnd=0 wait=3 signal=1,2
 st    dst=1360 src=131264 n0=1 n1=4 n2=12 ds0=48 ds1=12 ss0=48 ss1=12 wait=2 signal=4
 
 @layer 2  ; project

@@ -168,15 +168,15 @@ def body_insn(c: Chooser, hw: HwConfig) -> Insn:
         f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["n"], 1)))
         f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["k"], 1)))
         f["w"] = place(c, *spad, ((f["k"], f["ws"]), (f["n"], 1)))
-    elif op == "dwc":
-        f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), c=c.integer(1, 9), kh=c.integer(1, 3), kw=c.integer(1, 3),
-                 acc=c.integer(0, 2))
-        f.update(**{k: stride(c) for k in ("as0", "as1", "ts0", "ts1", "ds0", "ds1")})
-        f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["c"], 1)))
+    elif op == "dwc":  # parameters at the ACC top: biases (any), multipliers, shifts in [0, 62]
+        f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), c=c.integer(1, 8), kh=c.integer(1, 3), kw=c.integer(1, 3))
+        f.update(**{k: stride(c) for k in ("as0", "as1", "ts0", "ts1", "ds")})
+        lo, hi = bounds(c)
+        f.update(zp=c.integer(*I8), lo=lo, hi=hi, rnd=rounding(c), par=hw.acc_words - PARAM_WORDS + 16 - 2 * f["c"])
+        f["dst"] = place(c, *spad, ((f["m1"], f["m0"] * f["ds"]), (f["m0"], f["ds"]), (f["c"], 1)))
         f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["kh"], f["ts1"]), (f["kw"], f["ts0"]),
                                   (f["c"], 1)))
         f["w"] = place(c, *spad, ((f["kh"] * f["kw"] * f["c"], 1),))
-        f["bias"] = place(c, *acc, ((f["c"], 1),))
     else:
         f.update(m=ext(c), n=c.integer(0, 8))
         _vector_fields(c, hw, op, f, spad, acc)
