@@ -31,7 +31,7 @@ class LayerStats:
     name: str
     cycles: int
     busy: dict[str, int]
-    macs: int  # issued to the array: M*k*n of its gemms, zero weight blocks included
+    macs: int  # issued to the array (M*k*n of its gemms, zero weight blocks included) and the dwc engine
     dram_bytes: int
     insns: int
     span: int = 0
