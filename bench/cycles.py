@@ -1,7 +1,7 @@
 """Cycles against the roofline: ResNet-18 and MobileNetV2 (224x224, batch 1, random weights).
 
     python bench/cycles.py [--model resnet18|mobilenet_v2 ...] [--hw default|npu32|FILE ...]
-                           [--layers] [--no-serial] [--ablate] [--csv FILE]
+                           [--layers] [--no-serial] [--ablate] [--csv FILE] [--dw-lanes L --dw-taps T]
 
 For each model and hardware preset: the total cycles, the sum of the per-layer
 roofline bounds (Conv/Gemm layers: max(useful MACs / (R*C), (input + output +
@@ -14,7 +14,9 @@ generator (npuc/backend/schedule.py: packed taps, resident weights, large output
 tiles, fused Adds, outputs kept on chip, alternate SRAM halves) by compiling
 without it. The models come from bench/models.py, the one generator every bench
 shares; calibration is on two seeded random samples (cycles do not depend on the
-data).
+data). `--dw-lanes L` adds a depthwise engine of L lanes x T taps (`[depthwise]`,
+isa/ISA.md dwc) to every preset; a depthwise layer's bound is then
+max(useful MACs / (L*T), bytes / DRAM bytes per cycle).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import onnx
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/models.py, run from anywhere
 
 from models import mobilenet_v2, resnet18  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
 
 from npuc.backend.schedule import DEFAULT, Schedule  # noqa: E402
 from npuc.compiler import compile_model  # noqa: E402
@@ -41,12 +44,35 @@ from npuc.tools.report import Roofline, format_stats  # noqa: E402
 MODELS = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2}
 
 
+def depthwise_layers(path: Path) -> set[str]:
+    """The names of the model's depthwise Conv nodes (group = input channels = output channels)."""
+    model = onnx.load(path)
+    inits = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+    out = set()
+    for node in model.graph.node:
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if node.op_type == "Conv" and group > 1 and inits[node.input[1]][:2] == (group, 1):
+            out.add(node.name)
+    return out
+
+
+def roofline(run, hw: HwConfig, dw: set[str]) -> Roofline:
+    """The run against its roofline; with a depthwise engine (hw.lanes > 0) a depthwise layer's
+    bound is max(useful MACs / (lanes * taps), bytes / dram_bw)."""
+    roof = Roofline.of(run.layers, hw, run.stats[0].cycles)
+    if not hw.lanes:
+        return roof
+    bound = sum(max(ls.useful_macs / (hw.lanes * hw.taps), ls.bound_bytes / hw.dram_bw) if ls.name in dw
+                else ls.bound(hw) or 0.0 for ls in run.layers)
+    return Roofline(roof.useful_macs, bound, roof.cycles)
+
+
 def measure(path: Path, hw: HwConfig, schedule: Schedule = DEFAULT) -> tuple[object, Roofline, float]:
     """(run result, roofline summary, seconds) of one compile + simulation."""
     t0 = time.perf_counter()
     prog = compile_model(path, hw, calib_samples=2, schedule=schedule).program
     run = run_program(prog)
-    return run, Roofline.of(run.layers, hw, run.stats[0].cycles), time.perf_counter() - t0
+    return run, roofline(run, hw, depthwise_layers(path)), time.perf_counter() - t0
 
 
 def main(argv: list[str]) -> int:
@@ -57,6 +83,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--no-serial", action="store_true", help="skip the fold_overlap = false compile")
     ap.add_argument("--ablate", action="store_true", help="measure each schedule choice by switching it off")
     ap.add_argument("--csv", default=None, help="also write the per-layer tables as CSV to this file")
+    ap.add_argument("--dw-lanes", type=int, default=0, help="a depthwise engine of this many lanes (default none)")
+    ap.add_argument("--dw-taps", type=int, default=9, help="the depthwise engine's taps per lane")
     args = ap.parse_args(argv)
     rows = []
     ablations: list[tuple[str, str, str, int, int]] = []
@@ -66,7 +94,7 @@ def main(argv: list[str]) -> int:
             path = Path(d) / f"{name}.onnx"
             onnx.save(MODELS[name](), path)
             for spec in args.hw or ["default", "npu32"]:
-                hw = load_hw(spec)
+                hw = load_hw(spec).replace(lanes=args.dw_lanes, taps=args.dw_taps)
                 run, roof, secs = measure(path, hw)
                 serial = None
                 if not args.no_serial:

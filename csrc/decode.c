@@ -35,15 +35,22 @@ static int check_fields(npu_sim *s, int64_t idx, const npu_insn_spec *spec, cons
     return 0;
 }
 
-/* The one check that depends on the hardware: the tile must fit the array. */
+/* The one check that depends on the hardware: the tile must fit the array in its dataflow
+ * (isa/timing.py, tile_violation: ws k <= R, n <= C; os k any, n <= C, M <= R; is k <= R,
+ * n any, M <= C; checked in the order k, n, M). */
 static int check_gemm_tile(npu_sim *s, int64_t idx, const npu_insn *in)
 {
-    if (in->f[NPU_F_GEMM_K] > s->hw.rows)
-        return npu_fail(s, idx, "gemm k = %ld exceeds the array's %ld rows", (long)in->f[NPU_F_GEMM_K],
-                        (long)s->hw.rows);
-    if (in->f[NPU_F_GEMM_N] > s->hw.cols)
-        return npu_fail(s, idx, "gemm n = %ld exceeds the array's %ld cols", (long)in->f[NPU_F_GEMM_N],
-                        (long)s->hw.cols);
+    int df = s->hw.dataflow;
+    int64_t k = in->f[NPU_F_GEMM_K], n = in->f[NPU_F_GEMM_N];
+    int64_t m = (int64_t)in->f[NPU_F_GEMM_M0] * in->f[NPU_F_GEMM_M1];
+    int64_t mlim = df == NPU_HW_DATAFLOW_OS ? s->hw.rows : s->hw.cols;
+    if (df != NPU_HW_DATAFLOW_OS && k > s->hw.rows)
+        return npu_fail(s, idx, "gemm k = %ld exceeds the array's %ld rows", (long)k, (long)s->hw.rows);
+    if (df != NPU_HW_DATAFLOW_IS && n > s->hw.cols)
+        return npu_fail(s, idx, "gemm n = %ld exceeds the array's %ld cols", (long)n, (long)s->hw.cols);
+    if (df != NPU_HW_DATAFLOW_WS && m > mlim)
+        return npu_fail(s, idx, "gemm m0*m1 = %lld exceeds the array's %ld %s", (long long)m, (long)mlim,
+                        df == NPU_HW_DATAFLOW_OS ? "rows" : "cols");
     return 0;
 }
 
@@ -65,6 +72,8 @@ static int decode_one(npu_sim *s, int64_t idx, const uint32_t *w, npu_insn *in)
         return -1;
     if (in->kind == NPU_K_gemm)
         return check_gemm_tile(s, idx, in);
+    if (in->kind == NPU_K_dwc && s->hw.dw_lanes == 0)
+        return npu_fail(s, idx, "dwc: the NPU has no depthwise engine (depthwise.lanes = 0)");
     return 0;
 }
 

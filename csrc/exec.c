@@ -140,6 +140,21 @@ static void gemm_row(const int8_t *restrict a, const int32_t *restrict w, int64_
     }
 }
 
+/* out[j] = sum_r a[r] * w[r*ws + j] straight from the scratchpad: a gemm whose tile is larger than
+ * the staged R x C one (k > R in os, n > C in is). |out| <= 2^16 * 2^14 = 2^30: no overflow. */
+static void gemm_row_direct(const int8_t *a, const int8_t *w, int64_t ws, int64_t k, int64_t n,
+                            int32_t *restrict out)
+{
+    for (int64_t j = 0; j < n; j++)
+        out[j] = 0;
+    for (int64_t r = 0; r < k; r++) {
+        const int32_t ar = a[r];
+        const int8_t *wr = w + r * ws;
+        for (int64_t j = 0; j < n; j++)
+            out[j] += ar * wr[j];
+    }
+}
+
 /* The k x n weight tile, k-major, into s->wtile (k <= R and n <= C: decode checked). */
 static void load_weights(npu_sim *s, int64_t w, int64_t ws, int64_t k, int64_t n)
 {
@@ -148,21 +163,24 @@ static void load_weights(npu_sim *s, int64_t w, int64_t ws, int64_t k, int64_t n
             s->wtile[r * n + j] = s->spad[w + r * ws + j];
 }
 
-/* (preload, stream, drain) cycles of one fold of M rows: weight-stationary (isa/timing.py). */
-static void fold_phases(const npu_sim *s, uint64_t m, uint64_t phase[3])
+/* (preload, stream, drain) cycles of one fold of an M x k x n gemm in the array's dataflow
+ * (isa/timing.py, fold_phases): ws streams the M rows, os the k reduction steps (no preload),
+ * is the n weight columns; the drain is R + C - 2 in all three. */
+static void fold_phases(const npu_sim *s, uint64_t m, uint64_t k, uint64_t n, uint64_t phase[3])
 {
-    phase[0] = (uint64_t)s->hw.rows;
-    phase[1] = m;
+    int df = s->hw.dataflow;
+    phase[0] = df == NPU_HW_DATAFLOW_OS ? 0 : (uint64_t)s->hw.rows;
+    phase[1] = df == NPU_HW_DATAFLOW_OS ? k : df == NPU_HW_DATAFLOW_IS ? n : m;
     phase[2] = (uint64_t)(s->hw.rows + s->hw.cols - 2);
 }
 
-/* The cost of a gemm of M rows (ISA.md, gemm Cycles): a chain's first gemm pays preload, stream
+/* The cost of an M x k x n gemm (ISA.md, gemm Cycles): a chain's first gemm pays preload, stream
  * and drain; a gemm continuing the chain its stream plus the preload its predecessor's stream did
- * not hide. *chained tells which; s->array becomes the state after it. */
-static uint64_t gemm_cycles(npu_sim *s, uint64_t m, int *chained)
+ * not hide. *chained tells which, *stream the streamed length; s->array becomes the state after it. */
+static uint64_t gemm_cycles(npu_sim *s, uint64_t m, uint64_t k, uint64_t n, int *chained, uint64_t *stream)
 {
     uint64_t phase[3], cost;
-    fold_phases(s, m, phase);
+    fold_phases(s, m, k, n, phase);
     *chained = s->hw.fold_overlap && s->array.last_gemm && s->ready <= s->array.start;
     if (*chained)
         cost = npu_sat_add(phase[1], phase[0] > s->array.stream ? phase[0] - s->array.stream : 0);
@@ -171,6 +189,7 @@ static uint64_t gemm_cycles(npu_sim *s, uint64_t m, int *chained)
     s->array.last_gemm = 1;
     s->array.start = s->start;
     s->array.stream = phase[1];
+    *stream = phase[1];
     return cost;
 }
 
@@ -182,6 +201,7 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     int64_t as0 = f[NPU_F_GEMM_AS0], as1 = f[NPU_F_GEMM_AS1], ws = f[NPU_F_GEMM_WS];
     int64_t ds0 = f[NPU_F_GEMM_DS0], ds1 = f[NPU_F_GEMM_DS1];
     int mode = f[NPU_F_GEMM_ACC], chained;
+    uint64_t stream;
     uint64_t rows = (uint64_t)m0 * (uint64_t)m1; /* M < 2^62 */
     const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {n, 1}};
     const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {k, 1}};
@@ -189,9 +209,9 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     const npu_dim bbox[1] = {{n, 1}};
     if (npu_check_box(s, idx, in, NPU_F_GEMM_DST, NPU_MEM_ACC, dst, 3, obox))
         return -1;
-    *cost = gemm_cycles(s, rows, &chained);
+    *cost = gemm_cycles(s, rows, (uint64_t)k, (uint64_t)n, &chained, &stream);
     s->stats.gemm_chained += (uint64_t)chained;
-    s->stats.gemm_fill = npu_sat_add(s->stats.gemm_fill, *cost - rows);
+    s->stats.gemm_fill = npu_sat_add(s->stats.gemm_fill, *cost - stream);
     if (rows == 0)
         return 0;
     if (npu_check_box(s, idx, in, NPU_F_GEMM_A, NPU_MEM_SPAD, a, 3, abox) ||
@@ -203,15 +223,89 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * n);
     s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)n : mode == 2 ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * rows * (uint64_t)n;
-    load_weights(s, w, ws, k, n);
+    int staged = k <= s->hw.rows && n <= s->hw.cols;
+    if (staged)
+        load_weights(s, w, ws, k, n);
     for (int64_t j = 0; j < n; j++) /* the bias row is read before any output is written */
         s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
     for (int64_t i1 = 0; i1 < m1; i1++) {
         for (int64_t i0 = 0; i0 < m0; i0++) {
             uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
-            gemm_row(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
+            if (staged)
+                gemm_row(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
+            else
+                gemm_row_direct(s->spad + a + i1 * as1 + i0 * as0, s->spad + w, ws, k, n, s->orow);
             for (int64_t j = 0; j < n; j++)
                 o[j] = (mode == 1 ? o[j] : s->brow[j]) + (uint32_t)s->orow[j];
+        }
+    }
+    return 0;
+}
+
+/* dwc cycles (isa/semantics.py, dw_cost): a pipeline of 3, then per output pixel ceil(c / lanes)
+ * channel groups of ceil(kh*kw / taps) steps. */
+static uint64_t dw_cost(const npu_sim *s, uint64_t rows, int64_t c, int64_t taps)
+{
+    uint64_t per = npu_sat_mul(npu_ceil_div((uint64_t)c, (uint64_t)s->hw.dw_lanes),
+                               npu_ceil_div((uint64_t)taps, (uint64_t)s->hw.dw_taps));
+    return npu_sat_add(3, npu_sat_mul(rows, per));
+}
+
+static int64_t round_shift(int64_t t, int sh, int rnd);
+
+static int exec_dwc(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
+{
+    const int32_t *f = in->f;
+    int64_t dst = f[NPU_F_DWC_DST], a = f[NPU_F_DWC_A], w = f[NPU_F_DWC_W], par = f[NPU_F_DWC_PAR];
+    int64_t m0 = f[NPU_F_DWC_M0], m1 = f[NPU_F_DWC_M1], c = f[NPU_F_DWC_C];
+    int64_t kh = f[NPU_F_DWC_KH], kw = f[NPU_F_DWC_KW], taps = kh * kw;
+    int64_t as0 = f[NPU_F_DWC_AS0], as1 = f[NPU_F_DWC_AS1], ts0 = f[NPU_F_DWC_TS0], ts1 = f[NPU_F_DWC_TS1];
+    int64_t ds = f[NPU_F_DWC_DS], zp = f[NPU_F_DWC_ZP], lo = f[NPU_F_DWC_LO], hi = f[NPU_F_DWC_HI];
+    int rnd = f[NPU_F_DWC_RND];
+    uint64_t rows = (uint64_t)m0 * (uint64_t)m1;
+    const npu_dim obox[3] = {{m1, m0 * ds}, {m0, ds}, {c, 1}};
+    const npu_dim abox[5] = {{m1, as1}, {m0, as0}, {kh, ts1}, {kw, ts0}, {c, 1}};
+    const npu_dim wbox[1] = {{taps * c, 1}};
+    const npu_dim pbox[2] = {{3, c}, {c, 1}};
+    if (npu_check_box(s, idx, in, NPU_F_DWC_DST, NPU_MEM_SPAD, dst, 3, obox))
+        return -1;
+    if (rows > 0 && (npu_check_box(s, idx, in, NPU_F_DWC_A, NPU_MEM_SPAD, a, 5, abox) ||
+                     npu_check_box(s, idx, in, NPU_F_DWC_W, NPU_MEM_SPAD, w, 1, wbox) ||
+                     npu_check_box(s, idx, in, NPU_F_DWC_PAR, NPU_MEM_ACC, par, 2, pbox)))
+        return -1;
+    if (lo > hi)
+        return npu_fail(s, idx, "dwc: lo = %ld > hi = %ld", (long)lo, (long)hi);
+    *cost = dw_cost(s, rows, c, taps);
+    if (rows == 0)
+        return 0;
+    for (int64_t j = 0; j < c; j++) {
+        int32_t v = npu_i32(s->acc[par + 2 * c + j]);
+        if (v < 0 || v > 62)
+            return npu_fail(s, idx, "dwc par: shift %ld at channel %lld outside [0, 62]", (long)v, (long long)j);
+    }
+    if (charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(taps * c))))
+        return -1;
+    s->stats.macs += rows * (uint64_t)(taps * c);
+    s->stats.spad_rd += rows * (uint64_t)(taps * c) + (uint64_t)(taps * c);
+    s->stats.acc_rd += 4 * 3 * (uint64_t)c;
+    s->stats.spad_wr += rows * (uint64_t)c;
+    /* the parameters are in ACC, the outputs go to SPAD: element order cannot change a value read,
+     * but outputs may overwrite inputs, so pixels are done in loop order, each reading SPAD as the
+     * Action does */
+    for (int64_t i1 = 0; i1 < m1; i1++) {
+        for (int64_t i0 = 0; i0 < m0; i0++) {
+            for (int64_t j = 0; j < c; j++) {
+                const int8_t *x = s->spad + a + i1 * as1 + i0 * as0 + j;
+                const int8_t *wt = s->spad + w + j;
+                int32_t sum = 0; /* |sum| <= 2^16 * 2^14 */
+                for (int64_t u = 0; u < kh; u++)
+                    for (int64_t v = 0; v < kw; v++)
+                        sum += (int32_t)x[u * ts1 + v * ts0] * (int32_t)wt[(u * kw + v) * c];
+                int64_t acc = npu_i32(s->acc[par + j] + (uint32_t)sum); /* from the bias, mod 2^32 */
+                int64_t t = acc * npu_i32(s->acc[par + c + j]);
+                int64_t r = round_shift(t, npu_i32(s->acc[par + 2 * c + j]), rnd) + zp;
+                s->spad[dst + (i1 * m0 + i0) * ds + j] = (int8_t)(r < lo ? lo : r > hi ? hi : r);
+            }
         }
     }
     return 0;

@@ -9,7 +9,7 @@
 #define NPU_MAX_FIELDS 18
 #define NPU_NUM_TOKENS 16
 #define NPU_MAX_LAYERS 65536
-#define NPU_NUM_INSNS 11
+#define NPU_NUM_INSNS 12
 #define NPU_NUM_UNITS 3
 #define NPU_UNIT_LOAD 0
 #define NPU_UNIT_COMPUTE 1
@@ -25,6 +25,7 @@
     X(lda, 0x02, NPU_UNIT_LOAD, 6) \
     X(st, 0x03, NPU_UNIT_STORE, 9) \
     X(gemm, 0x10, NPU_UNIT_COMPUTE, 14) \
+    X(dwc, 0x11, NPU_UNIT_COMPUTE, 18) \
     X(vaddv, 0x20, NPU_UNIT_COMPUTE, 7) \
     X(vrq, 0x21, NPU_UNIT_COMPUTE, 12) \
     X(vmax, 0x22, NPU_UNIT_COMPUTE, 8) \
@@ -76,6 +77,24 @@
 #define NPU_F_GEMM_DS1 11
 #define NPU_F_GEMM_ACC 12
 #define NPU_F_GEMM_BIAS 13
+#define NPU_F_DWC_DST 0
+#define NPU_F_DWC_A 1
+#define NPU_F_DWC_W 2
+#define NPU_F_DWC_M0 3
+#define NPU_F_DWC_M1 4
+#define NPU_F_DWC_C 5
+#define NPU_F_DWC_KH 6
+#define NPU_F_DWC_KW 7
+#define NPU_F_DWC_AS0 8
+#define NPU_F_DWC_AS1 9
+#define NPU_F_DWC_TS0 10
+#define NPU_F_DWC_TS1 11
+#define NPU_F_DWC_DS 12
+#define NPU_F_DWC_PAR 13
+#define NPU_F_DWC_ZP 14
+#define NPU_F_DWC_LO 15
+#define NPU_F_DWC_HI 16
+#define NPU_F_DWC_RND 17
 #define NPU_F_VADDV_DST 0
 #define NPU_F_VADDV_SRC 1
 #define NPU_F_VADDV_VEC 2
@@ -206,6 +225,26 @@ static const npu_field_range npu_fields_gemm[14] = {
     {"ds1", INT64_C(-2147483648), INT64_C(2147483647)},
     {"acc", INT64_C(0), INT64_C(2)},
     {"bias", INT64_C(0), INT64_C(2147483647)},
+};
+static const npu_field_range npu_fields_dwc[18] = {
+    {"dst", INT64_C(0), INT64_C(2147483647)},
+    {"a", INT64_C(0), INT64_C(2147483647)},
+    {"w", INT64_C(0), INT64_C(2147483647)},
+    {"m0", INT64_C(0), INT64_C(2147483647)},
+    {"m1", INT64_C(0), INT64_C(2147483647)},
+    {"c", INT64_C(1), INT64_C(65536)},
+    {"kh", INT64_C(1), INT64_C(256)},
+    {"kw", INT64_C(1), INT64_C(256)},
+    {"as0", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"as1", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"ts0", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"ts1", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"ds", INT64_C(-2147483648), INT64_C(2147483647)},
+    {"par", INT64_C(0), INT64_C(2147483647)},
+    {"zp", INT64_C(-128), INT64_C(127)},
+    {"lo", INT64_C(-128), INT64_C(127)},
+    {"hi", INT64_C(-128), INT64_C(127)},
+    {"rnd", INT64_C(0), INT64_C(3)},
 };
 static const npu_field_range npu_fields_vaddv[7] = {
     {"dst", INT64_C(0), INT64_C(2147483647)},

@@ -4,11 +4,16 @@
 
 #include <stdint.h>
 
+#define NPU_HW_DATAFLOW_WS 0
+#define NPU_HW_DATAFLOW_OS 1
+#define NPU_HW_DATAFLOW_IS 2
+
 /* Hardware parameters (npuc.hw.HwConfig; sizes already in bytes / words).
  * Each member: [the range npu_run accepts] section.field of the TOML config: doc. */
 typedef struct {
     int32_t rows;          /* [1, 1024] array.rows: systolic array rows, the reduction depth of one pass */
     int32_t cols;          /* [1, 1024] array.cols: systolic array columns, the output channels of one pass */
+    int32_t dataflow;      /* [0, 2] array.dataflow: what stays in the PEs during a fold: ws (weights), os (outputs) or is (inputs); a gemm's tile limits and cycles follow it (isa/ISA.md, gemm) */
     int32_t fold_overlap;  /* [0, 1] array.fold_overlap: a gemm's weight preload overlaps the previous gemm's streaming (a chain, isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain */
     int32_t spad_bytes;    /* [1, 2^30] memory.spad_kib: scratchpad bytes (memory.spad_kib * 1024) */
     int32_t acc_words;     /* [1, 2^28] memory.acc_kib: accumulator words (memory.acc_kib * 256) */
@@ -16,19 +21,24 @@ typedef struct {
     int32_t dram_latency;  /* [0, 2^20] memory.dram_latency: DRAM latency in cycles */
     int32_t vec_lanes;     /* [1, 2^12] vector.vec_lanes: vector unit lanes */
     int32_t vec_latency;   /* [0, 2^12] vector.vec_latency: vector pipeline depth in cycles */
+    int32_t dw_lanes;      /* [0, 2^12] depthwise.lanes: depthwise engine channels per cycle (0: none) */
+    int32_t dw_taps;       /* [1, 256] depthwise.taps: depthwise engine taps per channel per cycle */
 } npu_hw;
 
 /* X(member, lo, hi) for every npu_hw member: the ranges npu_run checks. */
 #define NPU_HW_FIELDS(X) \
     X(rows, 1, 1024) \
     X(cols, 1, 1024) \
+    X(dataflow, 0, 2) \
     X(fold_overlap, 0, 1) \
     X(spad_bytes, 1, 1073741824) \
     X(acc_words, 1, 268435456) \
     X(dram_bw, 1, 65536) \
     X(dram_latency, 0, 1048576) \
     X(vec_lanes, 1, 4096) \
-    X(vec_latency, 0, 4096)
+    X(vec_latency, 0, 4096) \
+    X(dw_lanes, 0, 4096) \
+    X(dw_taps, 1, 256)
 
 /* The counters of one run (isa/stats.py, RunStats);
  * per-unit arrays are indexed by unit: 0 load, 1 compute, 2 store. */
@@ -38,7 +48,7 @@ typedef struct {
     uint64_t token_stall[3];  /* start - free(U) when ready > free(U) */
     uint64_t dram_stall[3];   /* x - start of DMAs waiting for the channel */
     uint64_t insns[3];        /* instructions executed */
-    uint64_t macs;            /* gemm M * k * n */
+    uint64_t macs;            /* gemm M * k * n and dwc M * kh * kw * c */
     uint64_t dram_rd;         /* DRAM bytes read */
     uint64_t dram_wr;         /* DRAM bytes written */
     uint64_t spad_rd;         /* SPAD bytes read */
@@ -46,7 +56,7 @@ typedef struct {
     uint64_t acc_rd;          /* ACC bytes read (4 per word) */
     uint64_t acc_wr;          /* ACC bytes written (4 per word) */
     uint64_t gemm_chained;    /* gemms that continued a chain (their preload hidden) */
-    uint64_t gemm_fill;       /* gemm cycles not streaming rows: preload, fill and drain (cost - M) */
+    uint64_t gemm_fill;       /* gemm cycles not streaming: fill and drain (cost - streamed length) */
     uint64_t vec_ops;         /* vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut) */
 } npu_stats;
 

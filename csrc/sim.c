@@ -245,8 +245,10 @@ static int alloc_memories(npu_sim *s)
     s->spad = calloc((size_t)hw->spad_bytes, 1);
     s->acc = calloc((size_t)hw->acc_words, sizeof *s->acc);
     s->wtile = malloc((size_t)hw->rows * (size_t)hw->cols * sizeof *s->wtile);
-    s->orow = malloc((size_t)hw->cols * sizeof *s->orow);
-    s->brow = malloc((size_t)hw->cols * sizeof *s->brow);
+    /* an output row holds n <= cols, or any n the gemm's field allows in the is dataflow */
+    size_t row = hw->dataflow == NPU_HW_DATAFLOW_IS ? (size_t)1 << 16 : (size_t)hw->cols;
+    s->orow = malloc(row * sizeof *s->orow);
+    s->brow = malloc(row * sizeof *s->brow);
     if (s->spad == NULL || s->acc == NULL || s->wtile == NULL || s->orow == NULL || s->brow == NULL)
         return npu_fail(s, -1, "out of memory allocating SPAD of %ld bytes and ACC of %ld words",
                         (long)hw->spad_bytes, (long)hw->acc_words);

@@ -52,8 +52,8 @@ typedef struct {
     int8_t *spad;
     uint32_t *acc;          /* int32 words, kept unsigned so adds wrap mod 2^32 */
     int32_t *wtile;         /* gemm: the weight tile, rows * cols, k-major */
-    int32_t *orow;          /* gemm: one output row, cols */
-    uint32_t *brow;         /* gemm: the bias row (acc = 2), cols */
+    int32_t *orow;          /* gemm: one output row, cols (2^16 in the is dataflow) */
+    uint32_t *brow;         /* gemm: the bias row (acc = 2), as orow */
     npu_insn *insns;
     size_t n_insns;
     npu_sem tok[NPU_NUM_TOKENS];

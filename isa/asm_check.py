@@ -27,6 +27,7 @@ from .asm_syntax import Item, SyntaxFault, Value, Word, parse_canonical_insn, pa
 from .image import ProgramImage, canonical_segments, content_digest
 from .program import DTYPE_BYTES, HostOp, Insn, LayerWork, Program, TensorInfo
 from .table import BY_MNEMONIC, MAX_LAYERS, NUM_TOKENS, InsnSpec
+from .timing import tile_violation
 
 MAX_DRAM = 1 << 31  # instruction addresses are int32
 _HW_FIELDS = tuple(HwConfig().to_flat())
@@ -575,8 +576,9 @@ class Assembler:
         per-value Python checks were a third of the parse time of big programs.
         """
         if head == "gemm":
-            table = _FIELD_TABLES[head]
-            if fields[table.index["k"]] > self.rows or fields[table.index["n"]] > self.cols:
+            ix = _FIELD_TABLES[head].index
+            assert self.hwcfg is not None
+            if tile_violation(self.hwcfg, fields[ix["m0"]] * fields[ix["m1"]], fields[ix["k"]], fields[ix["n"]]):
                 raise _NeedPositions()
         self.deferred.append(len(self.insns))
         self.insns.append(Insn(head, fields, wait, signal, self.layer, lineno))
@@ -623,8 +625,9 @@ class Assembler:
         if item.head != "gemm":
             return
         assert self.hwcfg is not None
-        for name, limit, what in (("k", self.hwcfg.rows, "rows"), ("n", self.hwcfg.cols, "cols")):
-            v = fields[table.index[name]]
-            if v > limit:
-                i = next(j for j, (k, _) in enumerate(item.kvs) if k == name)
-                raise self.fail(item, f"gemm {name}={v} exceeds the array's {limit} {what}", value=i)
+        ix = table.index
+        bad = tile_violation(self.hwcfg, fields[ix["m0"]] * fields[ix["m1"]], fields[ix["k"]], fields[ix["n"]])
+        if bad:  # reported at the field it names (m0 for M = m0*m1)
+            name, v, limit, what = bad
+            i = next(j for j, (k, _) in enumerate(item.kvs) if k == name.split("*")[0])
+            raise self.fail(item, f"gemm {name}={v} exceeds the array's {limit} {what}", value=i)

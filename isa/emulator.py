@@ -27,6 +27,7 @@ from .program import Insn
 from .semantics import SEMANTICS, Fault, Machine
 from .stats import ACTION_COUNTERS, RunStats
 from .table import BY_MNEMONIC, HEADER_WORDS, NUM_TOKENS, WORDS_PER_INSN, Unit
+from .timing import tile_limits, tile_problem
 
 UNIT_NAMES = tuple(u.name.lower() for u in Unit)  # ("load", "compute", "store")
 _FIELD_NAMES = {m: s.field_names() for m, s in BY_MNEMONIC.items()}
@@ -205,19 +206,32 @@ def _decoded(program: np.ndarray | Sequence[Insn], hw: HwConfig) -> list[Insn]:
         raise EmuError(*tile)
     return insns
 
+NO_DW_ENGINE = "dwc: the NPU has no depthwise engine (depthwise.lanes = 0)"
+
+
 def _first_bad_tile(words: np.ndarray, hw: HwConfig) -> tuple[int, str] | None:
-    """The first gemm whose k x n tile does not fit the R x C array, with its error text."""
+    """The first gemm whose tile does not fit the R x C array in its dataflow, with its error text."""
     n = words.size // WORDS_PER_INSN
     rows = words[:n * WORDS_PER_INSN].reshape(n, WORDS_PER_INSN)
     gemm = BY_MNEMONIC["gemm"]
     names = gemm.field_names()
-    k = rows[:, HEADER_WORDS + names.index("k")].view(np.int32)
-    nn = rows[:, HEADER_WORDS + names.index("n")].view(np.int32)
-    is_gemm = ((rows[:, 0] & 0xFFFF) == gemm.opcode)  # opcode and zero reserved bits
-    bad = np.flatnonzero(is_gemm & ((k > hw.rows) | (nn > hw.cols)))
+
+    def col(name: str) -> np.ndarray:
+        return rows[:, HEADER_WORDS + names.index(name)].view(np.int32).astype(np.int64)
+
+    m, k, nn = col("m0") * col("m1"), col("k"), col("n")
+    lm, lk, ln = tile_limits(hw)
+    over = np.zeros(n, dtype=bool)
+    for v, lim in ((m, lm), (k, lk), (nn, ln)):
+        if lim is not None:
+            over |= v > lim
+    is_dwc = (rows[:, 0] & 0xFFFF) == BY_MNEMONIC["dwc"].opcode
+    bad = np.flatnonzero((((rows[:, 0] & 0xFFFF) == gemm.opcode) & over) | (is_dwc & (hw.lanes == 0)))
     if not bad.size:
         return None
     i = int(bad[0])
-    if k[i] > hw.rows:
-        return i, f"gemm k = {int(k[i])} exceeds the array's {hw.rows} rows"
-    return i, f"gemm n = {int(nn[i])} exceeds the array's {hw.cols} cols"
+    if is_dwc[i]:
+        return i, NO_DW_ENGINE
+    problem = tile_problem(hw, int(m[i]), int(k[i]), int(nn[i]))
+    assert problem is not None
+    return i, problem

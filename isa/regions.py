@@ -64,6 +64,17 @@ def _gemm(f: dict[str, int]) -> list[Region]:
             + _box(SPAD, False, f["w"], (f["k"], f["n"]), (f["ws"], 1)))
 
 
+def _dwc(f: dict[str, int]) -> list[Region]:
+    rows = (f["m1"], f["m0"])
+    out = _box(SPAD, True, f["dst"], rows + (f["c"],), (f["m0"] * f["ds"], f["ds"], 1))
+    if f["m0"] * f["m1"] == 0:
+        return out
+    return (out + _box(SPAD, False, f["a"], rows + (f["kh"], f["kw"], f["c"]),
+                       (f["as1"], f["as0"], f["ts1"], f["ts0"], 1))
+            + _box(SPAD, False, f["w"], (f["kh"] * f["kw"] * f["c"],), (1,))
+            + _box(ACC, False, f["par"], (3 * f["c"],), (1,)))
+
+
 def _vaddv(f: dict[str, int]) -> list[Region]:
     ext = (f["m"], f["n"])
     vec = _box(ACC, False, f["vec"], (f["n"],), (1,)) if f["m"] > 0 else []
@@ -100,7 +111,7 @@ def _vlut(f: dict[str, int]) -> list[Region]:
 
 
 # vadd and vmul touch the boxes vmax does
-_REGIONS = {"ld": _ld, "lda": _lda, "st": _st, "gemm": _gemm, "vaddv": _vaddv, "vrq": _vrq,
+_REGIONS = {"ld": _ld, "lda": _lda, "st": _st, "gemm": _gemm, "dwc": _dwc, "vaddv": _vaddv, "vrq": _vrq,
             "vmax": _vmax, "vsum": _vsum, "vadd": _vmax, "vlut": _vlut, "vmul": _vmax}
 
 

@@ -28,7 +28,7 @@ from npuc.hw import HwConfig
 from .arith import add_requantize, mul_requantize, round_shift, wrap_int32
 from .stats import ACTION_COUNTERS
 from .table import Rounding
-from .timing import ArrayState, gemm_cycles
+from .timing import ArrayState, fold_phases, gemm_cycles
 
 Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
 
@@ -172,10 +172,10 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
     m0, m1, k, n, mode = f["m0"], f["m1"], f["k"], f["n"], f["acc"]
     rows = m0 * m1
     d = m.box("gemm", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (n, 1)))
-    cost, chained = gemm_cycles(m.hw, m.array, rows, m.start, m.ready)
+    cost, chained = gemm_cycles(m.hw, m.array, rows, k, n, m.start, m.ready)
     t = m.traffic
     t.gemm_chained += chained
-    t.gemm_fill += cost - rows
+    t.gemm_fill += cost - fold_phases(m.hw, rows, k, n)[1]
     if rows == 0:
         return cost
     a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (k, 1)))
@@ -195,6 +195,63 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
         m.acc[addr] = wrap_int32(total)
     else:
         scatter(m.acc, d, wrap_int32(s))
+    return cost
+
+
+DW_LATENCY = 3  # the depthwise engine's pipeline: multipliers, adder tree, requantizer
+
+
+def dw_cost(hw: HwConfig, rows: int, c: int, taps: int) -> int:
+    """dwc cycles: each output pixel takes ceil(c / lanes) channel groups of ceil(taps / T) steps."""
+    return DW_LATENCY + rows * _ceil_div(c, hw.lanes) * _ceil_div(taps, hw.taps)
+
+
+def dwc(m: Machine, f: dict[str, int]) -> int:
+    m0, m1, c, kh, kw = f["m0"], f["m1"], f["c"], f["kh"], f["kw"]
+    rows = m0 * m1
+    d = m.box("dwc", "dst", "SPAD", f["dst"], ((m1, m0 * f["ds"]), (m0, f["ds"]), (c, 1)))
+    a = w = par = None
+    if rows > 0:
+        a = m.box("dwc", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (kh, f["ts1"]), (kw, f["ts0"]),
+                                               (c, 1)))
+        w = m.box("dwc", "w", "SPAD", f["w"], ((kh * kw * c, 1),))
+        par = m.box("dwc", "par", "ACC", f["par"], ((3, c), (c, 1)))
+    if f["lo"] > f["hi"]:
+        raise Fault(f"dwc: lo = {f['lo']} > hi = {f['hi']}")
+    cost = dw_cost(m.hw, rows, c, kh * kw)
+    if rows == 0:
+        return cost
+    assert a is not None and w is not None and par is not None
+    bias, mul, shifts = (m.acc[par[i]].astype(np.int64) for i in range(3))
+    bad = np.flatnonzero((shifts < 0) | (shifts > 62))
+    if bad.size:
+        j = int(bad[0])
+        raise Fault(f"dwc par: shift {int(shifts[j])} at channel {j} outside [0, 62]")
+    t = m.traffic
+    t.macs += rows * kh * kw * c
+    t.spad_rd += rows * kh * kw * c + kh * kw * c
+    t.acc_rd += 4 * 3 * c
+    t.spad_wr += rows * c
+    def requant(s: np.ndarray, j: np.ndarray | slice) -> np.ndarray:
+        acc = wrap_int32(s + bias[j]).astype(np.int64)  # the int32 sum from the bias, as gemm's acc = 2
+        r = round_shift(acc * mul[j], shifts[j], Rounding(f["rnd"])) + f["zp"]
+        return np.clip(r, f["lo"], f["hi"]).astype(np.int8)
+
+    dst = (f["dst"], ((m1, m0 * f["ds"]), (m0, f["ds"]), (c, 1)))
+    disjoint = all(_in_place_safe(dst, [(base, dims)]) for base, dims in (
+        (f["a"], ((m1, f["as1"]), (m0, f["as0"]), (kh, f["ts1"]), (kw, f["ts0"]), (c, 1))),
+        (f["w"], ((kh * kw * c, 1),))))
+    if disjoint:  # one gather, one scatter
+        x = m.spad[a].reshape(rows, kh * kw, c).astype(np.int64)
+        s = (x * m.spad[w].reshape(1, kh * kw, c).astype(np.int64)).sum(axis=1)  # |s| < 2^16 * 2^14
+        scatter(m.spad, d, requant(s, slice(None)).reshape(d.shape))
+        return cost
+    # outputs overwrite inputs: element by element, as the Action reads, each seeing earlier writes
+    a_flat, w_flat, d_flat = a.reshape(rows, kh * kw, c), w.reshape(kh * kw, c), d.reshape(rows, c)
+    for p in range(rows):
+        for j in range(c):
+            s = np.array([(m.spad[a_flat[p, :, j]].astype(np.int64) * m.spad[w_flat[:, j]]).sum()])
+            m.spad[d_flat[p, j]] = requant(s, slice(j, j + 1))[0]
     return cost
 
 
@@ -375,6 +432,6 @@ def vmul(m: Machine, f: dict[str, int]) -> int:
 
 
 SEMANTICS: dict[str, Callable[[Machine, dict[str, int]], int]] = {
-    "ld": ld, "lda": lda, "st": st, "gemm": gemm, "vaddv": vaddv, "vrq": vrq, "vmax": vmax, "vsum": vsum,
+    "ld": ld, "lda": lda, "st": st, "gemm": gemm, "dwc": dwc, "vaddv": vaddv, "vrq": vrq, "vmax": vmax, "vsum": vsum,
     "vadd": vadd, "vlut": vlut, "vmul": vmul,
 }

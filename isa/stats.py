@@ -59,7 +59,7 @@ class RunStats:
     token_stall: tuple[int, int, int] = counter("start - free(U) when ready > free(U)", per_unit=True)
     dram_stall: tuple[int, int, int] = counter("x - start of DMAs waiting for the channel", per_unit=True)
     insns: tuple[int, int, int] = counter("instructions executed", per_unit=True)
-    macs: int = counter("gemm M * k * n", action=True)
+    macs: int = counter("gemm M * k * n and dwc M * kh * kw * c", action=True)
     dram_rd: int = counter("DRAM bytes read", action=True)
     dram_wr: int = counter("DRAM bytes written", action=True)
     spad_rd: int = counter("SPAD bytes read", action=True)
@@ -67,7 +67,7 @@ class RunStats:
     acc_rd: int = counter("ACC bytes read (4 per word)", action=True)
     acc_wr: int = counter("ACC bytes written (4 per word)", action=True)
     gemm_chained: int = counter("gemms that continued a chain (their preload hidden)", action=True)
-    gemm_fill: int = counter("gemm cycles not streaming rows: preload, fill and drain (cost - M)", action=True)
+    gemm_fill: int = counter("gemm cycles not streaming: fill and drain (cost - streamed length)", action=True)
     vec_ops: int = counter("vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut)",
                            action=True)
 

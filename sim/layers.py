@@ -31,7 +31,7 @@ class LayerStats:
     name: str
     cycles: int
     busy: dict[str, int]
-    macs: int  # issued to the array: M*k*n of its gemms, zero weight blocks included
+    macs: int  # issued to the array (M*k*n of its gemms, zero weight blocks included) and the dwc engine
     dram_bytes: int
     insns: int
     span: int = 0
@@ -61,7 +61,7 @@ for _spec in BY_OPCODE.values():
     _NAME_OF[_spec.opcode] = _spec.mnemonic
 
 # what each layer's MACs and DRAM bytes sum: per mnemonic, the fields whose product counts
-_MAC_FIELDS = {"gemm": ("m0", "m1", "k", "n")}
+_MAC_FIELDS = {"gemm": ("m0", "m1", "k", "n"), "dwc": ("m0", "m1", "kh", "kw", "c")}
 _DRAM_FIELDS = {"ld": ("n0", "n1", "n2"), "st": ("n0", "n1", "n2"), "lda": ("n0", "n1")}
 _DRAM_SCALE = {"lda": 4}  # bytes per element: lda moves int32 words
 
@@ -198,8 +198,10 @@ def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray |
     fill = np.zeros(nl, dtype=np.int64)
     gsel = np.flatnonzero(opcodes == BY_MNEMONIC["gemm"].opcode)
     if gsel.size:
-        m = _column(rows, gsel, "gemm", "m0") * _column(rows, gsel, "gemm", "m1")
-        np.add.at(fill, layer[gsel], e[gsel] - s[gsel] - m)
+        # the streamed length of the dataflow (isa/timing.py, fold_phases): M, k or n
+        stream = {"os": _column(rows, gsel, "gemm", "k"), "is": _column(rows, gsel, "gemm", "n")}.get(
+            hw.dataflow, _column(rows, gsel, "gemm", "m0") * _column(rows, gsel, "gemm", "m1"))
+        np.add.at(fill, layer[gsel], e[gsel] - s[gsel] - stream)
     out = [LayerStats(names[i], int(cycles[i]), dict(zip(UNITS, (int(b) for b in busy[i]))), macs[i], dram[i],
                       int(count[i]), int(span[i]), token_stall=dict(zip(UNITS, (int(t) for t in token[i]))),
                       dram_stall=dict(zip(UNITS, (int(d) for d in dram_stall[i]))), gemm_fill=int(fill[i]))

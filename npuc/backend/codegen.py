@@ -25,6 +25,7 @@ from . import conv_ops, layout, vector  # noqa: F401  (each registers its loweri
 from .context import LOWERINGS, Context, chw, lowering
 from .conv import ConvGeom, FusedAdd, Resident, expand_groups, lower_conv, plan_conv
 from .deps import insert_tokens
+from .depthwise import lower_depthwise, use_engine
 from .elementwise import lower_add, vadd_fields
 from .emit import SPAD_ALIGN, BackendError, Buf
 from .placement import copy_view, fused_order
@@ -134,12 +135,21 @@ def _conv(ctx: Context, name: str) -> Buf:
     rb_in = ctx.resident.pop(name, None)
     if rb_in is not None:  # the previous conv's output, in the scratchpad above this layer's window
         ctx.em.spad.window(*rb_in.window)
+    if name not in ctx.fused and _engine(ctx, g, rb_in is not None):  # its output then goes through DRAM
+        lower_depthwise(ctx.em, g, x, y, wq, node["qop"], in_zp, ctx.what(name), rb_in=rb_in)
+        return y
     fused = _fused_add(ctx, name) if name in ctx.fused else None
     rb_out = _keep_on_chip(ctx, name, g) if name in ctx.onchip else None
     # grouped: block-diagonal dense weights, whose zero blocks lower_conv skips
     lower_conv(ctx.em, g, x, y, expand_groups(wq, g.group), node["qop"], in_zp, ctx.what(name), fused=fused,
                rb_in=rb_in, rb_out=rb_out)
     return y
+
+
+def _engine(ctx: Context, g: ConvGeom, in_sram: bool = False) -> bool:
+    """The depthwise engine runs this conv (`depthwise.use_engine`, in the layer's SRAM window)."""
+    em = ctx.em
+    return use_engine(g, ctx.hw, em.spad.capacity, em.acc.capacity, in_sram)
 
 
 def _keep_on_chip(ctx: Context, name: str, g: ConvGeom) -> Resident | None:
@@ -158,6 +168,16 @@ def _keep_on_chip(ctx: Context, name: str, g: ConvGeom) -> Resident | None:
     if addr - q_lo < SPAD_ALIGN:
         return None
     sch = em.schedule
+    rb = Resident(addr, g.cout, hp, wp, gq.pt, gq.pl, g.oh, g.ow, ctx.ir.node(name)["act_q"].zp, (q_lo, addr))
+    if q not in ctx.fused and use_engine(gq, hw, q_hi - q_lo, q_acc[1] - q_acc[0]):
+        # the reader runs on the depthwise engine: kept when both fit, the engine reading it in place
+        # (no DRAM round trip, so never slower than through DRAM)
+        if (not use_engine(gq, hw, addr - q_lo, q_acc[1] - q_acc[0], in_sram=True) or
+                plan_conv(g, hw, name, spad=em.spad.capacity, acc=em.acc.capacity, out_sram=True,
+                          schedule=sch) is None):
+            return None
+        ctx.resident[q] = rb
+        return rb
     kept = [plan_conv(g, hw, name, spad=em.spad.capacity, acc=em.acc.capacity, out_sram=True, schedule=sch),
             plan_conv(gq, hw, q, spad=addr - q_lo, acc=q_acc[1] - q_acc[0], out_bufs=out_bufs, in_sram=True,
                       schedule=sch)]
@@ -168,7 +188,6 @@ def _keep_on_chip(ctx: Context, name: str, g: ConvGeom) -> Resident | None:
     if all(p is not None and p.est is not None for p in through) and (
             sum(p.est.cycles for p in through) < sum(p.est.cycles for p in kept)):  # type: ignore[union-attr]
         return None
-    rb = Resident(addr, g.cout, hp, wp, gq.pt, gq.pl, g.oh, g.ow, ctx.ir.node(name)["act_q"].zp, (q_lo, addr))
     ctx.resident[q] = rb
     return rb
 

@@ -60,7 +60,9 @@ from .conv_plan import (
     _largest,
     _spans,
     _structure,
+    array_steps,
     cdiv,
+    pixel_blocks,
     plan_conv,
     tile_inputs,
 )
@@ -244,14 +246,15 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
     nvec = params.shape[0]
     plan = choose_plan(em, g, what, nvec, out_bufs=4 if fused else 2, in_sram=rb_in is not None,
                        out_sram=rb_out is not None)
-    nt_max = min(hw.cols, g.cout)
-    cout_tiles = _spans(g.cout, hw.cols)
+    k_step, n_step, m_step = array_steps(hw, g.group)  # the dataflow's cuts: gemms fit the array
+    nt_max = min(n_step, g.cout)
+    cout_tiles = _spans(g.cout, n_step)
     cin_chunks = _spans(g.cin, plan.kc)
 
     # constants in DRAM: the weight blocks that are not all zero and, per cout tile, the
     # parameter vectors [bias | mul | shift | ...] int32
-    blocks = pack_weights(wq, plan.kc, hw.cols, plan.packed)
-    gemms = [[_block_gemms(b, hw.rows, nt, plan.packed) for b in row] for row, (_, nt) in zip(blocks, cout_tiles)]
+    blocks = pack_weights(wq, plan.kc, n_step, plan.packed)
+    gemms = [[_block_gemms(b, k_step, nt, plan.packed) for b in row] for row, (_, nt) in zip(blocks, cout_tiles)]
     stored: dict[bytes, int] = {}  # equal blocks (AveragePool's identities) are stored and loaded once
     w_addr = [[_store_once(em, stored, b) if gl else -1 for b, gl in zip(row, grow)]
               for row, grow in zip(blocks, gemms)]
@@ -274,6 +277,7 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
         for c0, tw in _spans(g.ow, plan.tw):
             ih, iw = g.box(th, tw)
             m = th * tw
+            pblocks = pixel_blocks(th, tw, m_step)
             for j, (j0, nt) in enumerate(cout_tiles):
                 par, hit = par_cache.get(j)
                 if not hit:
@@ -299,9 +303,11 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
                     else:
                         as0, as1 = g.sw * ps, g.sh * rs
                     for gm in gemms[j][q]:
-                        em.emit("gemm", dst=acc_tile, a=box + gm.ki * g.dh * rs + gm.kj * g.dw * ps + gm.r,
-                                w=wslot + gm.w, m0=tw, m1=th, k=gm.k, n=nt, as0=as0, as1=as1, ws=nt,
-                                ds0=nt, ds1=tw * nt, acc=2 if first else 1, bias=par)
+                        for y0, bh, x0, bw in pblocks:  # one block, the tile, in ws
+                            em.emit("gemm", dst=acc_tile + (y0 * tw + x0) * nt,
+                                    a=box + gm.ki * g.dh * rs + gm.kj * g.dw * ps + gm.r + y0 * as1 + x0 * as0,
+                                    w=wslot + gm.w, m0=bw, m1=bh, k=gm.k, n=nt, as0=as0, as1=as1, ws=nt,
+                                    ds0=nt, ds1=tw * nt, acc=2 if first else 1, bias=par)
                         first = False
                 if first:  # no gemm: the last row := 0 (a sum of no rows), broadcast with the bias
                     zero = acc_tile + (m - 1) * nt

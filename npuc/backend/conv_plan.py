@@ -29,12 +29,39 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..hw import HwConfig
+from ..isa.timing import fold_phases, tile_limits
 from .emit import ACC_ALIGN, SPAD_ALIGN, align_up
 from .schedule import DEFAULT, Schedule
 
 
 def cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+FIELD_MAX = 1 << 16  # the largest k and n a gemm's fields hold (isa/table.py)
+
+
+def array_steps(hw: HwConfig, group: int = 1) -> tuple[int, int, int | None]:
+    """How the array's dataflow cuts a conv (isa/timing.py, tile_limits): (reduction rows per gemm,
+    output channels per cout tile, output pixels per gemm or None for any). ws: (R, C, any);
+    os: (the whole reduction, C, R); is: (R, every channel, C) — C channels for a grouped conv,
+    whose block-diagonal weights would otherwise stream every output channel past each slice."""
+    lm, lk, ln = tile_limits(hw)
+    if ln is None and group > 1:
+        ln = hw.cols
+    return lk or FIELD_MAX, ln or FIELD_MAX, lm
+
+
+def pixel_blocks(th: int, tw: int, limit: int | None) -> list[tuple[int, int, int, int]]:
+    """(y0, rows, x0, cols) of the gemms' pixel blocks of a th x tw output tile, each at most `limit`
+    pixels (None: the whole tile, one block): the block shape with the fewest blocks, the widest
+    of those (a block is a 2-D box of the tile, the rows a gemm reads with its m0 and m1 loops)."""
+    if limit is None or th * tw <= limit:
+        return [(0, th, 0, tw)]
+    best = min((cdiv(th, min(th, limit // bw)) * cdiv(tw, bw), -bw) for bw in range(1, min(tw, limit) + 1))
+    bw = -best[1]
+    bh = min(th, limit // bw)
+    return [(y0, nh, x0, nw) for y0, nh in _spans(th, bh) for x0, nw in _spans(tw, bw)]
 
 
 def _spans(total: int, step: int) -> list[tuple[int, int]]:
@@ -118,7 +145,8 @@ def tile_inputs(g: ConvGeom, j0: int, nt: int) -> tuple[int, int]:
 
 def _aligned_chunks(g: ConvGeom, hw: HwConfig) -> set[int]:
     """Chunk sizes whose boundaries fall on the cout tiles' input spans: their gcd and its divisors."""
-    bounds = [b for j0, nt in _spans(g.cout, hw.cols) for b in tile_inputs(g, j0, nt) if 0 < b < g.cin]
+    tiles = _spans(g.cout, array_steps(hw, g.group)[1])
+    bounds = [b for j0, nt in tiles for b in tile_inputs(g, j0, nt) if 0 < b < g.cin]
     top = math.gcd(*bounds) if bounds else g.cin
     return {d for d in range(1, top + 1) if top % d == 0}
 
@@ -126,7 +154,8 @@ def _aligned_chunks(g: ConvGeom, hw: HwConfig) -> set[int]:
 def block_gemms(g: ConvGeom, hw: HwConfig, kc: int, packed: bool) -> list[list[tuple[int, int]]]:
     """Per cout tile: (chunk index, gemms) of each weight block that is not all zero by the group
     structure (the lowering also skips blocks and rows the weights' values make zero)."""
-    return _block_gemms(g, hw.rows, hw.cols, kc, packed)
+    k_step, n_step, _ = array_steps(hw, g.group)
+    return _block_gemms(g, k_step, n_step, kc, packed)
 
 
 @lru_cache(maxsize=4096)
@@ -160,7 +189,8 @@ def _structure(g: ConvGeom, hw: HwConfig, kc: int) -> tuple[int, int]:
 
 
 def _kc_candidates(g: ConvGeom, hw: HwConfig) -> list[int]:
-    kcs = {g.cin} | {min(g.cin, hw.rows * m) for m in (64, 32, 16, 8, 4, 2, 1)} | {min(g.cin, c) for c in (8, 4, 2, 1)}
+    step = array_steps(hw, g.group)[0]
+    kcs = {g.cin} | {min(g.cin, step * m) for m in (64, 32, 16, 8, 4, 2, 1)} | {min(g.cin, c) for c in (8, 4, 2, 1)}
     if g.group > 1:
         kcs |= _aligned_chunks(g, hw)
     return sorted(kcs, reverse=True)
@@ -184,7 +214,7 @@ def plan_conv(g: ConvGeom, hw: HwConfig, what: str, nvec: int = 3, *, spad: int 
     packing, weight residency or tiles above a pixel count (`schedule.py`)."""
     spad = hw.spad_bytes if spad is None else spad
     acc = hw.acc_words if acc is None else acc
-    nt = min(hw.cols, g.cout)
+    nt = min(array_steps(hw, g.group)[1], g.cout)
     acc_room = acc - 2 * align_up(nvec * nt, ACC_ALIGN) - ACC_ALIGN
     best: ConvPlan | None = None
     taps: dict[int, int] = {}  # chunk -> gemms of one output tile, one gemm per tap
@@ -242,35 +272,40 @@ def _xfer(hw: HwConfig, n0: int, n1: int, n2: int, contiguous: bool) -> int:
     return n0 * cdiv(n1 * n2, hw.dram_bw) if contiguous else n0 * n1 * cdiv(n2, hw.dram_bw)
 
 
-def _chain(hw: HwConfig, m: int, gemms: int) -> int:
-    """Compute cycles of `gemms` gemms of M rows back to back (ISA.md, gemm Cycles)."""
-    fill = 2 * hw.rows + hw.cols - 2
+def _chain(hw: HwConfig, m: int, k: int, n: int, gemms: int) -> int:
+    """Compute cycles of `gemms` M x k x n gemms back to back (ISA.md, gemm Cycles)."""
+    pre, stream, drain = fold_phases(hw, m, k, n)
     if not hw.fold_overlap:
-        return gemms * (fill + m)
-    return fill + gemms * m + (gemms - 1) * max(0, hw.rows - m)
+        return gemms * (pre + stream + drain)
+    return pre + drain + gemms * stream + (gemms - 1) * max(0, pre - stream)
 
 
 def estimate(g: ConvGeom, hw: HwConfig, plan: ConvPlan, blocks: list[list[tuple[int, int]]],
              nvec: int = 3) -> Estimate:
     """Cycles of the compute unit and of the DRAM channel for `plan`, and the unhidden ramp."""
-    couts = _spans(g.cout, hw.cols)
+    k_step, n_step, m_step = array_steps(hw, g.group)
+    couts = _spans(g.cout, n_step)
     chunks = _spans(g.cin, plan.kc)
     users = Counter(q for row in blocks for q, _ in row)  # chunk -> the cout tiles that read it
     used = sorted(users)
     cached = len(used) <= 2 or len(couts) == 1  # the two input slots hold every chunk of a tile
     wbytes = [g.kh * g.kw * chunks[q][1] * nt for row, (_, nt) in zip(blocks, couts) for q, _ in row]
-    fill = 2 * hw.rows + hw.cols - 2
     vec = hw.vec_latency
+    k_fold = min(k_step, g.kh * g.kw * plan.kc if plan.packed else plan.kc)  # a typical gemm's k
 
     def tile_compute(th: int, tw: int, streamed: bool) -> int:
         m, out = th * tw, 0
-        step = max(m, hw.rows) if hw.fold_overlap else fill + m  # a gemm inside a chain
+        nb = len(pixel_blocks(th, tw, m_step))  # gemms per weight fold (os, is: pixel blocks)
+        mb = cdiv(m, nb)
+        pre, stream, drain = fold_phases(hw, mb, k_fold, min(n_step, g.cout))
+        fill = pre + drain
+        step = stream + max(0, pre - stream) if hw.fold_overlap else fill + stream  # a gemm inside a chain
         seq = []  # the weight blocks in emission order: (cout tile, gemms, load cycles)
         for j, ((_, nt), row) in enumerate(zip(couts, blocks)):
             n = sum(k for _, k in row)
             epilogue = vec * (th if plan.out_sram else 1) + m * cdiv(nt, hw.vec_lanes)  # a vrq per row into SRAM
-            out += (_chain(hw, m, n) if n else 2 * vec + m * cdiv(nt, hw.vec_lanes)) + epilogue
-            seq += [(j, k, hw.dram_latency + cdiv(g.kh * g.kw * chunks[q][1] * nt, hw.dram_bw), epilogue)
+            out += (_chain(hw, mb, k_fold, nt, n * nb) if n else 2 * vec + m * cdiv(nt, hw.vec_lanes)) + epilogue
+            seq += [(j, k * nb, hw.dram_latency + cdiv(g.kh * g.kw * chunks[q][1] * nt, hw.dram_bw), epilogue)
                     for q, k in row]
         if streamed:
             # two weight slots: block b loads once block b-2's gemms are done, i.e. while block b-1

@@ -69,7 +69,9 @@ class HwConfig:
                          "systolic array rows, the reduction depth of one pass", c=ToC())
     cols: int = hw_field("array", 16, Int(1, 1024),
                          "systolic array columns, the output channels of one pass", c=ToC())
-    dataflow: str = hw_field("array", "ws", Choice("ws"), "ws (weight-stationary), the one dataflow so far")
+    dataflow: str = hw_field("array", "ws", Choice("ws", "os", "is"),
+                             "what stays in the PEs during a fold: ws (weights), os (outputs) or is (inputs);"
+                             " a gemm's tile limits and cycles follow it (isa/ISA.md, gemm)", c=ToC())
     fold_overlap: bool = hw_field("array", True, Bool(),
                                   "a gemm's weight preload overlaps the previous gemm's streaming (a chain,"
                                   " isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain",
@@ -82,6 +84,12 @@ class HwConfig:
     dram_latency: int = hw_field("memory", 100, Int(0, 1 << 20), "DRAM latency in cycles", c=ToC())
     vec_lanes: int = hw_field("vector", 16, Int(1, 1 << 12), "vector unit lanes", c=ToC())
     vec_latency: int = hw_field("vector", 4, Int(0, 1 << 12), "vector pipeline depth in cycles", c=ToC())
+    lanes: int = hw_field("depthwise", 0, Int(0, 4096),
+                          "depthwise engine channels per cycle (0: no engine; dwc, isa/ISA.md)",
+                          c=ToC("dw_lanes", 0, 4096, doc="depthwise engine channels per cycle (0: none)"))
+    taps: int = hw_field("depthwise", 9, Int(1, 256),
+                         "depthwise engine kernel taps multiplied per channel per cycle",
+                         c=ToC("dw_taps", 1, 256, doc="depthwise engine taps per channel per cycle"))
     clock_mhz: float = hw_field("clock", 1000.0, Real(), "clock in MHz, for time estimates")
     weight_granularity: str = hw_field("quant", "per_channel", Choice("per_channel", "per_tensor"),
                                        "weight scales: one per output channel or one per tensor")
@@ -120,6 +128,14 @@ class HwConfig:
 
     def __post_init__(self) -> None:
         validate(FIELDS, self)
+
+    @property
+    def dw_lanes(self) -> int:
+        return self.lanes
+
+    @property
+    def dw_taps(self) -> int:
+        return self.taps
 
     @property
     def spad_bytes(self) -> int:

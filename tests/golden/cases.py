@@ -8,7 +8,7 @@ A change to the compiler that alters code generation shows up as a diff in
 and review the diff like code. Together the cases use every instruction of
 `isa/table.py` (test_golden.py checks it): tiny_cnn the conv path (ld, lda,
 st, gemm, vaddv, vrq, vmax), se_block the vector unit (vadd, vlut, vmul,
-vsum).
+vsum), dw_block the depthwise engine (dwc) on an output-stationary array.
 """
 
 from __future__ import annotations
@@ -87,8 +87,41 @@ def se_block():
     return model, calib
 
 
-CASES = {"tiny_cnn-tiny": (tiny_cnn, "tiny"), "tiny_cnn-default": (tiny_cnn, "default"),
-         "se_block-default": (se_block, "default")}
+def dw_block():
+    """An inverted residual's convs: conv1x1+relu6 (expand) -> depthwise 3x3 stride 2 + relu6 ->
+    conv1x1 (project) -> flatten -> gemm."""
+    rng = np.random.default_rng(13)
+
+    def w(*shape: int) -> np.ndarray:
+        return (rng.normal(size=shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+    inits = {"we": w(12, 3, 1, 1), "be": w(12) * 0.1, "wd": w(12, 1, 3, 3), "bd": w(12) * 0.1,
+             "wp": w(6, 12, 1, 1), "bp": w(6) * 0.1, "wf": w(5, 6 * 4 * 4), "bf": w(5) * 0.1,
+             "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
+    nodes = [
+        helper.make_node("Conv", ["x", "we", "be"], ["e"], name="expand"),
+        helper.make_node("Clip", ["e", "lo", "hi"], ["e6"], name="relu6a"),
+        helper.make_node("Conv", ["e6", "wd", "bd"], ["d"], kernel_shape=[3, 3], pads=[1] * 4, strides=[2, 2],
+                         group=12, name="dw"),
+        helper.make_node("Clip", ["d", "lo", "hi"], ["d6"], name="relu6b"),
+        helper.make_node("Conv", ["d6", "wp", "bp"], ["p"], name="project"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes, "dw_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    calib = [{"x": rng.normal(size=(3, 8, 8)).astype(np.float32)} for _ in range(8)]
+    return model, calib
+
+
+# name -> (model, preset, hardware fields changed from the preset)
+CASES = {"tiny_cnn-tiny": (tiny_cnn, "tiny", {}), "tiny_cnn-default": (tiny_cnn, "default", {}),
+         "se_block-default": (se_block, "default", {}),
+         "dw_block-os-dw16x9": (dw_block, "default", {"dataflow": "os", "lanes": 16, "taps": 9})}
 
 
 def build(name: str, tmp: Path) -> tuple[str, str]:
@@ -100,11 +133,11 @@ def build(name: str, tmp: Path) -> tuple[str, str]:
     from npuc.isa.asm import format_program
     from npuc.sim.driver import random_inputs, run_program
 
-    make, preset = CASES[name]
+    make, preset, changes = CASES[name]
     model, calib = make()
     path = tmp / f"{name}.onnx"
     onnx.save(model, path)
-    prog = compile_model(path, load_hw(preset), calib=calib).program
+    prog = compile_model(path, load_hw(preset).replace(**changes), calib=calib).program
     stats = run_program(prog, random_inputs(prog, seed=0)).stats[0]
     return format_program(prog), json.dumps(dataclasses.asdict(stats), indent=1, sort_keys=True) + "\n"
 

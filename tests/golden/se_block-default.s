@@ -1,6 +1,6 @@
 .npuc 1
-.contents insns=69 data=1996 sha256=362e6bd21b7a1458ca67d73efd2abe948ff9079120f653bedc8d077acbd22586
-.hw rows=16 cols=16 dataflow="ws" fold_overlap=true spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
+.contents insns=69 data=1996 sha256=06785dbf86a10814f566332ffc5dbce8b2e50a79ee04c5f27777f2029529ce77
+.hw rows=16 cols=16 dataflow="ws" fold_overlap=true spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 lanes=0 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 4416
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-22
 .tensor name="y" role=output addr=0x1080 shape=1,5 layout=flat scale=0.001953125 zp=28

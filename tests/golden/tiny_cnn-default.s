@@ -1,6 +1,6 @@
 .npuc 1
-.contents insns=35 data=564 sha256=345c69c1c846ba1ebfb7d3ae06bc62471d6f802c73daed2f87bad15702d66c51
-.hw rows=16 cols=16 dataflow="ws" fold_overlap=true spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
+.contents insns=35 data=564 sha256=20e4b8cfd775f0e313fa027edfb607a502b22c8864e48ded076a4012541f2045
+.hw rows=16 cols=16 dataflow="ws" fold_overlap=true spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 lanes=0 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 1216
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-38
 .tensor name="y" role=output addr=0x300 shape=1,5 layout=flat scale=0.015625 zp=6

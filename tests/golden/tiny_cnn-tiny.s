@@ -1,6 +1,6 @@
 .npuc 1
-.contents insns=40 data=564 sha256=c624a27dbf8701b47338837896b74f967cbe20dc6f6076148b7b8536b217ea40
-.hw rows=8 cols=8 dataflow="ws" fold_overlap=true spad_kib=8 acc_kib=4 dram_bw=8 dram_latency=50 vec_lanes=8 vec_latency=4 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
+.contents insns=40 data=564 sha256=ad03db3f1859627727e621d7d3dfacff8c31000a74cc9a6d8aa771028ac174ce
+.hw rows=8 cols=8 dataflow="ws" fold_overlap=true spad_kib=8 acc_kib=4 dram_bw=8 dram_latency=50 vec_lanes=8 vec_latency=4 lanes=0 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 1216
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-38
 .tensor name="y" role=output addr=0x300 shape=1,5 layout=flat scale=0.015625 zp=6

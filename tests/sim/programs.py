@@ -40,6 +40,7 @@ from npuc.hw import HwConfig
 from npuc.isa.encoding import encode
 from npuc.isa.program import Insn, make_insn
 from npuc.isa.table import BY_MNEMONIC, HEADER_WORDS, INSNS, NUM_TOKENS, Unit
+from npuc.isa.timing import tile_limits
 
 T = TypeVar("T")
 
@@ -47,6 +48,13 @@ HWS = [
     HwConfig(rows=4, cols=8, spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3),
     HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0),
     HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1),
+    # the other dataflows, on arrays with R != C (their tile limits and fold phases differ)
+    HwConfig(rows=4, cols=3, dataflow="os", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4,
+             lanes=4, taps=2),  # a depthwise engine (dwc)
+    HwConfig(rows=3, cols=5, dataflow="is", spad_kib=1, acc_kib=1, dram_bw=2, dram_latency=3, vec_lanes=2,
+             fold_overlap=False),
+    HwConfig(rows=2, cols=4, dataflow="is", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=0, vec_lanes=4,
+             lanes=3, taps=9),
 ]
 DRAM_SIZE = 2048
 PARAM_WORDS = 32  # ACC top: 16 vrq multipliers, then 16 shifts in [0, 62]; no instruction writes there
@@ -130,7 +138,7 @@ def place(c: Chooser, lo: int, hi: int, dims: tuple[tuple[int, int], ...]) -> in
 
 def body_insn(c: Chooser, hw: HwConfig) -> Insn:
     """One instruction whose boxes fit: ACC writes stay below the parameter area."""
-    op = c.pick([s.mnemonic for s in INSNS])
+    op = c.pick([s.mnemonic for s in INSNS if s.mnemonic != "dwc" or hw.lanes])  # dwc needs the engine
     spad, acc = (0, hw.spad_bytes), (0, hw.acc_words - PARAM_WORDS)
     f: dict[str, int] = {}
     if op in ("ld", "st"):
@@ -151,12 +159,24 @@ def body_insn(c: Chooser, hw: HwConfig) -> Insn:
         f.update(n0=ext(c), n1=ext(c), ss0=stride(c), ds0=stride(c))
         f["dst"] = place(c, *acc, ((f["n0"], f["ds0"]), (f["n1"], 1)))
         f["src"] = place(c, 0, DRAM_SIZE, ((f["n0"], f["ss0"]), (4 * f["n1"], 1)))
-    elif op == "gemm":
-        f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), k=c.integer(1, hw.rows), n=c.integer(1, hw.cols),
-                 acc=c.integer(0, 1), **{k: stride(c) for k in ("as0", "as1", "ws", "ds0", "ds1")})
+    elif op == "gemm":  # the tile within the dataflow's limits; the unlimited dimension up to 2R + 3
+        lm, lk, ln = tile_limits(hw)
+        m1 = c.integer(1, 3)
+        f.update(m0=c.integer(0, 4 if lm is None else lm // m1), m1=m1, k=c.integer(1, lk or 2 * hw.rows + 3),
+                 n=c.integer(1, ln or 2 * hw.rows + 3), acc=c.integer(0, 1))
+        f.update(**{k: stride(c) for k in ("as0", "as1", "ws", "ds0", "ds1")})
         f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["n"], 1)))
         f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["k"], 1)))
         f["w"] = place(c, *spad, ((f["k"], f["ws"]), (f["n"], 1)))
+    elif op == "dwc":  # parameters at the ACC top: biases (any), multipliers, shifts in [0, 62]
+        f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), c=c.integer(1, 8), kh=c.integer(1, 3), kw=c.integer(1, 3))
+        f.update(**{k: stride(c) for k in ("as0", "as1", "ts0", "ts1", "ds")})
+        lo, hi = bounds(c)
+        f.update(zp=c.integer(*I8), lo=lo, hi=hi, rnd=rounding(c), par=hw.acc_words - PARAM_WORDS + 16 - 2 * f["c"])
+        f["dst"] = place(c, *spad, ((f["m1"], f["m0"] * f["ds"]), (f["m0"], f["ds"]), (f["c"], 1)))
+        f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["kh"], f["ts1"]), (f["kw"], f["ts0"]),
+                                  (f["c"], 1)))
+        f["w"] = place(c, *spad, ((f["kh"] * f["kw"] * f["c"], 1),))
     else:
         f.update(m=ext(c), n=c.integer(0, 8))
         _vector_fields(c, hw, op, f, spad, acc)
@@ -297,7 +317,9 @@ def mutated(c: Chooser) -> tuple[HwConfig, np.ndarray, State]:
     names = spec.field_names()
     kind = c.pick(["field", "field", "range", "word", "reserved", "tile", "shift", "lohi", "deadlock"])
     if kind == "tile" and spec.mnemonic == "gemm":
-        words[i, HEADER_WORDS + names.index(c.pick(["k", "n"]))] = max(hw.rows, hw.cols) + 1
+        lm, lk, ln = tile_limits(hw)
+        limited = [name for name, lim in (("k", lk), ("n", ln), ("m0", lm)) if lim is not None]
+        words[i, HEADER_WORDS + names.index(c.pick(limited))] = max(hw.rows, hw.cols) + 1
     elif kind == "lohi" and spec.mnemonic in ("vrq", "vadd", "vmul"):
         words[i, HEADER_WORDS + names.index("lo")] = 5
         words[i, HEADER_WORDS + names.index("hi")] = 4

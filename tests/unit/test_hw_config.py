@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ({"clock_mhz": 0}, "clock.clock_mhz = 0: must be a positive number"),
     ({"clock_mhz": math.nan}, "clock.clock_mhz = nan: must be a positive number"),
     ({"clock_mhz": "fast"}, "clock.clock_mhz = 'fast': must be a positive number"),
-    ({"dataflow": "os"}, "array.dataflow = 'os': must be one of ws"),
+    ({"dataflow": "rs"}, "array.dataflow = 'rs': must be one of ws, os, is"),
     ({"act_mode": "x"}, "quant.act_mode = 'x': must be one of symmetric, asymmetric"),
     ({"rounding": "up"}, "quant.rounding = 'up': must be one of half_even, half_up, truncate, half_away"),
 ])
@@ -85,8 +85,8 @@ def test_declarations_cover_the_dataclass_and_its_defaults():
 
 
 def test_from_flat_rejects_an_unknown_field_by_name():
-    with pytest.raises(HwConfigError, match=r"^prog\.s: unknown hardware field 'lanes'$"):
-        HwConfig.from_flat({"rows": 4, "lanes": 2}, source="prog.s")
+    with pytest.raises(HwConfigError, match=r"^prog\.s: unknown hardware field 'lanez'$"):
+        HwConfig.from_flat({"rows": 4, "lanez": 2}, source="prog.s")
     with pytest.raises(HwConfigError, match=r"^prog\.s: array\.rows = 0: "):
         HwConfig.from_flat({"rows": 0}, source="prog.s")
 
@@ -195,22 +195,26 @@ def test_c_members_carry_the_c_core_ranges():
     """The npu_hw members and ranges, written out: sim.c accepted exactly these before they were
     generated, and every value the Python ranges allow must fit them."""
     assert [(m.member, m.lo, m.hi) for m in C_MEMBERS] == [
-        ("rows", 1, 1024), ("cols", 1, 1024), ("fold_overlap", 0, 1), ("spad_bytes", 1, 1 << 30),
+        ("rows", 1, 1024), ("cols", 1, 1024), ("dataflow", 0, 2), ("fold_overlap", 0, 1), ("spad_bytes", 1, 1 << 30),
         ("acc_words", 1, 1 << 28), ("dram_bw", 1, 1 << 16), ("dram_latency", 0, 1 << 20), ("vec_lanes", 1, 1 << 12),
-        ("vec_latency", 0, 1 << 12)]
+        ("vec_latency", 0, 1 << 12), ("dw_lanes", 0, 4096), ("dw_taps", 1, 256)]
     for m in C_MEMBERS:
         kind = m.field.kind
-        assert isinstance(kind, (Int, Bool))
-        for v in (kind.lo, kind.hi) if isinstance(kind, Int) else (False, True):
+        assert isinstance(kind, (Int, Bool, Choice))
+        values = (kind.lo, kind.hi) if isinstance(kind, Int) else kind.values if isinstance(kind, Choice) else (
+            False, True)
+        for v in values:
             assert m.lo <= HwConfig(**{m.field.name: v}).c_values()[m.member] <= m.hi, (m.member, v)
 
 
 def test_c_values_follow_the_config():
     hw = HwConfig(rows=4, cols=8, spad_kib=2, acc_kib=3, dram_bw=5, dram_latency=6, vec_lanes=7,
                   vec_latency=9)
-    assert hw.c_values() == {"rows": 4, "cols": 8, "fold_overlap": 1, "spad_bytes": 2048, "acc_words": 768,
-                             "dram_bw": 5, "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9}
+    assert hw.c_values() == {"rows": 4, "cols": 8, "dataflow": 0, "fold_overlap": 1, "spad_bytes": 2048,
+                             "acc_words": 768, "dram_bw": 5, "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9,
+                             "dw_lanes": 0, "dw_taps": 9}
     assert hw.replace(fold_overlap=False).c_values()["fold_overlap"] == 0
+    assert [hw.replace(dataflow=d).c_values()["dataflow"] for d in ("ws", "os", "is")] == [0, 1, 2]
 
 
 # ---- a new field is one declaration: the kinds the next wave needs ----------------------------
