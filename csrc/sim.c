@@ -226,10 +226,12 @@ static int alloc_memories(npu_sim *s)
     const npu_hw *hw = &s->hw;
     s->spad = calloc((size_t)hw->spad_bytes, 1);
     s->acc = calloc((size_t)hw->acc_words, sizeof *s->acc);
-    s->wtile = malloc((size_t)hw->rows * (size_t)hw->cols * sizeof *s->wtile);
-    s->orow = malloc((size_t)hw->cols * sizeof *s->orow);
-    s->brow = malloc((size_t)hw->cols * sizeof *s->brow);
-    if (s->spad == NULL || s->acc == NULL || s->wtile == NULL || s->orow == NULL || s->brow == NULL)
+    s->gemm.wpack = malloc((size_t)npu_gemm_wpack_elems(hw->rows, hw->cols) * sizeof *s->gemm.wpack);
+    s->gemm.arow = malloc((size_t)npu_gemm_arow_elems(hw->rows) * sizeof *s->gemm.arow);
+    s->gemm.orow = malloc((size_t)npu_gemm_orow_elems(hw->cols) * sizeof *s->gemm.orow);
+    s->gemm.brow = malloc((size_t)hw->cols * sizeof *s->gemm.brow);
+    if (s->spad == NULL || s->acc == NULL || s->gemm.wpack == NULL || s->gemm.arow == NULL ||
+        s->gemm.orow == NULL || s->gemm.brow == NULL)
         return npu_fail(s, -1, "out of memory allocating SPAD of %ld bytes and ACC of %ld words",
                         (long)hw->spad_bytes, (long)hw->acc_words);
     if (s->opts.spad_in != NULL)
@@ -257,9 +259,10 @@ static void release(npu_sim *s)
     free(s->insns);
     free(s->spad);
     free(s->acc);
-    free(s->wtile);
-    free(s->orow);
-    free(s->brow);
+    free(s->gemm.wpack);
+    free(s->gemm.arow);
+    free(s->gemm.orow);
+    free(s->gemm.brow);
 }
 
 static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_words)

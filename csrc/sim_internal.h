@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
 #include "npu_isa.h"
 #include "npusim.h"
 
@@ -51,9 +52,7 @@ typedef struct {
     size_t dram_size;
     int8_t *spad;
     uint32_t *acc;          /* int32 words, kept unsigned so adds wrap mod 2^32 */
-    int32_t *wtile;         /* gemm: the weight tile, rows * cols, k-major */
-    int32_t *orow;          /* gemm: one output row, cols */
-    uint32_t *brow;         /* gemm: the bias row (acc = 2), cols */
+    npu_gemm_scratch gemm;  /* gemm's packed weight tile and row buffers (kernels.h) */
     npu_insn *insns;
     size_t n_insns;
     npu_sem tok[NPU_NUM_TOKENS];
