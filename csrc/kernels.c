@@ -126,6 +126,56 @@ static inline void products(const int16_t *restrict arow, int64_t ap, int nrows,
         }
     }
 }
+
+/* The gemm of a full fold of a 16 x 16 array (k = n = 16), the shape of
+ * almost every gemm a compiled CNN issues, with its sizes known: weight pairs
+ * in registers, one activation row one 16-byte load. */
+static void gemm_16x16(const npu_gemm_job *g, const uint32_t *restrict brow)
+{
+    __m256i w[8][2], b0, b1;
+    for (int p = 0; p < 8; p++) { /* columns (0-3, 8-11) in w[p][0], (4-7, 12-15) in w[p][1] */
+        __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g->w + 2 * p * g->ws)));
+        __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g->w + (2 * p + 1) * g->ws)));
+        w[p][0] = _mm256_unpacklo_epi16(x, y);
+        w[p][1] = _mm256_unpackhi_epi16(x, y);
+    }
+    b0 = _mm256_loadu_si256((const __m256i *)brow);
+    b1 = _mm256_loadu_si256((const __m256i *)(brow + 8));
+    for (int64_t i1 = 0; i1 < g->m1; i1++) {
+        for (int64_t i0 = 0; i0 < g->m0; i0++) {
+            __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g->a + i1 * g->as1 + i0 * g->as0)));
+            __m256i lo = _mm256_permute2x128_si256(x, x, 0x00), hi = _mm256_permute2x128_si256(x, x, 0x11);
+            __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256(), d0, d1;
+            uint32_t *o = g->o + i1 * g->ds1 + i0 * g->ds0;
+#define NPU_PAIR(p, half, imm)                                                          \
+            do {                                                                        \
+                __m256i v = _mm256_shuffle_epi32(half, imm);                            \
+                c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(v, w[p][0]));              \
+                c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(v, w[p][1]));              \
+            } while (0)
+            NPU_PAIR(0, lo, 0x00);
+            NPU_PAIR(1, lo, 0x55);
+            NPU_PAIR(2, lo, 0xaa);
+            NPU_PAIR(3, lo, 0xff);
+            NPU_PAIR(4, hi, 0x00);
+            NPU_PAIR(5, hi, 0x55);
+            NPU_PAIR(6, hi, 0xaa);
+            NPU_PAIR(7, hi, 0xff);
+#undef NPU_PAIR
+            d0 = _mm256_permute2x128_si256(c0, c1, 0x20); /* columns 0-7 */
+            d1 = _mm256_permute2x128_si256(c0, c1, 0x31); /* columns 8-15 */
+            if (g->mode == 1) {
+                d0 = _mm256_add_epi32(d0, _mm256_loadu_si256((const __m256i *)o));
+                d1 = _mm256_add_epi32(d1, _mm256_loadu_si256((const __m256i *)(o + 8)));
+            } else {
+                d0 = _mm256_add_epi32(d0, b0);
+                d1 = _mm256_add_epi32(d1, b1);
+            }
+            _mm256_storeu_si256((__m256i *)o, d0);
+            _mm256_storeu_si256((__m256i *)(o + 8), d1);
+        }
+    }
+}
 #else
 /* The portable form of the same sums: |each| <= k * 2^14 <= 2^24, no overflow. */
 static inline void products(const int16_t *restrict arow, int64_t ap, int nrows, const int16_t *restrict wpack,
@@ -167,9 +217,15 @@ void npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr)
     const int64_t np = round_up(g->n, NPU_COL_BLOCK), kp = (g->k + 1) / 2, ap = 2 * kp;
     uint32_t *o[NPU_ROW_BLOCK];
     int nrows = 0;
-    pack_weights(g, scr->wpack, np);
     for (int64_t j = 0; j < g->n; j++) /* the bias row is read before any output is written */
         scr->brow[j] = g->mode == 2 ? g->bias[j] : 0u;
+#if defined(__AVX2__)
+    if (g->k == 16 && g->n == 16) {
+        gemm_16x16(g, scr->brow);
+        return;
+    }
+#endif
+    pack_weights(g, scr->wpack, np);
     for (int64_t i1 = 0; i1 < g->m1; i1++) {
         for (int64_t i0 = 0; i0 < g->m0; i0++) {
             const int8_t *restrict a = g->a + i1 * g->as1 + i0 * g->as0;
