@@ -7,7 +7,6 @@ import pytest
 
 from npuc.hw import HwConfig
 
-
 HW16 = HwConfig(rows=16, cols=40, spad_kib=8, acc_kib=32, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3)
 
 
