@@ -253,13 +253,7 @@ static int exec_vrq(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
     s->stats.acc_rd += 4 * (elems + 2 * (uint64_t)n);
     s->stats.spad_wr += elems;
     s->stats.vec_ops += elems;
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++) {
-            int64_t t = (int64_t)npu_i32(s->acc[src + i * ss + j]) * npu_i32(s->acc[mul + j]);
-            int64_t r = npu_round_shift(t, npu_i32(s->acc[sh + j]), rnd) + zp;
-            s->spad[dst + i * ds + j] = (int8_t)(r < lo ? lo : r > hi ? hi : r);
-        }
-    }
+    npu_kernel_vrq(s->spad, s->acc, dst, src, mul, sh, m, n, ds, ss, zp, lo, hi, rnd);
     return 0;
 }
 

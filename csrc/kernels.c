@@ -3,38 +3,11 @@
 #include <string.h>
 
 #include "kernels.h"
-#include "npu_isa.h"
+#include "sim_internal.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
-
-/* floor(t / 2^sh), without shifting a negative value. */
-static int64_t floor_shift(int64_t t, int sh)
-{
-    return t >= 0 ? t >> sh : -((-(t + 1)) >> sh) - 1;
-}
-
-/* isa/arith.py round_shift, for |t| <= 2^62 and 0 <= sh <= 62. */
-int64_t npu_round_shift(int64_t t, int sh, int rnd)
-{
-    int64_t q, half, rem;
-    if (sh == 0)
-        return t;
-    q = floor_shift(t, sh);
-    half = (int64_t)1 << (sh - 1);
-    switch (rnd) {
-    case NPU_ROUND_TRUNCATE:
-        return q;
-    case NPU_ROUND_HALF_UP:
-        return floor_shift(t + half, sh);
-    case NPU_ROUND_HALF_AWAY: /* |t| <= 2^62: -t and |t| + half do not overflow */
-        return t >= 0 ? (t + half) >> sh : -((half - t) >> sh);
-    default:
-        rem = (int64_t)((uint64_t)t & (((uint64_t)1 << sh) - 1));
-        return q + (rem > half || (rem == half && q % 2 != 0));
-    }
-}
 
 /* Columns are handled in blocks of 16 (two 8-lane int32 vectors), rows of
  * activations NPU_ROW_BLOCK at a time (sharing each weight load). */
@@ -250,3 +223,34 @@ void npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr)
         write_rows(g, o, nrows, scr->orow, np, scr->brow);
     }
 }
+
+/* One vrq row per rounding mode, so that the mode is a constant of the loop. */
+#define NPU_VRQ_ROWS(RND)                                                                         \
+    for (int64_t i = 0; i < m; i++) {                                                             \
+        const uint32_t *restrict x = acc + src + i * ss;                                          \
+        for (int64_t j = 0; j < n; j++) {                                                         \
+            int64_t t = (int64_t)npu_i32(x[j]) * npu_i32(acc[mul + j]);                           \
+            int64_t r = npu_round_shift(t, npu_i32(acc[sh + j]), RND) + zp;                       \
+            spad[dst + i * ds + j] = (int8_t)(r < lo ? lo : r > hi ? hi : r);                     \
+        }                                                                                         \
+    }
+
+void npu_kernel_vrq(int8_t *restrict spad, const uint32_t *restrict acc, int64_t dst, int64_t src, int64_t mul, int64_t sh,
+                    int64_t m, int64_t n, int64_t ds, int64_t ss, int64_t zp, int64_t lo, int64_t hi, int rnd)
+{
+    switch (rnd) { /* SPAD and ACC are apart: no output aliases an input */
+    case NPU_ROUND_TRUNCATE:
+        NPU_VRQ_ROWS(NPU_ROUND_TRUNCATE)
+        break;
+    case NPU_ROUND_HALF_UP:
+        NPU_VRQ_ROWS(NPU_ROUND_HALF_UP)
+        break;
+    case NPU_ROUND_HALF_AWAY:
+        NPU_VRQ_ROWS(NPU_ROUND_HALF_AWAY)
+        break;
+    default:
+        NPU_VRQ_ROWS(NPU_ROUND_HALF_EVEN)
+        break;
+    }
+}
+#undef NPU_VRQ_ROWS

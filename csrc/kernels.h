@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "npu_isa.h"
+
 /* One gemm's operands, all inside their memories: row (i1, i0) of the
  * activations starts at a + i1*as1 + i0*as0 (k int8), weight row r at
  * w + r*ws (n int8), output row (i1, i0) at o + i1*ds1 + i0*ds0 (n words);
@@ -49,7 +51,32 @@ void npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr);
 void npu_kernel_vrq(int8_t *spad, const uint32_t *acc, int64_t dst, int64_t src, int64_t mul, int64_t sh,
                     int64_t m, int64_t n, int64_t ds, int64_t ss, int64_t zp, int64_t lo, int64_t hi, int rnd);
 
+/* floor(t / 2^sh), without shifting a negative value. */
+static inline int64_t npu_floor_shift(int64_t t, int sh)
+{
+    return t >= 0 ? t >> sh : -((-(t + 1)) >> sh) - 1;
+}
+
 /* isa/arith.py round_shift, for |t| <= 2^62 and 0 <= sh <= 62. */
-int64_t npu_round_shift(int64_t t, int sh, int rnd);
+static inline int64_t npu_round_shift(int64_t t, int sh, int rnd)
+{
+    int64_t q, half, rem;
+    if (sh == 0)
+        return t;
+    q = npu_floor_shift(t, sh);
+    half = (int64_t)1 << (sh - 1);
+    switch (rnd) {
+    case NPU_ROUND_TRUNCATE:
+        return q;
+    case NPU_ROUND_HALF_UP:
+        return npu_floor_shift(t + half, sh);
+    case NPU_ROUND_HALF_AWAY: /* |t| <= 2^62: -t and |t| + half do not overflow */
+        return t >= 0 ? (t + half) >> sh : -((half - t) >> sh);
+    default:
+        rem = (int64_t)((uint64_t)t & (((uint64_t)1 << sh) - 1));
+        return q + (rem > half || (rem == half && q % 2 != 0));
+    }
+}
+
 
 #endif /* NPU_KERNELS_H */
