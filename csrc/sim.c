@@ -147,6 +147,9 @@ static int step(npu_sim *s, int u, size_t idx)
         s->opts.insn_start[idx] = start;
     if (s->opts.insn_end != NULL)
         s->opts.insn_end[idx] = end;
+    if (s->opts.order_out != NULL)
+        s->opts.order_out[s->n_done] = (uint32_t)idx;
+    s->n_done++;
     return give(s, (int64_t)idx, in->signal, end);
 }
 
@@ -265,7 +268,26 @@ static void release(npu_sim *s)
     free(s->gemm.brow);
 }
 
-static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_words)
+/* The data path alone, in a timed run's order (npu_replay). */
+static int replay(npu_sim *s, const uint32_t *order, size_t n_order)
+{
+    for (size_t t = 0; t < n_order; t++) {
+        uint64_t cost;
+        if (order[t] >= s->n_insns)
+            return npu_fail(s, -1, "replay: order entry %lu is %lu, outside the %lu instructions", (unsigned long)t,
+                            (unsigned long)order[t], (unsigned long)s->n_insns);
+        if (npu_exec(s, (int64_t)order[t], &cost))
+            return -1;
+        if (npu_specs[s->insns[order[t]].kind].unit == NPU_UNIT_COMPUTE && s->insns[order[t]].kind != NPU_K_gemm)
+            s->array.last_gemm = 0; /* as step() keeps it, though only cycles depend on it */
+        s->stats.insns[npu_specs[s->insns[order[t]].kind].unit]++;
+    }
+    return 0;
+}
+
+/* Check the arguments, decode, allocate; then simulate (order NULL) or replay `order`. */
+static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_words, const uint32_t *order,
+               size_t n_order, int replaying)
 {
     if (hw == NULL)
         return npu_fail(s, -1, "no hardware configuration");
@@ -273,9 +295,11 @@ static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_wor
         return npu_fail(s, -1, "program is NULL but has %lu words", (unsigned long)n_words);
     if (s->dram == NULL && s->dram_size > 0)
         return npu_fail(s, -1, "DRAM is NULL but has %lu bytes", (unsigned long)s->dram_size);
+    if (order == NULL && n_order > 0)
+        return npu_fail(s, -1, "replay order is NULL but has %lu entries", (unsigned long)n_order);
     if (check_hw(s, hw) || npu_decode(s, words, n_words) || alloc_memories(s))
         return -1;
-    return simulate(s);
+    return replaying ? replay(s, order, n_order) : simulate(s);
 }
 
 static void report(const npu_sim *s, int rc, npu_stats *stats, int64_t *err_insn, char *err_msg,
@@ -289,9 +313,10 @@ static void report(const npu_sim *s, int rc, npu_stats *stats, int64_t *err_insn
         snprintf(err_msg, err_len, "%s", rc ? s->err : "");
 }
 
-int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
-            uint8_t *dram, size_t dram_size, const npu_opts *opts,
-            npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len)
+/* npu_run and npu_replay: one simulator state from allocation to release. */
+static int run_all(const npu_hw *hw, const uint32_t *words, size_t n_words, const uint32_t *order, size_t n_order,
+                   int replaying, uint8_t *dram, size_t dram_size, const npu_opts *opts, npu_stats *stats,
+                   int64_t *err_insn, char *err_msg, size_t err_len)
 {
     npu_sim *s = calloc(1, sizeof *s);
     int rc;
@@ -308,11 +333,30 @@ int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
     s->dram_size = dram_size;
     if (opts != NULL)
         s->opts = *opts;
+    if (replaying) { /* no times and no order to record */
+        s->opts.insn_start = s->opts.insn_end = NULL;
+        s->opts.order_out = NULL;
+    }
     s->err_insn = -1;
-    rc = run(s, hw, words, n_words) != 0;
+    rc = run(s, hw, words, n_words, order, n_order, replaying) != 0;
     dump_memories(s);
     report(s, rc, stats, err_insn, err_msg, err_len);
     release(s);
     free(s);
     return rc;
+}
+
+int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
+            uint8_t *dram, size_t dram_size, const npu_opts *opts,
+            npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len)
+{
+    return run_all(hw, words, n_words, NULL, 0, 0, dram, dram_size, opts, stats, err_insn, err_msg, err_len);
+}
+
+int npu_replay(const npu_hw *hw, const uint32_t *words, size_t n_words, const uint32_t *order, size_t n_order,
+               uint8_t *dram, size_t dram_size, const npu_opts *opts,
+               npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len)
+{
+    return run_all(hw, words, n_words, order, n_order, 1, dram, dram_size, opts, stats, err_insn, err_msg,
+                   err_len);
 }

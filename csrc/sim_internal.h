@@ -61,6 +61,7 @@ typedef struct {
     npu_array array;        /* the fold pipeline between compute instructions (ISA.md, gemm Cycles) */
     uint64_t start, ready;  /* the executing instruction's start cycle and token readiness */
     uint64_t work;
+    size_t n_done;          /* instructions executed so far (the next order_out entry) */
     npu_opts opts;
     npu_stats stats;
     int64_t err_insn;
