@@ -36,6 +36,7 @@ from .core import SimError, SimStats
 from .driver import (
     DEFAULT_MAX_WORK,
     HostStats,
+    LayerStats,
     RunResult,
     _replay_segments,
     _run_segments,
@@ -67,6 +68,7 @@ class _Timed:
     insn_start: np.ndarray | None
     insn_end: np.ndarray | None
     host_cycles: list[int]  # the NPU cycle each host op ran at: the cycles of the segments before it
+    layers: list[LayerStats]  # per-layer statistics (of the timed sample: the same for every sample)
 
 
 class Simulator:
@@ -108,7 +110,8 @@ class Simulator:
             orders: list[np.ndarray] = []
             res = _run_segments(self.image, self._kernels, self._sample_dram(feeds, 0, quantized), self.hw, True,
                                 hosts, self.name, self.max_work, orders)
-            self._timed = _Timed(orders, res.stats, res.insn_start, res.insn_end, [st.cycle for st in hosts])
+            self._timed = _Timed(orders, res.stats, res.insn_start, res.insn_end, [st.cycle for st in hosts],
+                                 layer_stats(self.image, res.insn_start, res.insn_end))
             raw[0] = self._read(res.dram)
             rest = range(1, batch)
         timed = self._timed
@@ -137,9 +140,8 @@ class Simulator:
         raw_arrays = {t.name: np.concatenate([r[t.name] for r in raw]) for t in self.image.outputs()}
         outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
                 for t in self.image.outputs()}
-        layers = layer_stats(self.image, timed.insn_start, timed.insn_end)
-        return RunResult(outs, raw_arrays, [timed.stats] * batch, layers, timed.insn_start, timed.insn_end, hosts,
-                         list(self.warnings))
+        return RunResult(outs, raw_arrays, [timed.stats] * batch, list(timed.layers), timed.insn_start,
+                         timed.insn_end, hosts, list(self.warnings))
 
     def _feeds(self, inputs: dict[str, np.ndarray] | np.ndarray | None) -> dict[str, np.ndarray]:
         if inputs is None:
