@@ -104,7 +104,7 @@ def prepare(model: str, d: Path) -> tuple[Path, str]:
     return onnx_path, onnx.load(str(onnx_path), load_external_data=False).graph.input[0].name
 
 
-def measure(model: str, d: Path, npuc: str, runs: int) -> dict[str, float]:
+def measure(model: str, d: Path, exe: str, runs: int) -> dict[str, float]:
     import onnxruntime as ort
 
     import npuc.sim
@@ -113,11 +113,11 @@ def measure(model: str, d: Path, npuc: str, runs: int) -> dict[str, float]:
     onnx_path, in_name = prepare(model, d)
     prog, qdq = d / f"{model}.s", d / f"{model}.qdq.onnx"
     py = sys.executable
-    compile_argv = [npuc, "compile", str(onnx_path), "-o", str(prog), "--calib", str(d / "calib16.npy")]
+    compile_argv = [exe, "compile", str(onnx_path), "-o", str(prog), "--calib", str(d / "calib16.npy")]
     quant_argv = [py, str(d / "ort_quantize.py"), str(onnx_path), str(qdq), str(d / "calib16.npy"), in_name]
     r: dict[str, float] = {}
     r["compile"], r["quantize_static"] = pair(proc(compile_argv), proc(quant_argv), runs)
-    sim_argv = [npuc, "sim", str(prog), "--input", str(d / "x.npy"), "-o", str(d / "out.npz")]
+    sim_argv = [exe, "sim", str(prog), "--input", str(d / "x.npy"), "-o", str(d / "out.npz")]
     ort_argv = [py, str(d / "ort_run.py"), str(qdq), str(d / "x.npy"), str(d / "out_ort.npz")]
     proc(sim_argv)()  # the binary cache the timed runs find
     r["sim"], r["ort"] = pair(proc(sim_argv), proc(ort_argv), runs)
