@@ -77,16 +77,18 @@ def conv_nhwc(xp: np.ndarray, w: np.ndarray, attrs: Node, out_hw: tuple[int, int
         for i, j, view in taps(xp, attrs, out_hw):
             acc += (view.astype(dtype) * wt[:, 0, i, j].reshape(1, cout, 1, 1)).transpose(0, 2, 3, 1)
         return acc
-    # one matrix product per sample (BLAS): its windows as rows, (OH*OW, kh*kw*Cin) @ (kh*kw*Cin, Cout)
+    # matrix products (BLAS): each output pixel's window a row, (OH*OW, kh*kw*Cin) @ (kh*kw*Cin, Cout)
     (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["strides"], attrs["dilations"]
     oh, ow = out_hw
     xt = xp.transpose(0, 2, 3, 1)  # channels last: a window's taps and channels are one row
     win = np.lib.stride_tricks.sliding_window_view(xt, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
     win = win[:, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, :, ::dh, ::dw]  # (N, OH, OW, Cin, kh, kw)
     wmat = wt.transpose(2, 3, 1, 0).reshape(-1, cout)
-    for b in range(n):
-        cols = np.ascontiguousarray(win[b].transpose(0, 1, 3, 4, 2), dtype=dtype).reshape(oh * ow, -1)
-        acc[b] = (cols @ wmat).reshape(acc.shape[1:])
+    # as many samples per product as fit in about 32 MB of rows: few, large BLAS calls
+    step = max(1, (32 << 20) // max(1, oh * ow * wmat.shape[0] * np.dtype(dtype).itemsize))
+    for b in range(0, n, step):
+        cols = np.ascontiguousarray(win[b:b + step].transpose(0, 1, 2, 4, 5, 3), dtype=dtype)
+        acc[b:b + step] = (cols.reshape(-1, wmat.shape[0]) @ wmat).reshape(-1, *acc.shape[1:])
     return acc
 
 
