@@ -39,7 +39,7 @@ def test_a_batch_of_100_is_100_single_runs(name):
 def test_cycles_do_not_depend_on_the_data(name):
     """Two full runs on different inputs (and an all-zero one): the same counters and the same start
     and end cycle of every instruction, but other outputs."""
-    runs = [npuc.sim.load(GOLDEN / name, cache=False).run(_inputs(npuc.sim.load(GOLDEN / name), 1, seed))
+    runs = [npuc.sim.load(GOLDEN / name, cache=False).run(_inputs(npuc.sim.load(GOLDEN / name, cache=False), 1, seed))
             for seed in (2, 3)]
     zero = {t.name: np.zeros(t.shape, np.float32) for t in load_program(GOLDEN / name, cache=False).inputs()}
     runs.append(run_program(load_program(GOLDEN / name, cache=False), zero))
