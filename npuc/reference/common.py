@@ -73,10 +73,13 @@ def conv_nhwc(xp: np.ndarray, w: np.ndarray, attrs: Node, out_hw: tuple[int, int
             v = view.astype(dtype).reshape(n, group, w.shape[1], *out_hw)
             acc += np.einsum("ngchw,goc->nhwgo", v, wg[..., i, j], optimize=True).reshape(acc.shape)
         return acc
-    if w.shape[1] == 1 and group == cout:  # depthwise: one product per tap and channel
+    if w.shape[1] == 1 and group == cout:  # depthwise: one product per tap and channel, summed channels-first
+        dw = np.zeros((n, cout, *out_hw), dtype=dtype)
+        prod = np.empty_like(dw)
         for i, j, view in taps(xp, attrs, out_hw):
-            acc += (view.astype(dtype) * wt[:, 0, i, j].reshape(1, cout, 1, 1)).transpose(0, 2, 3, 1)
-        return acc
+            np.multiply(view, wt[:, 0, i, j].reshape(1, cout, 1, 1), out=prod, casting="unsafe")
+            dw += prod
+        return dw.transpose(0, 2, 3, 1)
     # matrix products (BLAS): each output pixel's window a row, (OH*OW, kh*kw*Cin) @ (kh*kw*Cin, Cout)
     (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["strides"], attrs["dilations"]
     oh, ow = out_hw
