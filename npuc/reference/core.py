@@ -26,13 +26,7 @@ from .common import (
 @float_op("Conv")
 def conv_float(node: Node, ins: list[np.ndarray]) -> np.ndarray:
     a, c = node["attrs"], node["consts"]
-    # float32 products and sums, as an fp32 runtime computes them (and at twice float64's speed:
-    # calibration runs every conv of the model on every sample); sums that overflow float32 (an
-    # inf - inf is a NaN) are taken in float64 again, so such a value ends as inf, not NaN
-    xp = pad_nchw(ins[0], a["pads"], 0.0)
-    acc = conv_nhwc(xp, c["W"], a, out_hw(node), np.float32)
-    if not np.isfinite(acc).all():
-        acc = conv_nhwc(xp, c["W"], a, out_hw(node), np.float64)
+    acc = conv_nhwc(pad_nchw(ins[0], a["pads"], 0.0), c["W"], a, out_hw(node), np.float64)
     return apply_act(acc + c["B"], node).transpose(0, 3, 1, 2).astype(np.float32)
 
 
