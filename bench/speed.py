@@ -72,8 +72,11 @@ def best(fn: Callable[[], object], runs: int) -> float:
     return min(times)
 
 
+ENV = dict(os.environ)  # the subprocesses' environment (--bytecode changes it)
+
+
 def proc(argv: list[str]) -> Callable[[], object]:
-    return lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
 
 
 def pair(a: Callable[[], object], b: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -162,10 +165,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="where models, programs and inputs are kept (default: $TMPDIR/npuc-speed)")
     p.add_argument("--npuc", default=str(Path(sys.executable).with_name("npuc")), help="the npuc executable")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--bytecode", action="store_true",
+                   help="let the timed processes write and use .pyc files even when PYTHONDONTWRITEBYTECODE is set "
+                        "(an editable install then compiles npuc's modules from source in every process, which an "
+                        "installed npuc, like onnxruntime in site-packages, never does)")
     args = p.parse_args(argv)
+    if args.bytecode:
+        ENV.pop("PYTHONDONTWRITEBYTECODE", None)
     results = {m: measure(m, args.dir, args.npuc, args.runs) for m in args.models.split(",")}
     print(f"minimum of {args.runs} runs (in-process and core: {max(args.runs, 5)}), load {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+          f"on {os.cpu_count()} CPUs, PYTHONDONTWRITEBYTECODE={ENV.get('PYTHONDONTWRITEBYTECODE', '(unset)')}")
     print(table(results))
     return 0
 
