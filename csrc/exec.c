@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "kernels.h"
 #include "sim_internal.h"
 
 typedef int (*npu_exec_fn)(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost);
@@ -126,20 +127,6 @@ static int exec_st(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
     return 0;
 }
 
-/* out[j] = sum_r a[r] * w[r*n + j]. |out| <= k * 2^14 <= 2^24: no overflow. */
-static void gemm_row(const int8_t *restrict a, const int32_t *restrict w, int64_t k, int64_t n,
-                     int32_t *restrict out)
-{
-    for (int64_t j = 0; j < n; j++)
-        out[j] = 0;
-    for (int64_t r = 0; r < k; r++) {
-        const int32_t ar = a[r];
-        const int32_t *restrict wr = w + r * n;
-        for (int64_t j = 0; j < n; j++)
-            out[j] += ar * wr[j];
-    }
-}
-
 /* out[j] = sum_r a[r] * w[r*ws + j] straight from the scratchpad: a gemm whose tile is larger than
  * the staged R x C one (k > R in os, n > C in is). |out| <= 2^16 * 2^14 = 2^30: no overflow. */
 static void gemm_row_direct(const int8_t *a, const int8_t *w, int64_t ws, int64_t k, int64_t n,
@@ -153,14 +140,6 @@ static void gemm_row_direct(const int8_t *a, const int8_t *w, int64_t ws, int64_
         for (int64_t j = 0; j < n; j++)
             out[j] += ar * wr[j];
     }
-}
-
-/* The k x n weight tile, k-major, into s->wtile (k <= R and n <= C: decode checked). */
-static void load_weights(npu_sim *s, int64_t w, int64_t ws, int64_t k, int64_t n)
-{
-    for (int64_t r = 0; r < k; r++)
-        for (int64_t j = 0; j < n; j++)
-            s->wtile[r * n + j] = s->spad[w + r * ws + j];
 }
 
 /* (preload, stream, drain) cycles of one fold of an M x k x n gemm in the array's dataflow
@@ -223,21 +202,22 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * n);
     s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)n : mode == 2 ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * rows * (uint64_t)n;
-    int staged = k <= s->hw.rows && n <= s->hw.cols;
-    if (staged)
-        load_weights(s, w, ws, k, n);
-    for (int64_t j = 0; j < n; j++) /* the bias row is read before any output is written */
-        s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
-    for (int64_t i1 = 0; i1 < m1; i1++) {
-        for (int64_t i0 = 0; i0 < m0; i0++) {
-            uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
-            if (staged)
-                gemm_row(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
-            else
+    if (k > s->hw.rows || n > s->hw.cols) { /* beyond the staged tile: row by row from the scratchpad */
+        for (int64_t j = 0; j < n; j++) /* the bias row is read before any output is written */
+            s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
+        for (int64_t i1 = 0; i1 < m1; i1++) {
+            for (int64_t i0 = 0; i0 < m0; i0++) {
+                uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
                 gemm_row_direct(s->spad + a + i1 * as1 + i0 * as0, s->spad + w, ws, k, n, s->orow);
-            for (int64_t j = 0; j < n; j++)
-                o[j] = (mode == 1 ? o[j] : s->brow[j]) + (uint32_t)s->orow[j];
+                for (int64_t j = 0; j < n; j++)
+                    o[j] = (mode == 1 ? o[j] : s->brow[j]) + (uint32_t)s->orow[j];
+            }
         }
+    } else if (n > 0) { /* k = 0: the activation box is empty, unchecked, and never read */
+        const npu_gemm_job job = {s->spad + (k > 0 ? a : 0), s->spad + (k > 0 ? w : 0), s->acc + dst,
+                                  s->acc + (mode == 2 ? bias : 0), k > 0 ? as0 : 0, k > 0 ? as1 : 0, ws,
+                                  ds0, ds1, m0, m1, k, n, mode};
+        npu_kernel_gemm(&job, &s->gemm);
     }
     return 0;
 }
@@ -251,7 +231,6 @@ static uint64_t dw_cost(const npu_sim *s, uint64_t rows, int64_t c, int64_t taps
     return npu_sat_add(3, npu_sat_mul(rows, per));
 }
 
-static int64_t round_shift(int64_t t, int sh, int rnd);
 
 static int exec_dwc(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 {
@@ -303,7 +282,7 @@ static int exec_dwc(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
                         sum += (int32_t)x[u * ts1 + v * ts0] * (int32_t)wt[(u * kw + v) * c];
                 int64_t acc = npu_i32(s->acc[par + j] + (uint32_t)sum); /* from the bias, mod 2^32 */
                 int64_t t = acc * npu_i32(s->acc[par + c + j]);
-                int64_t r = round_shift(t, npu_i32(s->acc[par + 2 * c + j]), rnd) + zp;
+                int64_t r = npu_round_shift(t, npu_i32(s->acc[par + 2 * c + j]), rnd) + zp;
                 s->spad[dst + (i1 * m0 + i0) * ds + j] = (int8_t)(r < lo ? lo : r > hi ? hi : r);
             }
         }
@@ -335,33 +314,6 @@ static int exec_vaddv(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cos
         for (int64_t j = 0; j < n; j++)
             s->acc[dst + i * ds + j] = s->acc[src + i * ss + j] + s->acc[vec + j];
     return 0;
-}
-
-/* floor(t / 2^sh), without shifting a negative value. */
-static int64_t floor_shift(int64_t t, int sh)
-{
-    return t >= 0 ? t >> sh : -((-(t + 1)) >> sh) - 1;
-}
-
-/* isa/arith.py round_shift, for |t| <= 2^62 and 0 <= sh <= 62. */
-static int64_t round_shift(int64_t t, int sh, int rnd)
-{
-    int64_t q, half, rem;
-    if (sh == 0)
-        return t;
-    q = floor_shift(t, sh);
-    half = (int64_t)1 << (sh - 1);
-    switch (rnd) {
-    case NPU_ROUND_TRUNCATE:
-        return q;
-    case NPU_ROUND_HALF_UP:
-        return floor_shift(t + half, sh);
-    case NPU_ROUND_HALF_AWAY: /* |t| <= 2^62: -t and |t| + half do not overflow */
-        return t >= 0 ? (t + half) >> sh : -((half - t) >> sh);
-    default:
-        rem = (int64_t)((uint64_t)t & (((uint64_t)1 << sh) - 1));
-        return q + (rem > half || (rem == half && q % 2 != 0));
-    }
 }
 
 static int check_vrq_shifts(npu_sim *s, int64_t idx, int64_t sh, int64_t n)
@@ -400,13 +352,7 @@ static int exec_vrq(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
     s->stats.acc_rd += 4 * (elems + 2 * (uint64_t)n);
     s->stats.spad_wr += elems;
     s->stats.vec_ops += elems;
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++) {
-            int64_t t = (int64_t)npu_i32(s->acc[src + i * ss + j]) * npu_i32(s->acc[mul + j]);
-            int64_t r = round_shift(t, npu_i32(s->acc[sh + j]), rnd) + zp;
-            s->spad[dst + i * ds + j] = (int8_t)(r < lo ? lo : r > hi ? hi : r);
-        }
-    }
+    npu_kernel_vrq(s->spad, s->acc, dst, src, mul, sh, m, n, ds, ss, zp, lo, hi, rnd);
     return 0;
 }
 
@@ -476,7 +422,7 @@ static int exec_vsum(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
 static int8_t vadd_one(int8_t x, int8_t y, const int32_t *f)
 {
     int64_t t = ((int64_t)x - f[NPU_F_VADD_ZA]) * f[NPU_F_VADD_MA] + ((int64_t)y - f[NPU_F_VADD_ZB]) * f[NPU_F_VADD_MB];
-    int64_t r = round_shift(t, f[NPU_F_VADD_SH], f[NPU_F_VADD_RND]) + f[NPU_F_VADD_ZP];
+    int64_t r = npu_round_shift(t, f[NPU_F_VADD_SH], f[NPU_F_VADD_RND]) + f[NPU_F_VADD_ZP];
     int64_t lo = f[NPU_F_VADD_LO], hi = f[NPU_F_VADD_HI];
     return (int8_t)(r < lo ? lo : r > hi ? hi : r);
 }
@@ -559,7 +505,7 @@ static int exec_vlut(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
 static int8_t vmul_one(int8_t x, int8_t y, const int32_t *f)
 {
     int64_t t = ((int64_t)x - f[NPU_F_VMUL_ZA]) * ((int64_t)y - f[NPU_F_VMUL_ZB]) * f[NPU_F_VMUL_MUL];
-    int64_t r = round_shift(t, f[NPU_F_VMUL_SH], f[NPU_F_VMUL_RND]) + f[NPU_F_VMUL_ZP];
+    int64_t r = npu_round_shift(t, f[NPU_F_VMUL_SH], f[NPU_F_VMUL_RND]) + f[NPU_F_VMUL_ZP];
     int64_t lo = f[NPU_F_VMUL_LO], hi = f[NPU_F_VMUL_HI];
     return (int8_t)(r < lo ? lo : r > hi ? hi : r);
 }

@@ -47,6 +47,10 @@ typedef struct {
      * counted. Summed over the layers, every counter but cycles is the run's. */
     npu_stats *layer_stats;
     size_t n_layers;
+    /* NULL, or n_words / NPU_WORDS_PER_INSN entries: the index of each
+     * instruction in the order the run executed them (the order npu_replay
+     * takes); entries after a run-time error are left as they were. */
+    uint32_t *order_out;
 } npu_opts;
 
 /* Run a program of n_words 32-bit words (NPU_WORDS_PER_INSN per instruction).
@@ -59,5 +63,19 @@ typedef struct {
 int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
             uint8_t *dram, size_t dram_size, const npu_opts *opts,
             npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len);
+
+/* Run the data path of a program alone, for another input of a program whose
+ * timing is known: execute the n_order instructions `order` (a run's
+ * order_out on the same program and hardware) one after the other, with every
+ * check of npu_run but no units, tokens or cycles. A run's order respects
+ * every token, and what an instruction computes does not depend on when it
+ * runs, so DRAM ends as npu_run would leave it; cycles do not depend on the
+ * data, so the timed run's cycles and counters are this one's too. stats
+ * (may be NULL) receives the counters of the data path (macs, bytes,
+ * vec_ops, insns), zero cycles. Errors and opts (but order_out, insn_start
+ * and insn_end, unused) as npu_run's; an index outside the program is an error. */
+int npu_replay(const npu_hw *hw, const uint32_t *words, size_t n_words, const uint32_t *order, size_t n_order,
+               uint8_t *dram, size_t dram_size, const npu_opts *opts,
+               npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len);
 
 #endif /* NPUSIM_H */

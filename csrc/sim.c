@@ -165,6 +165,9 @@ static int step(npu_sim *s, int u, size_t idx)
     if (s->opts.insn_end != NULL)
         s->opts.insn_end[idx] = end;
     charge_layer(s, in, &before);
+    if (s->opts.order_out != NULL)
+        s->opts.order_out[s->n_done] = (uint32_t)idx;
+    s->n_done++;
     return give(s, (int64_t)idx, in->signal, end);
 }
 
@@ -244,12 +247,17 @@ static int alloc_memories(npu_sim *s)
     const npu_hw *hw = &s->hw;
     s->spad = calloc((size_t)hw->spad_bytes, 1);
     s->acc = calloc((size_t)hw->acc_words, sizeof *s->acc);
-    s->wtile = malloc((size_t)hw->rows * (size_t)hw->cols * sizeof *s->wtile);
-    /* an output row holds n <= cols, or any n the gemm's field allows in the is dataflow */
+    s->gemm.wpack = malloc((size_t)npu_gemm_wpack_elems(hw->rows, hw->cols) * sizeof *s->gemm.wpack);
+    s->gemm.arow = malloc((size_t)npu_gemm_arow_elems(hw->rows) * sizeof *s->gemm.arow);
+    s->gemm.orow = malloc((size_t)npu_gemm_orow_elems(hw->cols) * sizeof *s->gemm.orow);
+    s->gemm.brow = malloc((size_t)hw->cols * sizeof *s->gemm.brow);
+    /* a gemm larger than the staged tile (os: any k; is: any n) runs row by row from the
+     * scratchpad: its output and bias rows hold any n the field allows (2^16 in is) */
     size_t row = hw->dataflow == NPU_HW_DATAFLOW_IS ? (size_t)1 << 16 : (size_t)hw->cols;
     s->orow = malloc(row * sizeof *s->orow);
     s->brow = malloc(row * sizeof *s->brow);
-    if (s->spad == NULL || s->acc == NULL || s->wtile == NULL || s->orow == NULL || s->brow == NULL)
+    if (s->spad == NULL || s->acc == NULL || s->gemm.wpack == NULL || s->gemm.arow == NULL ||
+        s->gemm.orow == NULL || s->gemm.brow == NULL || s->orow == NULL || s->brow == NULL)
         return npu_fail(s, -1, "out of memory allocating SPAD of %ld bytes and ACC of %ld words",
                         (long)hw->spad_bytes, (long)hw->acc_words);
     if (s->opts.spad_in != NULL)
@@ -277,12 +285,34 @@ static void release(npu_sim *s)
     free(s->insns);
     free(s->spad);
     free(s->acc);
-    free(s->wtile);
+    free(s->gemm.wpack);
+    free(s->gemm.arow);
+    free(s->gemm.orow);
+    free(s->gemm.brow);
     free(s->orow);
     free(s->brow);
 }
 
-static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_words)
+/* The data path alone, in a timed run's order (npu_replay). */
+static int replay(npu_sim *s, const uint32_t *order, size_t n_order)
+{
+    for (size_t t = 0; t < n_order; t++) {
+        uint64_t cost;
+        if (order[t] >= s->n_insns)
+            return npu_fail(s, -1, "replay: order entry %lu is %lu, outside the %lu instructions", (unsigned long)t,
+                            (unsigned long)order[t], (unsigned long)s->n_insns);
+        if (npu_exec(s, (int64_t)order[t], &cost))
+            return -1;
+        if (npu_specs[s->insns[order[t]].kind].unit == NPU_UNIT_COMPUTE && s->insns[order[t]].kind != NPU_K_gemm)
+            s->array.last_gemm = 0; /* as step() keeps it, though only cycles depend on it */
+        s->stats.insns[npu_specs[s->insns[order[t]].kind].unit]++;
+    }
+    return 0;
+}
+
+/* Check the arguments, decode, allocate; then simulate (order NULL) or replay `order`. */
+static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_words, const uint32_t *order,
+               size_t n_order, int replaying)
 {
     if (hw == NULL)
         return npu_fail(s, -1, "no hardware configuration");
@@ -290,9 +320,11 @@ static int run(npu_sim *s, const npu_hw *hw, const uint32_t *words, size_t n_wor
         return npu_fail(s, -1, "program is NULL but has %lu words", (unsigned long)n_words);
     if (s->dram == NULL && s->dram_size > 0)
         return npu_fail(s, -1, "DRAM is NULL but has %lu bytes", (unsigned long)s->dram_size);
+    if (order == NULL && n_order > 0)
+        return npu_fail(s, -1, "replay order is NULL but has %lu entries", (unsigned long)n_order);
     if (check_hw(s, hw) || npu_decode(s, words, n_words) || alloc_memories(s))
         return -1;
-    return simulate(s);
+    return replaying ? replay(s, order, n_order) : simulate(s);
 }
 
 static void report(const npu_sim *s, int rc, npu_stats *stats, int64_t *err_insn, char *err_msg,
@@ -306,9 +338,10 @@ static void report(const npu_sim *s, int rc, npu_stats *stats, int64_t *err_insn
         snprintf(err_msg, err_len, "%s", rc ? s->err : "");
 }
 
-int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
-            uint8_t *dram, size_t dram_size, const npu_opts *opts,
-            npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len)
+/* npu_run and npu_replay: one simulator state from allocation to release. */
+static int run_all(const npu_hw *hw, const uint32_t *words, size_t n_words, const uint32_t *order, size_t n_order,
+                   int replaying, uint8_t *dram, size_t dram_size, const npu_opts *opts, npu_stats *stats,
+                   int64_t *err_insn, char *err_msg, size_t err_len)
 {
     npu_sim *s = calloc(1, sizeof *s);
     int rc;
@@ -325,11 +358,30 @@ int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
     s->dram_size = dram_size;
     if (opts != NULL)
         s->opts = *opts;
+    if (replaying) { /* no times and no order to record */
+        s->opts.insn_start = s->opts.insn_end = NULL;
+        s->opts.order_out = NULL;
+    }
     s->err_insn = -1;
-    rc = run(s, hw, words, n_words) != 0;
+    rc = run(s, hw, words, n_words, order, n_order, replaying) != 0;
     dump_memories(s);
     report(s, rc, stats, err_insn, err_msg, err_len);
     release(s);
     free(s);
     return rc;
+}
+
+int npu_run(const npu_hw *hw, const uint32_t *words, size_t n_words,
+            uint8_t *dram, size_t dram_size, const npu_opts *opts,
+            npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len)
+{
+    return run_all(hw, words, n_words, NULL, 0, 0, dram, dram_size, opts, stats, err_insn, err_msg, err_len);
+}
+
+int npu_replay(const npu_hw *hw, const uint32_t *words, size_t n_words, const uint32_t *order, size_t n_order,
+               uint8_t *dram, size_t dram_size, const npu_opts *opts,
+               npu_stats *stats, int64_t *err_insn, char *err_msg, size_t err_len)
+{
+    return run_all(hw, words, n_words, order, n_order, 1, dram, dram_size, opts, stats, err_insn, err_msg,
+                   err_len);
 }

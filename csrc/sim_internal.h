@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
 #include "npu_isa.h"
 #include "npusim.h"
 
@@ -51,9 +52,9 @@ typedef struct {
     size_t dram_size;
     int8_t *spad;
     uint32_t *acc;          /* int32 words, kept unsigned so adds wrap mod 2^32 */
-    int32_t *wtile;         /* gemm: the weight tile, rows * cols, k-major */
-    int32_t *orow;          /* gemm: one output row, cols (2^16 in the is dataflow) */
-    uint32_t *brow;         /* gemm: the bias row (acc = 2), as orow */
+    npu_gemm_scratch gemm;  /* gemm's packed weight tile and row buffers (kernels.h) */
+    int32_t *orow;          /* gemm beyond the staged tile (k > R in os, n > C in is): one output row */
+    uint32_t *brow;         /* and its bias row (2^16 words in the is dataflow, else cols) */
     npu_insn *insns;
     size_t n_insns;
     npu_sem tok[NPU_NUM_TOKENS];
@@ -62,6 +63,7 @@ typedef struct {
     npu_array array;        /* the fold pipeline between compute instructions (ISA.md, gemm Cycles) */
     uint64_t start, ready;  /* the executing instruction's start cycle and token readiness */
     uint64_t work;
+    size_t n_done;          /* instructions executed so far (the next order_out entry) */
     npu_opts opts;
     npu_stats stats;
     int64_t err_insn;

@@ -36,15 +36,21 @@ def cdef_from_header(path: str) -> str:
 
 CDEF = cdef_from_header(os.path.join(CSRC, "npusim.h"))
 
+# -march=native lets the compiler vectorize the kernels (csrc/kernels.c) for this CPU, AVX2's
+# 16-bit multiply-add included; NPUC_MARCH=<arch> picks another target, NPUC_MARCH= (empty) none,
+# for a compiler that has no -march=native or a build meant for other machines
+_ARCH = os.environ.get("NPUC_MARCH", "native")
+MARCH = [f"-march={_ARCH}"] if _ARCH else []
+
 if os.environ.get("NPUC_SANITIZE") == "1":
     _SAN = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     # -fno-wrapv undoes the -fwrapv of Python's own CFLAGS, which would define signed
     # overflow and so hide it from UBSan
     COMPILE_ARGS = ["-std=c99", "-O1", "-g", "-fno-omit-frame-pointer", "-fno-wrapv", "-Wall", "-Wextra",
-                    *_SAN]
+                    *MARCH, *_SAN]  # the same kernels as the optimized build (the AVX2 ones too)
     LINK_ARGS = _SAN
 else:
-    COMPILE_ARGS = ["-std=c99", "-O3", "-march=native", "-Wall", "-Wextra"]
+    COMPILE_ARGS = ["-std=c99", "-O3", *MARCH, "-Wall", "-Wextra"]
     LINK_ARGS = []
 
 SOURCES = sorted(glob(os.path.join(CSRC, "*.c")))

@@ -2,6 +2,7 @@
 
     res = run_words(words, dram, hw)          # words: uint32 (isa/encoding.py), dram: uint8
     res.stats.cycles, res.dram, res.insn_start, res.insn_end
+    replay_words(words, res.order, other_dram, hw)   # the data path alone, in the order of a timed run
 
 Malformed programs and run-time faults raise `SimError` naming the
 instruction; the C core never touches memory outside its buffers.
@@ -47,6 +48,7 @@ class SimResult:
     spad: np.ndarray | None = None  # int8, the final scratchpad, with memories=True
     acc: np.ndarray | None = None  # int32, the final accumulator, with memories=True
     layers: list[SimStats] | None = None  # each layer's share of the counters, with n_layers > 0
+    order: np.ndarray | None = None  # uint32 instruction indices in the order they ran, with order=True
 
 
 def hw_struct(hw: HwConfig) -> Any:
@@ -60,7 +62,7 @@ def _stats(c: Any) -> SimStats:  # c: the cffi "npu_stats *", whose members are 
 
 def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = True, *,
               max_work: int | None = None, memories: bool = False, spad: np.ndarray | None = None,
-              acc: np.ndarray | None = None, n_layers: int = 0) -> SimResult:
+              acc: np.ndarray | None = None, n_layers: int = 0, order: bool = False) -> SimResult:
     """Run the encoded program `words` on a copy of `dram` under `hw`.
 
     `trace` records every instruction's start and end cycle; `memories`
@@ -69,8 +71,10 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     ACC start zeroed unless `spad` / `acc` give their initial contents (a
     testing aid, as the emulator's: the start of the memory, the rest
     zeroed). `n_layers` > 0 counts each layer's share of the counters
-    (`SimResult.layers`; an instruction's layer is in its word 0). Raises
-    SimError on a malformed program or a run-time fault.
+    (`SimResult.layers`; an instruction's layer is in its word 0). `order`
+    returns the order the instructions ran in, which `replay_words` takes to
+    run the same program on other data without its timing. Raises SimError on
+    a malformed program or a run-time fault.
     """
     if max_work is not None and max_work < 1:
         raise ValueError(f"max_work must be positive or None, got {max_work}")
@@ -85,10 +89,12 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     acc_in = _initial(acc, hw.acc_words, np.int32, "acc")
     spad_out = np.zeros(hw.spad_bytes, dtype=np.int8) if memories else None
     acc_out = np.zeros(hw.acc_words, dtype=np.int32) if memories else None
+    order_out = np.zeros(n_insns, dtype=np.uint32) if order else None
     # the cffi buffers stay alive for the call
     bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),
             "spad_out": _ptr("int8_t[]", spad_out), "acc_out": _ptr("int32_t[]", acc_out),
-            "spad_in": _ptr("int8_t[]", spad_in), "acc_in": _ptr("int32_t[]", acc_in)}
+            "spad_in": _ptr("int8_t[]", spad_in), "acc_in": _ptr("int32_t[]", acc_in),
+            "order_out": _ptr("uint32_t[]", order_out)}
     per_layer = ffi.new("npu_stats[]", n_layers) if n_layers > 0 else ffi.NULL
     opts = ffi.new("npu_opts *", {"max_work": max_work or 0, **bufs, "layer_stats": per_layer,
                                   "n_layers": max(n_layers, 0)})
@@ -101,7 +107,34 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     if rc != 0:
         raise SimError(int(err_insn[0]), ffi.string(err).decode("utf-8", "replace"))
     layers = [_stats(per_layer[i]) for i in range(n_layers)] if n_layers > 0 else None
-    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out, layers)
+    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out, layers=layers, order=order_out)
+
+
+def replay_words(words: np.ndarray, order: np.ndarray, dram: np.ndarray, hw: HwConfig, *,
+                 max_work: int | None = None) -> SimStats:
+    """The data path alone of the encoded program `words`, in place on `dram` (a writable,
+    C-contiguous uint8 array): the instructions run one after the other in `order` (the
+    `order` of a `run_words` of the same program under the same `hw`), without units, tokens
+    or cycles. The values are those `run_words` would compute; the returned counters are the
+    data path's (MACs, bytes, vector operations, instructions), with zero cycles, as cycles do
+    not depend on the data. The C call releases the GIL, so threads can replay several inputs
+    at once. Raises SimError as `run_words` does."""
+    if max_work is not None and max_work < 1:
+        raise ValueError(f"max_work must be positive or None, got {max_work}")
+    w = np.ascontiguousarray(words, dtype=np.uint32)
+    o = np.ascontiguousarray(order, dtype=np.uint32)
+    if dram.dtype != np.uint8 or dram.ndim != 1 or not dram.flags.c_contiguous:
+        raise ValueError("replay_words runs in place: dram must be a 1-D C-contiguous uint8 array")
+    opts = ffi.new("npu_opts *", {"max_work": max_work or 0})
+    stats = ffi.new("npu_stats *")
+    err_insn = ffi.new("int64_t *")
+    err = ffi.new("char[]", _ERR_LEN)
+    rc = lib.npu_replay(hw_struct(hw), ffi.from_buffer("uint32_t[]", w), w.size, ffi.from_buffer("uint32_t[]", o),
+                        o.size, ffi.from_buffer("uint8_t[]", dram, require_writable=True), dram.size, opts,
+                        stats, err_insn, err, _ERR_LEN)
+    if rc != 0:
+        raise SimError(int(err_insn[0]), ffi.string(err).decode("utf-8", "replace"))
+    return _stats(stats)
 
 
 def _initial(init: np.ndarray | None, size: int, dtype: type, name: str) -> np.ndarray | None:

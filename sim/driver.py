@@ -44,7 +44,7 @@ from ..isa.program import DTYPE_BYTES, HostOp, Program
 from ..isa.stats import UNITS
 from ..isa.stats import ZERO as ZERO_STATS
 from ..isa.table import WORDS_PER_INSN
-from .core import SimError, SimResult, SimStats, run_words
+from .core import SimError, SimResult, SimStats, replay_words, run_words
 from .inputs import InputError, check_inputs, dequantize, quantize, random_inputs, read, to_dram
 from .layers import LayerStats, layer_count, layer_stats
 from .layers import write_trace as _write_trace
@@ -118,42 +118,21 @@ DEFAULT_MAX_WORK = 1 << 37
 
 def run_program(prog: Program | ProgramImage, inputs: dict[str, np.ndarray] | None = None, *,
                 quantized: bool = False, trace: bool = False, source: str = "input",
-                program_name: str = "<program>", max_work: int | None = DEFAULT_MAX_WORK) -> RunResult:
+                program_name: str = "<program>", max_work: int | None = DEFAULT_MAX_WORK,
+                threads: int | None = None) -> RunResult:
     """Simulate `prog` on float inputs (or int8 ones with `quantized=True`), batch first.
+
+    The first sample runs in full; the others run the data path alone in its order, on up to
+    `threads` threads (default: the CPUs), with its cycles (`sim/api.py`). `trace` is kept for
+    callers: the per-instruction times of the first sample are always returned.
 
     `prog` is a Program or, without encoding it again, its ProgramImage (`isa.load.load_program`).
     Raises SimError for an output the program never writes (before running) or a fault while
     running, InputError for inputs that do not fit, HostError for a bad host op."""
-    image = image_of(prog)
-    warnings = check_outputs_written(image, program_name)
-    inputs = random_inputs(image) if inputs is None else inputs
-    batch = check_inputs(image, inputs, source, quantized)
-    hw = HwConfig.from_flat(image.hw)
-    kernels = host_kernels(image, program_name)
-    base = initial_dram(image)
-    raw: dict[str, list[np.ndarray]] = {t.name: [] for t in image.outputs()}
-    stats: list[SimStats] = []
-    hosts = [HostStats(h.name, h.op, 0, 0.0, 0) for h in image.hosts]
-    first = None
-    for b in range(batch):
-        dram = base.copy()
-        for t in image.inputs():
-            x = np.asarray(inputs[t.name])[b * t.shape[0]:(b + 1) * t.shape[0]]
-            q = x.astype(np.int8) if quantized else quantize(x, t)
-            payload = to_dram(q, t)
-            dram[t.addr:t.addr + payload.size] = payload
-        res = _run_segments(image, kernels, dram, hw, trace or b == 0, hosts, program_name, max_work)
-        stats.append(res.stats)
-        if b == 0:
-            first = res
-        for t in image.outputs():
-            raw[t.name].append(read(res.dram, t))
-    raw_arrays = {k: np.concatenate(v) for k, v in raw.items()}
-    outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
-            for t in image.outputs()}
-    assert first is not None
-    layers = layer_stats(image, first.insn_start, first.insn_end, first.layers)
-    return RunResult(outs, raw_arrays, stats, layers, first.insn_start, first.insn_end, hosts, warnings)
+    from .api import Simulator  # the class behind it (api imports this module)
+
+    sim = Simulator(prog, name=program_name, threads=threads, max_work=max_work)
+    return sim.run(inputs, quantized=quantized, source=source)
 
 
 def host_kernels(prog: Program | ProgramImage, program_name: str = "<program>") -> list[host.Kernel]:
@@ -207,11 +186,14 @@ def _run_host(h: HostOp, k: host.Kernel, dram: np.ndarray) -> None:
 
 
 def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndarray, hw: HwConfig, trace: bool,
-                  hosts: list[HostStats], program_name: str, max_work: int | None = None) -> SimResult:
+                  hosts: list[HostStats], program_name: str, max_work: int | None = None,
+                  orders: list[np.ndarray] | None = None) -> SimResult:
     """One sample: the C core on each segment between host points, the host ops in between.
 
     Returns the result of the whole: counters summed, per-instruction times
-    offset by the cycles of the segments before (the NPU restarts at 0)."""
+    offset by the cycles of the segments before (the NPU restarts at 0).
+    `orders`, when given, receives each segment's order of execution (what
+    `_replay_segments` runs other samples in)."""
     n = image.n_insns
     words = image.words
     cuts = [0, *(h.at for h in image.hosts), n]
@@ -234,10 +216,12 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
             continue
         try:
             res = run_words(words[a * WORDS_PER_INSN:b * WORDS_PER_INSN], dram, hw, trace=trace,
-                            max_work=max_work, n_layers=n_layers)
+                            max_work=max_work, n_layers=n_layers, order=orders is not None)
         except SimError as e:
             raise _located(e, image, program_name, a) from None
         dram = res.dram
+        if orders is not None and res.order is not None:
+            orders.append(res.order)
         if start is not None and end is not None and res.insn_start is not None and res.insn_end is not None:
             start[a:b] = res.insn_start + np.uint64(cycles)
             end[a:b] = res.insn_end + np.uint64(cycles)
@@ -246,6 +230,33 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
         if res.layers is not None:
             per_layer = [x + y for x, y in zip(per_layer, res.layers)]
     return SimResult(total, dram, start, end, layers=per_layer if trace else None)
+
+
+def _replay_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndarray, hw: HwConfig,
+                     orders: list[np.ndarray], hosts: list[HostStats] | None, program_name: str,
+                     max_work: int | None = None) -> SimStats:
+    """One more sample, in place on `dram`: each segment's data path in the order a timed run of
+    the program took (`orders`, one per non-empty segment), the host ops in between (their wall
+    time added to `hosts` unless None). Returns the data counters summed (no cycles)."""
+    n = image.n_insns
+    cuts = [0, *(h.at for h in image.hosts), n]
+    total = ZERO_STATS
+    runs = iter(orders)
+    for seg, (a, b) in enumerate(pairwise(cuts)):
+        if seg > 0:
+            t0 = time.perf_counter()
+            _run_host(image.hosts[seg - 1], kernels[seg - 1], dram)
+            if hosts is not None:
+                hosts[seg - 1].wall_ms += 1e3 * (time.perf_counter() - t0)
+                hosts[seg - 1].runs += 1
+        if a == b:
+            continue
+        try:
+            total = total + replay_words(image.words[a * WORDS_PER_INSN:b * WORDS_PER_INSN], next(runs), dram, hw,
+                                         max_work=max_work)
+        except SimError as e:
+            raise _located(e, image, program_name, a) from None
+    return total
 
 
 def _located(e: SimError, image: ProgramImage, program_name: str, offset: int = 0) -> SimError:

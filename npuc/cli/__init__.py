@@ -80,6 +80,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="stop a program after N processed elements (default 2^37: a runaway guard)")
     p.add_argument("--no-cache", action="store_true",
                    help="parse prog.s even when its binary cache (prog.s.<sha>.npub) is valid, and write none")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="samples of a batch simulated at once (default: the CPUs); the first sample is "
+                        "simulated in full, the others replay its data path alone (cycles do not depend on data)")
     p.set_defaults(func=commands.cmd_sim)
 
     p = sub.add_parser("run", help="compile and simulate, compare with fp32 and the numpy reference")

@@ -99,7 +99,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if inputs is None:
         inputs = random_inputs(prog, seed=args.seed)
     result = run_program(prog, inputs, trace=bool(args.trace), source=args.input or "random input",
-                         max_work=args.max_work or DEFAULT_MAX_WORK, program_name=args.program)
+                         max_work=args.max_work or DEFAULT_MAX_WORK, program_name=args.program,
+                         threads=args.threads)
     for warning in result.warnings:
         print(f"npuc: warning: {warning}", file=sys.stderr)
     hw = HwConfig.from_flat(prog.hw, source=args.program)

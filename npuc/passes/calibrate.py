@@ -62,8 +62,8 @@ def collect_statistics(ir: IR, samples: Iterable[Sample], method: str = "minmax"
         for name, value in run_float(ir, batch, intermediates=True).items():
             if name in cals:
                 cals[name].observe(value)
-                v = np.asarray(value, dtype=np.float64)
-                power[name][0] += float(np.sum(v * v))
+                v = np.asarray(value).astype(np.float64, order="C").reshape(-1)  # one copy, any layout
+                power[name][0] += float(v @ v)  # Σx² as one dot product: no temporary of the squares
                 power[name][1] += v.size
         seen += len(next(iter(batch.values())))
     if not seen:

@@ -67,14 +67,31 @@ def conv_nhwc(xp: np.ndarray, w: np.ndarray, attrs: Node, out_hw: tuple[int, int
     acc: np.ndarray = np.zeros((n, *out_hw, cout), dtype=dtype)
     wt: np.ndarray = w.astype(dtype)
     group = int(attrs.get("group", 1))
-    if group != 1:
+    if group != 1 and not (w.shape[1] == 1 and group == cout):
         wg = wt.reshape(group, cout // group, w.shape[1], *w.shape[2:])
         for i, j, view in taps(xp, attrs, out_hw):
             v = view.astype(dtype).reshape(n, group, w.shape[1], *out_hw)
             acc += np.einsum("ngchw,goc->nhwgo", v, wg[..., i, j], optimize=True).reshape(acc.shape)
         return acc
-    for i, j, view in taps(xp, attrs, out_hw):
-        acc += np.einsum("nchw,oc->nhwo", view.astype(dtype), wt[:, :, i, j], optimize=True)
+    if w.shape[1] == 1 and group == cout:  # depthwise: one product per tap and channel, summed channels-first
+        dw = np.zeros((n, cout, *out_hw), dtype=dtype)
+        prod = np.empty_like(dw)
+        for i, j, view in taps(xp, attrs, out_hw):
+            np.multiply(view, wt[:, 0, i, j].reshape(1, cout, 1, 1), out=prod, casting="unsafe")
+            dw += prod
+        return dw.transpose(0, 2, 3, 1)
+    # matrix products (BLAS): each output pixel's window a row, (OH*OW, kh*kw*Cin) @ (kh*kw*Cin, Cout)
+    (kh, kw), (sh, sw), (dh, dw) = attrs["kernel"], attrs["strides"], attrs["dilations"]
+    oh, ow = out_hw
+    xt = xp.transpose(0, 2, 3, 1)  # channels last: a window's taps and channels are one row
+    win = np.lib.stride_tricks.sliding_window_view(xt, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(1, 2))
+    win = win[:, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, :, ::dh, ::dw]  # (N, OH, OW, Cin, kh, kw)
+    wmat = wt.transpose(2, 3, 1, 0).reshape(-1, cout)
+    # as many samples per product as fit in about 32 MB of rows: few, large BLAS calls
+    step = max(1, (32 << 20) // max(1, oh * ow * wmat.shape[0] * np.dtype(dtype).itemsize))
+    for b in range(0, n, step):
+        cols = np.ascontiguousarray(win[b:b + step].transpose(0, 1, 2, 4, 5, 3), dtype=dtype)
+        acc[b:b + step] = (cols.reshape(-1, wmat.shape[0]) @ wmat).reshape(-1, *acc.shape[1:])
     return acc
 
 
