@@ -1,35 +1,49 @@
-"""Per-channel activation exponents, folded into the consumer's weights (`--fold-act-scales`).
+"""Activation scales finer than a power of two, folded into Conv/Gemm weights (`--fold-act-scales MODE`).
 
-Under power-of-two scales one activation tensor gets one exponent e, chosen so its widest channel
-fits; a channel whose range is 2^k times narrower wastes k bits. Here channel c of a Conv/Gemm's
-output gets its own exponent e + k_c: the producer's requantization (`vrq`, one shift per output
-channel already) shifts k_c less, and the consumer, which reads real value x_c as
-(q_c - zp)·2^-(e + k_c), takes the 2^-k_c into its weights' input column c. In float terms the
-pass multiplies the producer's channel c (weights and bias) by 2^k_c and the consumers' input
-column c by 2^-k_c: powers of two, so the float model computes the same numbers bit for bit, and
-the ordinary per-tensor quantization of the folded tensor *is* the per-channel quantization of the
-original. Everything after (quantize, legalize, the simulator, the integer reference, the QDQ
-export) sees an ordinary model.
+Under pow2 rules every requantization must be a shift: s_in·s_w / s_out = 2^-k. Nothing demands that
+each of the three scales be a power of two, only their ratio; the weight scale s_w is free (the int8
+codes are computed offline). So a tensor whose every requantization has a weight scale next to it —
+produced by an Input or a Conv/Gemm, read only by Conv/Gemm — may take any real scale, and the weights
+absorb the non-power-of-two part. The modes (`FOLD_MODES` in `npuc.compiler`):
 
-Pre: prepared float IR (activations fused), calibration `Statistics` of that IR, the samples.
-Post: the same float function; for every foldable producer P (see `fold_sites`) its output
-channels are scaled by 2^k_c and its consumers' columns by 2^-k_c, P's node holds ``fold_k``, the
-int64 array k (>= 0). The statistics still describe the unfolded tensors: `quantize_ir` must range the
-folded IR with them (each folded tensor keeps its unfolded range, which every scaled channel fits
-by construction).
+* ``io`` — the model's input and output (the host quantizes and dequantizes them with any scale; the
+  NPU-side arithmetic is unchanged): such a tensor is marked ``free_scale``; calibration ranges it
+  under the float rule, `quantize.core.absorbed_weights` gives the Conv/Gemm next to it weights of scale
+  (s_out / s_in)·2^-k, the requantization stays a shift (mul = 1).
+* ``all`` — the same for every tensor the graph allows, internal ones too.
+* ``pow2`` — per-channel exponents: channel c of a Conv/Gemm's output gets its own exponent e + k_c.
+  In float terms the pass multiplies the producer's channel c (weights and bias) by 2^k_c and the
+  consumers' input column c by 2^-k_c: powers of two, so the float model computes the same numbers
+  bit for bit, and the ordinary per-tensor quantization of the folded tensor *is* the per-channel
+  quantization of the original. The producer's per-channel pow2 weight codes do not change (its
+  `vrq` shifts k_c less); the consumer's weights lose precision in the columns it divides.
+* ``fill`` — as pow2 with real factors: every channel fills the tensor's grid.
+* ``io+pow2`` — both.
 
-Where it folds: P is a Conv or Gemm with per-channel weights (a per-tensor weight scale would
+Every mode leaves an ordinary quantized model: quantize, legalize, the simulator, the integer reference
+and the export see nothing special (the QDQ form with real interface scales: see the README).
+
+Pre (pow2/fill): prepared float IR (activations fused), calibration `Statistics` of that IR, the
+samples. Post: the same float function; for every foldable producer P (see `fold_sites`) its output
+channels are scaled by f_c >= 1 and its consumers' columns by 1/f_c; P's node holds ``fold_scale``,
+the array f. The statistics still describe the unfolded tensors: `quantize_ir` ranges the folded IR
+with them (each folded tensor keeps its unfolded range, which every scaled channel fits by
+construction).
+
+Where pow2/fill fold: P is a Conv or Gemm with per-channel weights (a per-tensor weight scale would
 grow with the scaled rows), its fused activation none or ReLU (positive-homogeneous: ReLU6's 6
 would have to scale per channel), its output reaching only Conv/Gemm consumers through a chain
 of MaxPool / Flatten / Reshape (each channel-wise and homogeneous), no graph output on the way,
-no Add/Concat/pool or other consumer that needs one scale. A depthwise (grouped) consumer takes
-the factor into its own output channel's weights, which per-channel pow2 weights absorb exactly.
+no Add/Concat/pool or other consumer that needs one scale (`why_not` says which). A depthwise
+(grouped) consumer takes the factor into its own output channel's weights, which per-channel pow2
+weights absorb exactly.
 
-Choice of k_c: the largest k (<= `max_shift`) such that channel c's calibrated range, times
-2^k, still fits the tensor's int8 grid (same zero point for every channel — the hardware pads
-with one); then, per channel, smaller k wherever the consumer's weight rounding (which grows
-2^k_c times in real units in column c) costs more than the activation rounding saves — both
-estimated from the calibration statistics (`_tradeoff`).
+Choice of f_c: the largest factor (<= 2^`max_shift`) such that channel c's calibrated range (the
+calibrator of the compile, per channel), times f_c, still fits the tensor's int8 grid (same zero
+point for every channel — the hardware pads with one; a channel never seen non-zero keeps 1); then,
+per channel, f_c / 2^j wherever the consumer's weight rounding (which grows f_c times in real units
+in column c) costs more than the activation rounding saves — both estimated from the calibration
+statistics (`_tradeoff`).
 """
 
 from __future__ import annotations
@@ -248,11 +262,11 @@ def free_tensors(ir: IR, internal: bool = False) -> list[str]:
 
 
 def fold_act_scales(ir: IR, hw: HwConfig, stats: Statistics, samples: Sequence[dict[str, np.ndarray]],
-                    mode: str = "fill", batch_size: int = 16, max_shift: int = MAX_SHIFT,
+                    mode: str = "io", batch_size: int = 16, max_shift: int = MAX_SHIFT,
                     tradeoff: bool = True) -> IR:
     """A copy of `ir` with per-channel scales folded where the graph allows (module docstring)."""
     ir = ir.copy()
-    if mode in ("io", "io+pow2", "all"):
+    if mode in ("io", "io+pow2", "all"):  # scales the weights absorb: a mark that quantization reads
         for name in free_tensors(ir, internal=mode == "all"):
             ir.node(name)["free_scale"] = True
         if mode != "io+pow2":
