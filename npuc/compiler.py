@@ -30,7 +30,7 @@ from .isa.program import Program
 from .passes import Statistics, Watch, collect_statistics, prepare, quantize_ir
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalize as equalize_layers
-from .passes.fold_act_scales import fold_act_scales
+from .passes.fold_act_scales import FOLD_MODES, fold_act_scales
 from .passes.host_fallback import to_host
 from .passes.host_float import host_float
 from .passes.learn_rounding import learn_rounding
@@ -38,7 +38,6 @@ from .quant import CALIBRATORS
 from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration, stack
 
 CalibSource = str | Path | Iterable[Sample] | None
-FOLD_MODES = ("off", "fill", "pow2", "io", "io+pow2", "all")  # `fold_act_scales` (npuc/passes/fold_act_scales.py)
 RANDOM_CALIB_SAMPLES = 32  # without --calib: random samples over the input's plausible range
 
 

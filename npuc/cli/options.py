@@ -115,7 +115,7 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--learn-rounding", action="store_true",
                    help="round each int8 weight up or down to minimise its layer's output error (AdaRound)")
     g.add_argument("--fold-act-scales", nargs="?", const="io", default="off", metavar="MODE",
-                   choices=("io", "io+pow2", "pow2", "fill", "all"),
+                   choices=("io", "all", "pow2", "fill", "io+pow2"),
                    help="activation scales finer than a power of two, folded into Conv/Gemm weights (the "
                         "requantization stays a shift): io (default: the model's input and output get real "
                         "scales), pow2 (each channel its own exponent), io+pow2, fill, all (README, "

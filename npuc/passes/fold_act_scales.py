@@ -4,7 +4,7 @@ Under pow2 rules every requantization must be a shift: s_in·s_w / s_out = 2^-k.
 each of the three scales be a power of two, only their ratio; the weight scale s_w is free (the int8
 codes are computed offline). So a tensor whose every requantization has a weight scale next to it —
 produced by an Input or a Conv/Gemm, read only by Conv/Gemm — may take any real scale, and the weights
-absorb the non-power-of-two part. The modes (`FOLD_MODES` in `npuc.compiler`):
+absorb the non-power-of-two part. The modes (`FOLD_MODES`):
 
 * ``io`` — the model's input and output (the host quantizes and dequantizes them with any scale; the
   NPU-side arithmetic is unchanged): such a tensor is marked ``free_scale``; calibration ranges it
@@ -65,6 +65,7 @@ from .calibrate import Statistics
 
 LAYERS = ("Conv", "Gemm")
 BETWEEN = ("MaxPool", "Flatten", "Reshape")
+FOLD_MODES = ("off", "io", "all", "pow2", "fill", "io+pow2")  # CompileOptions.fold_act_scales
 MAX_SHIFT = 8  # beyond 2^8 a channel is (nearly) dead: its consumer column would round to nothing
 
 
@@ -297,4 +298,4 @@ def fold_act_scales(ir: IR, hw: HwConfig, stats: Statistics, samples: Sequence[d
     return ir
 
 
-__all__ = ["FoldSite", "channel_ranges", "fit_factors", "fold_act_scales", "fold_sites", "why_not"]
+__all__ = ["FOLD_MODES", "FoldSite", "channel_ranges", "fit_factors", "fold_act_scales", "fold_sites", "why_not"]
