@@ -141,7 +141,7 @@ def channel_ranges(ir: IR, sites: Sequence[FoldSite], samples: Sequence[dict[str
 
     cals = {s.producer: [make_calibrator(method, act_rule) for _ in range(s.channels)] for s in sites}
     power = {s.producer: np.zeros(s.channels) for s in sites}
-    count = 0
+    count = dict.fromkeys(power, 0)  # values seen per channel
     for i in range(0, len(samples), batch_size):
         chunk = samples[i:i + batch_size]
         feeds = {n: stack(tuple(ir.node(n)["shape"]), [np.asarray(s[n], np.float32) for s in chunk])
@@ -152,11 +152,11 @@ def channel_ranges(ir: IR, sites: Sequence[FoldSite], samples: Sequence[dict[str
             for c in range(s.channels):
                 cals[s.producer][c].observe(y[c])
             power[s.producer] += np.sum(y * y, axis=1)
-        count += y.shape[1] if sites else 0
+            count[s.producer] += y.shape[1]
     result = {}
     for s in sites:
         ranges = np.array([c.range() for c in cals[s.producer]], dtype=np.float64).reshape(-1, 2)
-        result[s.producer] = (ranges[:, 0], ranges[:, 1], power[s.producer] / max(count, 1))
+        result[s.producer] = (ranges[:, 0], ranges[:, 1], power[s.producer] / max(count[s.producer], 1))
     return result
 
 

@@ -19,7 +19,14 @@ from npuc.export.qdq import export_qdq, ort_session
 from npuc.hw import HwConfig
 from npuc.ir import MatQ
 from npuc.passes import collect_statistics
-from npuc.passes.fold_act_scales import fit_factors, fold_act_scales, fold_sites, free_tensors, why_not
+from npuc.passes.fold_act_scales import (
+    channel_ranges,
+    fit_factors,
+    fold_act_scales,
+    fold_sites,
+    free_tensors,
+    why_not,
+)
 from npuc.quant.calib_data import CalibrationError
 from npuc.quant.metrics import sqnr_db
 from npuc.reference import run_float, run_quantized, run_quantized_float
@@ -229,3 +236,19 @@ def test_statistics_of_the_unfolded_model_serve_the_fold():
     assert a.program.insns == b.program.insns
     folded = fold_act_scales(ir, HwConfig(), stats, calib, "pow2")
     assert all(np.all(folded.node(n).get("fold_scale", 1) >= 1) for n in folded.topo())
+
+
+def test_channel_ranges_are_each_channels_own():
+    """Per producer, each channel's (lo, hi) and mean square, computed over that tensor's own values
+    (sites of different sizes: conv1's 8x8 maps and fc1's one value per sample)."""
+    calib, _ = _data()
+    ir = prepare_model(DIGITS_CNN, CompileOptions())
+    sites = fold_sites(ir, HwConfig())
+    got = channel_ranges(ir, sites, calib, "minmax", HwConfig(), batch_size=40)
+    y = run_float(ir, {"x": np.stack([s["x"] for s in calib])}, intermediates=True)
+    for s in sites:
+        v = np.moveaxis(y[s.producer].astype(np.float64), 1, 0).reshape(s.channels, -1)
+        lo, hi, msq = got[s.producer]
+        np.testing.assert_allclose(lo, v.min(axis=1))
+        np.testing.assert_allclose(hi, v.max(axis=1))
+        np.testing.assert_allclose(msq, np.mean(v * v, axis=1), rtol=1e-9)
