@@ -99,6 +99,8 @@ def why_not(ir: IR, name: str, hw: HwConfig) -> str | None:
         succs = ir.succs(cur)
         if len(succs) == 1 and ir.op(succs[0]) in BETWEEN:
             cur = succs[0]
+            if not _homogeneous(ir.node(cur)["attrs"].get("act")):
+                return f"{cur!r} has a fused {ir.node(cur)['attrs']['act'][0]} (its bound would differ per channel)"
             continue
         break
     if not succs:
@@ -113,8 +115,12 @@ def why_not(ir: IR, name: str, hw: HwConfig) -> str | None:
         k = ir.node(s)["consts"]["W"].shape[1] * (int(ir.node(s)["attrs"].get("group", 1)) if op == "Conv" else 1)
         if k % cout or (op == "Conv" and k != cout):
             return f"consumer {s!r} reads {k} input columns for {cout} channels"
-        if op == "Gemm" and ir.node(cur)["shape"][1:] != ir.node(s)["shape"][1:] and len(ir.node(cur)["shape"]) != 2:
-            return f"consumer {s!r}: its input is not the flattened (C, H, W) tensor"
+        shape, first = ir.node(cur)["shape"], ir.node(name)["shape"]
+        # column c·per .. c·per + per - 1 of a Gemm must be channel c: (N, C) or (N, C, H, W) flattened
+        if op == "Gemm" and (len(shape) != 2 or shape[0] != first[0]):
+            return f"consumer {s!r}: its input {tuple(shape)} is not the batch-first flattened tensor"
+        if op == "Conv" and (len(shape) != 4 or shape[:2] != first[:2]):
+            return f"consumer {s!r}: its input {tuple(shape)} is not the producer's channels"
     return None
 
 
