@@ -54,7 +54,7 @@ class CompileOptions:
     float_layers: tuple[str, ...] = ()  # Conv/Gemm layers computed in host float
     equalize: bool = False  # cross-layer equalization before calibration
     learn_rounding: bool = False  # weights rounded up or down to minimise each layer's output error
-    fold_act_scales: str = "off"  # per-channel activation scales folded into the weights: off, fill or pow2
+    fold_act_scales: str = "off"  # activation scales finer than 2^-e, absorbed by the weights (FOLD_MODES)
     bias_correction: bool = False  # empirical bias correction after legalization
     verify: bool = False  # check the IR's stage invariants between passes
     dump_ir: str | Path | None = None  # write the IR after every pass into this directory
@@ -168,13 +168,12 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
     samples, source = calibration_samples(float_ir, options)
     # what no tiling fits into this hardware (a 60x80 MaxPool window) runs on the host
     float_ir = watch("host_too_big", host_too_big(float_ir, hw, options.allow_fallback), "prepared")
-    if options.fold_act_scales != "off":  # each channel its own scale: a factor per channel into both layers
+    if options.fold_act_scales != "off":  # scales finer than a power of two, the weights absorb the rest
         if statistics is None:  # ranges stay those of the unfolded tensors, which every folded channel fits
             statistics = collect_statistics(float_ir, samples, options.calib_method, options.calib_batch,
                                             options.progress)
-        float_ir = watch("fold_act_scales", fold_act_scales(float_ir, hw, statistics, samples, options.fold_act_scales,
-                                                                  options.calib_batch),
-                         "prepared")
+        folded = fold_act_scales(float_ir, hw, statistics, samples, options.fold_act_scales, options.calib_batch)
+        float_ir = watch("fold_act_scales", folded, "prepared")
     qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch, batch_size=options.calib_batch,
                       progress=options.progress, statistics=statistics)  # calibrate, quantize, legalize
     if options.learn_rounding:  # each int8 weight up or down, fitted to the layer's output (AdaRound)
