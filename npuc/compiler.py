@@ -27,9 +27,10 @@ from .frontend import load_onnx
 from .hw import HwConfig
 from .ir import IR
 from .isa.program import Program
-from .passes import Statistics, Watch, prepare, quantize_ir
+from .passes import Statistics, Watch, collect_statistics, prepare, quantize_ir
 from .passes.bias_correction import correct_bias
 from .passes.equalize import equalize as equalize_layers
+from .passes.fold_act_scales import FOLD_MODES, fold_act_scales
 from .passes.host_fallback import to_host
 from .passes.host_float import host_float
 from .passes.learn_rounding import learn_rounding
@@ -53,6 +54,7 @@ class CompileOptions:
     float_layers: tuple[str, ...] = ()  # Conv/Gemm layers computed in host float
     equalize: bool = False  # cross-layer equalization before calibration
     learn_rounding: bool = False  # weights rounded up or down to minimise each layer's output error
+    fold_act_scales: str = "off"  # activation scales finer than 2^-e, absorbed by the weights (FOLD_MODES)
     bias_correction: bool = False  # empirical bias correction after legalization
     verify: bool = False  # check the IR's stage invariants between passes
     dump_ir: str | Path | None = None  # write the IR after every pass into this directory
@@ -67,6 +69,8 @@ class CompileOptions:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise CalibrationError(f"{name} = {v!r}: must be a positive integer")
+        if self.fold_act_scales not in FOLD_MODES:
+            raise CalibrationError(f"fold_act_scales {self.fold_act_scales!r}: must be one of {', '.join(FOLD_MODES)}")
         object.__setattr__(self, "float_layers", tuple(self.float_layers))
 
     def replace(self, **changes: Any) -> CompileOptions:
@@ -164,6 +168,12 @@ def compile_model(model: str | Path, hw: HwConfig, options: CompileOptions | Non
     samples, source = calibration_samples(float_ir, options)
     # what no tiling fits into this hardware (a 60x80 MaxPool window) runs on the host
     float_ir = watch("host_too_big", host_too_big(float_ir, hw, options.allow_fallback), "prepared")
+    if options.fold_act_scales != "off":  # scales finer than a power of two, the weights absorb the rest
+        if statistics is None:  # ranges stay those of the unfolded tensors, which every folded channel fits
+            statistics = collect_statistics(float_ir, samples, options.calib_method, options.calib_batch,
+                                            options.progress)
+        folded = fold_act_scales(float_ir, hw, statistics, samples, options.fold_act_scales, options.calib_batch)
+        float_ir = watch("fold_act_scales", folded, "prepared")
     qir = quantize_ir(float_ir, hw, samples, method=options.calib_method, watch=watch, batch_size=options.calib_batch,
                       progress=options.progress, statistics=statistics)  # calibrate, quantize, legalize
     if options.learn_rounding:  # each int8 weight up or down, fitted to the layer's output (AdaRound)

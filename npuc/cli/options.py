@@ -114,6 +114,12 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="cross-layer equalization of Conv/Gemm pairs before calibration")
     g.add_argument("--learn-rounding", action="store_true",
                    help="round each int8 weight up or down to minimise its layer's output error (AdaRound)")
+    g.add_argument("--fold-act-scales", nargs="?", const="io", default="off", metavar="MODE",
+                   choices=("io", "all", "pow2", "fill", "io+pow2"),
+                   help="activation scales finer than a power of two, folded into Conv/Gemm weights (the "
+                        "requantization stays a shift): io (default: the model's input and output get real "
+                        "scales), pow2 (each channel its own exponent), io+pow2, fill, all (README, "
+                        "'Closing the power-of-two gap')")
     g.add_argument("--bias-correction", action="store_true",
                    help="empirical bias correction on the calibration samples after quantization")
 
@@ -171,7 +177,8 @@ def compile_request(args: argparse.Namespace) -> CompileRequest:
         calib=args.calib, calib_method=args.calib_method, calib_samples=args.calib_samples,
         calib_batch=args.calib_batch, input_shapes=parse_input_shapes(args.input_shape),
         allow_fallback=not args.no_fallback, float_layers=layers, equalize=args.equalize,
-        learn_rounding=args.learn_rounding, bias_correction=args.bias_correction, verify=args.verify,
+        learn_rounding=args.learn_rounding, fold_act_scales=args.fold_act_scales,
+        bias_correction=args.bias_correction, verify=args.verify,
         dump_ir=Path(args.dump_ir) if args.dump_ir else None, progress=True)
     return CompileRequest(args.model, hw_from_args(args), options, budget, eval_data_from_args(args))
 

@@ -75,15 +75,18 @@ def apply_statistics(ir: IR, stats: Statistics, hw: HwConfig | None = None) -> I
     """A copy of `ir` with every float tensor's ``range`` from `stats`, chosen under `hw`'s scale rule
     (error-minimizing methods, mse, choose among the scales the rule allows)."""
     ir = ir.copy()
-    act_rule = None
+    act_rule = free_rule = None
     if hw is not None:
         act_rule = functools.partial(SCALE_RULES[hw.scale_rule].act, mode=hw.act_mode, zero_point=hw.zero_point)
+        # a tensor whose scale the weights absorb (`fold_act_scales`) may take any real scale
+        free_rule = functools.partial(SCALE_RULES["float"].act, mode=hw.act_mode, zero_point=hw.zero_point)
     for name in ir.g.nodes:
         if ir.node(name)["dtype"] != "float32":
             continue
         if name not in stats.calibrators:
             raise PassError(f"node {name!r} (op {ir.op(name)}): the calibration statistics have no entry for it")
-        lo, hi = stats.calibrators[name].with_rule(act_rule).range()
+        rule = free_rule if ir.node(name).get("free_scale") else act_rule
+        lo, hi = stats.calibrators[name].with_rule(rule).range()
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise PassError(f"node {name!r} (op {ir.op(name)}): calibration saw non-finite values")
         ir.node(name)["range"] = (float(lo), float(hi))

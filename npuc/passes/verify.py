@@ -146,7 +146,8 @@ def _quantized(ir: IR, name: str, hw: HwConfig | None) -> None:
         raise _fail(ir, name, f"zero point {q.zp} is not even in [-128, 126]")
     if hw is not None and hw.act_mode == "symmetric" and q.zp != 0:
         raise _fail(ir, name, f"zero point {q.zp} under symmetric activations")
-    if hw is not None and hw.scale_rule == "pow2" and (q.exp is None or q.scale != 2.0 ** -q.exp):
+    free = node.get("free_scale", False)  # its scale absorbed by Conv/Gemm weights (`fold_act_scales`)
+    if hw is not None and hw.scale_rule == "pow2" and not free and (q.exp is None or q.scale != 2.0 ** -q.exp):
         raise _fail(ir, name, f"scale {q.scale} is not 2^-exp (exp={q.exp})")
     opdef = OPS[node["op"]]
     if opdef.keeps_act_q and q != ir.node(ir.preds(name)[0])["act_q"]:

@@ -64,6 +64,8 @@ FLAGS = [
     (["--equalize"], lambda r: r.options.equalize is True),
     (["--bias-correction"], lambda r: r.options.bias_correction is True),
     (["--learn-rounding"], lambda r: r.options.learn_rounding is True),
+    (["--fold-act-scales"], lambda r: r.options.fold_act_scales == "io"),
+    (["--fold-act-scales", "io+pow2"], lambda r: r.options.fold_act_scales == "io+pow2"),
 ]
 
 

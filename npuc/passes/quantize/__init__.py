@@ -18,7 +18,10 @@ Per op (one function each, in `QUANTIZERS`):
   must pad with zp_in (``MatQ.zp_in``); requant
   ratio m = s_in·s_w / s_out — for pow2 exactly 2^-(e_in + e_w − e_out),
   giving mul = 1, shift = e_in + e_w − e_out; saturation bounds = int8 ∩ the
-  fused activation's bounds quantized.
+  fused activation's bounds quantized. A tensor marked ``free_scale``
+  (`fold_act_scales`) has a real scale under pow2: the weights then take
+  s_w = (s_out / s_in)·2^-k (`core.absorbed_weights`), so the ratio is
+  still exactly 2^-k, mul = 1, shift = k.
 * GlobalAveragePool: acc = Σ_HW q, bias = −HW·zp_in, m = s_in / (HW·s_out):
   an exact shift when HW·s_out/s_in is a power of two, else a 31-bit
   reciprocal multiplier (`fixed_point_multiplier`, relative error < 2^-31),

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...hw import HwConfig
 from ...ir import IR, ActQ
-from ...quant.scales import QMAX, QMIN, ScaleRule
+from ...quant.scales import QMAX, QMIN, SCALE_RULES, ScaleRule
 
 BIAS_LIMIT = float(1 << 30)  # |bias| stays below 2^30: headroom for the zp fold and the sum
 INT32_MAX = (1 << 31) - 1
@@ -39,6 +39,8 @@ def in_q(ir: IR, name: str) -> ActQ:
 
 def out_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> ActQ:
     lo, hi = ir.node(name)["range"]
+    if ir.node(name).get("free_scale"):  # an interface tensor whose scale the Conv/Gemm weights absorb
+        rule = SCALE_RULES["float"]  # (`npuc.passes.fold_act_scales`): any real scale, the requant stays a shift
     return rule.act(lo, hi, hw.act_mode, hw.zero_point)
 
 

@@ -72,7 +72,8 @@ def compile_options(inputs: SweepInputs, settings: dict[str, Any]) -> Any:
     """The `CompileOptions` of a point: what `npuc compile` gets from the same flags."""
     from ...compiler import CompileOptions
 
-    keep = ("calib_method", "calib_samples", "calib_batch", "bias_correction", "equalize", "learn_rounding")
+    keep = ("calib_method", "calib_samples", "calib_batch", "bias_correction", "equalize", "learn_rounding",
+            "fold_act_scales")
     return CompileOptions(calib=inputs.calib, input_shapes=dict(inputs.input_shapes),
                           allow_fallback=inputs.allow_fallback, **{k: settings[k] for k in keep if k in settings})
 

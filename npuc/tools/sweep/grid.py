@@ -2,8 +2,8 @@
 
 The same sections and field names as the hardware presets (`[array] rows = [8, 16, 32]`,
 `[quant] rounding = ["half_even", "truncate"]`, ...) plus `[compile]` for compile options
-(`calib_method`, `calib_samples`, `bias_correction`, `equalize`, `rules`, and the mixed-precision
-budget `sqnr_target` / `keep_accuracy`):
+(`calib_method`, `calib_samples`, `bias_correction`, `equalize`, `learn_rounding`, `fold_act_scales`,
+`rules`, and the mixed-precision budget `sqnr_target` / `keep_accuracy`):
 
 * a list is an axis, the grid is the cross product of the axes;
 * a scalar fixes a value for every point;
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ...hw import BY_NAME, HwConfig, HwConfigError, load_hw
+from ...passes.fold_act_scales import FOLD_MODES
 from ...quant import CALIBRATORS
 from ...quant.rules import RULE_PRESETS, apply_rules
 
@@ -53,6 +54,7 @@ COMPILE_KEYS: dict[str, tuple[Any, str]] = {
     "bias_correction": (_flag, "true or false"),
     "equalize": (_flag, "true or false"),
     "learn_rounding": (_flag, "true or false"),
+    "fold_act_scales": (lambda v: v in FOLD_MODES, f"one of {', '.join(FOLD_MODES)}"),
     "rules": (lambda v: v in RULE_PRESETS, f"one of {', '.join(RULE_PRESETS)}"),
     "sqnr_target": (_number, "a number (dB)"),
     "keep_accuracy": (_number, "a number (percentage points)"),
