@@ -19,9 +19,22 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = Path(__file__).parent
+
+
+def _model(nodes: list, inits: dict[str, np.ndarray], name: str, x_shape: list[int], y_shape: list[int],
+           opset: int, rng: np.random.Generator) -> tuple[onnx.ModelProto, list[dict[str, np.ndarray]]]:
+    """The graph x -> nodes -> y with `inits`, and 8 calibration samples drawn from `rng`."""
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
+                              [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    calib = [{"x": rng.normal(size=tuple(x_shape[1:])).astype(np.float32)} for _ in range(8)]
+    return model, calib
 
 
 def tiny_cnn():
@@ -38,14 +51,7 @@ def tiny_cnn():
         helper.make_node("Flatten", ["p"], ["f"], name="flat"),
         helper.make_node("Gemm", ["f", "w2", "b2"], ["y"], transB=1, name="fc"),
     ]
-    graph = helper.make_graph(
-        nodes, "tiny_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-        [numpy_helper.from_array(a, n) for n, a in (("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    calib = [{"x": rng.normal(size=(3, 6, 6)).astype(np.float32)} for _ in range(8)]
-    return model, calib
+    return _model(nodes, {"w1": w1, "b1": b1, "w2": w2, "b2": b2}, "tiny_cnn", [1, 3, 6, 6], [1, 5], 13, rng)
 
 
 def se_block():
@@ -77,14 +83,7 @@ def se_block():
         helper.make_node("Flatten", ["p"], ["f"], name="flat"),
         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc"),
     ]
-    graph = helper.make_graph(
-        nodes, "se_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-        [numpy_helper.from_array(a, n) for n, a in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    model.ir_version = 8
-    calib = [{"x": rng.normal(size=(3, 6, 6)).astype(np.float32)} for _ in range(8)]
-    return model, calib
+    return _model(nodes, inits, "se_block", [1, 3, 6, 6], [1, 5], 14, rng)
 
 
 def dw_block():
@@ -108,14 +107,7 @@ def dw_block():
         helper.make_node("Flatten", ["p"], ["f"], name="flat"),
         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1, name="fc"),
     ]
-    graph = helper.make_graph(
-        nodes, "dw_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
-        [numpy_helper.from_array(a, n) for n, a in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    calib = [{"x": rng.normal(size=(3, 8, 8)).astype(np.float32)} for _ in range(8)]
-    return model, calib
+    return _model(nodes, inits, "dw_block", [1, 3, 8, 8], [1, 5], 13, rng)
 
 
 # name -> (model, preset, hardware fields changed from the preset)
