@@ -174,6 +174,19 @@ static uint64_t gemm_cycles(npu_sim *s, uint64_t m, int *chained)
     return cost;
 }
 
+/* The accumulator adder (ISA.md, gemm): base + sum, wrapped mod 2^32 when acc_bits = 32, else
+ * saturated to [-2^(acc_bits-1), 2^(acc_bits-1) - 1]; *sat counts the sums outside that range. */
+static uint32_t acc_add(const npu_sim *s, uint32_t base, int32_t sum, uint64_t *sat)
+{
+    int64_t v = (int64_t)npu_i32(base) + sum, hi = ((int64_t)1 << (s->hw.acc_bits - 1)) - 1;
+    if (v > hi || v < -hi - 1) {
+        *sat += 1;
+        if (s->hw.acc_bits < 32)
+            v = v > hi ? hi : -hi - 1;
+    }
+    return (uint32_t)v; /* mod 2^32: the wrap of a 32-bit adder */
+}
+
 static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 {
     const int32_t *f = in->f;
@@ -182,6 +195,7 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     int64_t as0 = f[NPU_F_GEMM_AS0], as1 = f[NPU_F_GEMM_AS1], ws = f[NPU_F_GEMM_WS];
     int64_t ds0 = f[NPU_F_GEMM_DS0], ds1 = f[NPU_F_GEMM_DS1];
     int mode = f[NPU_F_GEMM_ACC], chained;
+    uint64_t sat = 0;
     uint64_t rows = (uint64_t)m0 * (uint64_t)m1; /* M < 2^62 */
     const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {n, 1}};
     const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {k, 1}};
@@ -211,9 +225,11 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
             uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
             gemm_row(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
             for (int64_t j = 0; j < n; j++)
-                o[j] = (mode == 1 ? o[j] : s->brow[j]) + (uint32_t)s->orow[j];
+                o[j] = acc_add(s, mode == 1 ? o[j] : s->brow[j], s->orow[j], &sat);
         }
     }
+    s->stats.acc_sat += sat;
+    s->insn_sat = sat;
     return 0;
 }
 

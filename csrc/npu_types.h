@@ -16,6 +16,7 @@ typedef struct {
     int32_t dram_latency;  /* [0, 2^20] memory.dram_latency: DRAM latency in cycles */
     int32_t vec_lanes;     /* [1, 2^12] vector.vec_lanes: vector unit lanes */
     int32_t vec_latency;   /* [0, 2^12] vector.vec_latency: vector pipeline depth in cycles */
+    int32_t acc_bits;      /* [16, 32] quant.acc_bits: accumulator adder width in bits: 32 wraps mod 2^32, narrower saturates (isa/ISA.md, gemm) */
 } npu_hw;
 
 /* X(member, lo, hi) for every npu_hw member: the ranges npu_run checks. */
@@ -28,7 +29,8 @@ typedef struct {
     X(dram_bw, 1, 65536) \
     X(dram_latency, 0, 1048576) \
     X(vec_lanes, 1, 4096) \
-    X(vec_latency, 0, 4096)
+    X(vec_latency, 0, 4096) \
+    X(acc_bits, 16, 32)
 
 /* The counters of one run (isa/stats.py, RunStats);
  * per-unit arrays are indexed by unit: 0 load, 1 compute, 2 store. */
@@ -48,6 +50,7 @@ typedef struct {
     uint64_t gemm_chained;    /* gemms that continued a chain (their preload hidden) */
     uint64_t gemm_fill;       /* gemm cycles not streaming rows: preload, fill and drain (cost - M) */
     uint64_t vec_ops;         /* vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut) */
+    uint64_t acc_sat;         /* gemm outputs whose sum left the acc_bits range (saturated, or wrapped at 32 bits) */
 } npu_stats;
 
 #endif /* NPU_TYPES_H */

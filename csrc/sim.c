@@ -123,6 +123,7 @@ static int step(npu_sim *s, int u, size_t idx)
     take(s, in->wait);
     s->start = start;
     s->ready = ready;
+    s->insn_sat = 0;
     if (npu_exec(s, (int64_t)idx, &cost))
         return -1;
     if (npu_specs[in->kind].unit == NPU_UNIT_COMPUTE && in->kind != NPU_K_gemm)
@@ -147,6 +148,8 @@ static int step(npu_sim *s, int u, size_t idx)
         s->opts.insn_start[idx] = start;
     if (s->opts.insn_end != NULL)
         s->opts.insn_end[idx] = end;
+    if (s->opts.insn_sat != NULL)
+        s->opts.insn_sat[idx] = s->insn_sat;
     return give(s, (int64_t)idx, in->signal, end);
 }
 

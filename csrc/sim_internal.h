@@ -62,6 +62,7 @@ typedef struct {
     npu_array array;        /* the fold pipeline between compute instructions (ISA.md, gemm Cycles) */
     uint64_t start, ready;  /* the executing instruction's start cycle and token readiness */
     uint64_t work;
+    uint64_t insn_sat;      /* the executing gemm's outputs that left the acc_bits range */
     npu_opts opts;
     npu_stats stats;
     int64_t err_insn;

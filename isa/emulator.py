@@ -55,6 +55,7 @@ class EmuResult:
     insn_end: np.ndarray  # uint64 end cycle (completion, after the latency, for a DMA)
     spad: np.ndarray  # int8, the final scratchpad
     acc: np.ndarray  # int32, the final accumulator
+    insn_sat: np.ndarray | None = None  # uint64 gemm outputs each instruction saturated (ISA.md, gemm)
 
 @dataclass
 class _Units:
@@ -95,6 +96,7 @@ def emulate(program: np.ndarray | Sequence[Insn], dram: np.ndarray, hw: HwConfig
                 _memory(spad, hw.spad_bytes, np.int8), _memory(acc, hw.acc_words, np.int32))
     start = np.zeros(len(insns), dtype=np.uint64)
     end = np.zeros(len(insns), dtype=np.uint64)
+    sat = np.zeros(len(insns), dtype=np.uint64)
     units = _Units()
     queues = [[i for i, insn in enumerate(insns) if BY_MNEMONIC[insn.op].unit == u] for u in Unit]
     heads = [0, 0, 0]
@@ -115,9 +117,11 @@ def emulate(program: np.ndarray | Sequence[Insn], dram: np.ndarray, hw: HwConfig
                 raise _deadlock(insns, queues, heads, units)
             break
         i = queues[best][heads[best]]
+        before = m.traffic.acc_sat
         start[i], end[i] = _step(m, units, Unit(best), i, insns[i])
+        sat[i] = m.traffic.acc_sat - before
         heads[best] += 1
-    return EmuResult(_stats(units, m), m.dram, start, end, m.spad, m.acc)
+    return EmuResult(_stats(units, m), m.dram, start, end, m.spad, m.acc, sat)
 
 def _step(m: Machine, units: _Units, u: Unit, i: int, insn: Insn) -> tuple[int, int]:
     """Execute instruction i on unit u: tokens, semantics, timing, statistics (ISA.md, Timing)."""

@@ -186,16 +186,32 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
     t.acc_rd += 4 * rows * n if mode == 1 else 4 * n if mode == 2 else 0
     t.acc_wr += 4 * rows * n
     s = m.spad[a].reshape(rows, k).astype(np.int64) @ m.spad[w].astype(np.int64)  # |s| < 2^31
+    bits = m.hw.acc_bits
     if b is not None:  # the bias row is read before any output is written
         s = s + m.acc[b].astype(np.int64)
-    if mode == 1:  # every row adds into its output, also where output rows share addresses
-        addr, where = np.unique(d.ravel(), return_inverse=True)
-        total = m.acc[addr].astype(np.int64)
-        np.add.at(total, where, s.ravel())
-        m.acc[addr] = wrap_int32(total)
-    else:
-        scatter(m.acc, d, wrap_int32(s))
+    if mode != 1:
+        out, sat = acc_add(s, bits)
+        t.acc_sat += sat
+        scatter(m.acc, d, out)
+    elif injective(((m1, f["ds1"]), (m0, f["ds0"]), (n, 1))):
+        out, sat = acc_add(m.acc[d].reshape(rows, n).astype(np.int64) + s, bits)
+        t.acc_sat += sat
+        m.acc[d.reshape(rows, n)] = out
+    else:  # output rows share addresses: each row adds to what the rows before it left, in loop order
+        rows_at = d.reshape(rows, n)
+        for r in range(rows):
+            out, sat = acc_add(m.acc[rows_at[r]].astype(np.int64) + s[r], bits)
+            m.acc[rows_at[r]] = out
+            t.acc_sat += sat
     return cost
+
+
+def acc_add(v: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
+    """The accumulator adder on exact int64 sums (ISA.md, gemm): int32 words, wrapped mod 2^32 when
+    `bits` is 32, else saturated to `bits`; and how many sums left the `bits` range."""
+    hi = (1 << (bits - 1)) - 1
+    out = (v > hi) | (v < -hi - 1)
+    return (wrap_int32(v) if bits == 32 else np.clip(v, -hi - 1, hi).astype(np.int32)), int(out.sum())
 
 
 def _in_place_safe(write: tuple[int, Dims], reads: list[tuple[int, Dims]]) -> bool:

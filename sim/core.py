@@ -46,6 +46,7 @@ class SimResult:
     insn_end: np.ndarray | None  # uint64 end cycle per instruction (completion for a DMA)
     spad: np.ndarray | None = None  # int8, the final scratchpad, with memories=True
     acc: np.ndarray | None = None  # int32, the final accumulator, with memories=True
+    insn_sat: np.ndarray | None = None  # uint64 gemm outputs saturated per instruction, when traced
 
 
 def hw_struct(hw: HwConfig) -> Any:
@@ -78,12 +79,14 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     n_insns = w.size // WORDS_PER_INSN
     start = np.zeros(n_insns, dtype=np.uint64) if trace else None
     end = np.zeros(n_insns, dtype=np.uint64) if trace else None
+    sat = np.zeros(n_insns, dtype=np.uint64) if trace else None
     spad_in = _initial(spad, hw.spad_bytes, np.int8, "spad")
     acc_in = _initial(acc, hw.acc_words, np.int32, "acc")
     spad_out = np.zeros(hw.spad_bytes, dtype=np.int8) if memories else None
     acc_out = np.zeros(hw.acc_words, dtype=np.int32) if memories else None
     # the cffi buffers stay alive for the call
     bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),
+            "insn_sat": _ptr("uint64_t[]", sat),
             "spad_out": _ptr("int8_t[]", spad_out), "acc_out": _ptr("int32_t[]", acc_out),
             "spad_in": _ptr("int8_t[]", spad_in), "acc_in": _ptr("int32_t[]", acc_in)}
     opts = ffi.new("npu_opts *", {"max_work": max_work or 0, **bufs})
@@ -95,7 +98,7 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
                      stats, err_insn, err, _ERR_LEN)
     if rc != 0:
         raise SimError(int(err_insn[0]), ffi.string(err).decode("utf-8", "replace"))
-    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out)
+    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out, sat)
 
 
 def _initial(init: np.ndarray | None, size: int, dtype: type, name: str) -> np.ndarray | None:

@@ -152,7 +152,7 @@ def run_program(prog: Program | ProgramImage, inputs: dict[str, np.ndarray] | No
     outs = {t.name: dequantize(raw_arrays[t.name], t) if t.dtype == "int8" else raw_arrays[t.name]
             for t in image.outputs()}
     assert first is not None
-    layers = layer_stats(image, first.insn_start, first.insn_end)
+    layers = layer_stats(image, first.insn_start, first.insn_end, first.insn_sat)
     return RunResult(outs, raw_arrays, stats, layers, first.insn_start, first.insn_end, hosts, warnings)
 
 
@@ -219,6 +219,7 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
     total = ZERO_STATS
     start = np.zeros(n, dtype=np.uint64) if trace else None
     end = np.zeros(n, dtype=np.uint64) if trace else None
+    sat = np.zeros(n, dtype=np.uint64) if trace else None
     for seg, (a, b) in enumerate(pairwise(cuts)):
         if seg > 0:  # the host op at cut `a`
             h, st = image.hosts[seg - 1], hosts[seg - 1]
@@ -239,9 +240,11 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
         if start is not None and end is not None and res.insn_start is not None and res.insn_end is not None:
             start[a:b] = res.insn_start + np.uint64(cycles)
             end[a:b] = res.insn_end + np.uint64(cycles)
+        if sat is not None and res.insn_sat is not None:
+            sat[a:b] = res.insn_sat
         cycles += res.stats.cycles
         total = total + res.stats  # a host point is a full barrier: cycles add
-    return SimResult(total, dram, start, end)
+    return SimResult(total, dram, start, end, insn_sat=sat)
 
 
 def _located(e: SimError, image: ProgramImage, program_name: str, offset: int = 0) -> SimError:

@@ -40,6 +40,7 @@ class LayerStats:
     token_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
     dram_stall: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNITS, 0))
     gemm_fill: int = 0
+    acc_sat: int = 0  # gemm outputs that left the acc_bits range (ISA.md, gemm): saturated, or wrapped at 32
 
     def utilization(self, hw: HwConfig) -> float:
         """Useful MACs over what the array could do in the layer's cycles."""
@@ -137,14 +138,16 @@ def _unit_free_before(units: np.ndarray, free: np.ndarray, seg_start: np.ndarray
     return out
 
 
-def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray | None) -> list[LayerStats]:
+def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray | None,
+                sat: np.ndarray | None = None) -> list[LayerStats]:
     """Per-layer cycles (each layer's share, adding up to the run's) and span, busy and stall cycles,
     issued and useful MACs, DRAM traffic and roofline bytes.
 
     The stalls are recovered from the instructions' times as ISA.md defines them: a unit is free
     again at its previous instruction's end (a DMA's minus the latency), at its segment's start after
     a host point; starting later is a token stall; a DMA's start to its transfer's start is a DRAM
-    stall; a gemm's cycles beyond its M rows are fill."""
+    stall; a gemm's cycles beyond its M rows are fill. `sat`, the C core's per-instruction count of
+    gemm outputs outside the acc_bits range, gives each layer's `acc_sat`."""
     n = image.n_insns
     if start is None or end is None or n == 0:
         return []
@@ -194,6 +197,10 @@ def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray |
                       int(count[i]), int(span[i]), token_stall=dict(zip(UNITS, (int(t) for t in token[i]))),
                       dram_stall=dict(zip(UNITS, (int(d) for d in dram_stall[i]))), gemm_fill=int(fill[i]))
            for i in range(nl)]
+    if sat is not None:
+        acc_sat = np.bincount(layer, weights=np.asarray(sat, dtype=np.float64), minlength=nl)
+        for i in range(nl):
+            out[i].acc_sat = int(acc_sat[i])
     for lid, work in image.work.items():
         if lid < nl:
             out[lid].useful_macs, out[lid].bound_bytes = work.macs, work.bytes

@@ -39,7 +39,9 @@ def header(hw: HwConfig, dram_size: int, flags: int, err_len: int = 200) -> byte
     fields = (hw.rows, hw.cols, int(hw.fold_overlap), hw.spad_bytes, hw.acc_words, hw.dram_bw, hw.dram_latency,
               hw.vec_lanes, hw.vec_latency)
     if not flags & RAW_HW:  # the small mode reduces each value modulo its range: store value - offset
-        fields = (hw.rows - 1, hw.cols - 1, int(hw.fold_overlap), hw.spad_bytes - 1, hw.acc_words - 1,
+        # the fold_overlap word's upper bits carry 32 - acc_bits (0 for the default 32)
+        overlap = int(hw.fold_overlap) | (32 - hw.acc_bits) << 1
+        fields = (hw.rows - 1, hw.cols - 1, overlap, hw.spad_bytes - 1, hw.acc_words - 1,
                   hw.dram_bw - 1, hw.dram_latency, hw.vec_lanes - 1, hw.vec_latency)
     return struct.pack(HEADER, flags, err_len, *fields, dram_size)
 
@@ -114,6 +116,7 @@ def micro() -> dict[str, bytes]:
         "micro-every-insn": seed(full, flags=SMALL_WORDS | TRACE | DUMP),
         "micro-every-insn-big-words": seed(full),
         "micro-every-insn-repaired": seed(full, flags=REPAIR | SMALL_WORDS | TRACE | DUMP),
+        "micro-acc-16-bits": seed(full, hw=SMALL.replace(acc_bits=16), flags=TRACE | DUMP),
         "micro-parallel": seed(parallel),
         "micro-empty-boxes": seed(zero, flags=TRACE),
         "micro-aliasing": seed(aliasing, flags=DUMP),

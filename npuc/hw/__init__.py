@@ -96,7 +96,9 @@ class HwConfig:
                              " truncate: floor; half_away: ties away from 0, as TFLite)")
     zero_point: str = hw_field("quant", "even", Choice("even", "any"),
                                "asymmetric activation zero points: even (npuc's rule) or any integer (TFLite, SNPE)")
-    acc_bits: int = hw_field("quant", 32, Int(32, 32), "accumulator width in bits")
+    acc_bits: int = hw_field("quant", 32, Int(16, 32),
+                             "accumulator adder width in bits: 32 wraps mod 2^32, narrower saturates (isa/ISA.md,"
+                             " gemm)", c=ToC())
     # A first-order cost model: the simulator counts the events exactly, the constants are the user's.
     # Defaults: energy from Horowitz, ISSCC 2014 (45 nm, 0.9 V); area from the TPU v1 floor plan,
     # Jouppi et al., ISCA 2017 (28 nm). See the README, "Energy and area".

@@ -45,9 +45,11 @@ T = TypeVar("T")
 
 HWS = [
     HwConfig(rows=4, cols=8, spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3),
-    HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0),
-    HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1),
-]
+    HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0,
+             acc_bits=16),
+    HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1,
+             acc_bits=24),
+]  # the narrow accumulators saturate often: ACC starts with words of every magnitude
 DRAM_SIZE = 2048
 PARAM_WORDS = 32  # ACC top: 16 vrq multipliers, then 16 shifts in [0, 62]; no instruction writes there
 OWNER = [Unit(t % 3) for t in range(NUM_TOKENS)]  # each semaphore's one consumer unit

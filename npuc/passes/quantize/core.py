@@ -57,7 +57,8 @@ def weighted_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
     node["act_q"] = qo
     node["qop"] = MatQ(**output_stage(qo, lo, hi, hw), mul=mul, shift=shift, bias=bias, zp_in=qi.zp,
-                       rescale=np.asarray(ratio, dtype=np.float64), weight=wq, w_scale=s_w, e_w=e_w)
+                       rescale=np.asarray(ratio, dtype=np.float64), weight=wq, w_scale=s_w, e_w=e_w,
+                       acc_bits=hw.acc_bits)
 
 
 @quantizer("GlobalAveragePool")
