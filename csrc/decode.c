@@ -41,9 +41,9 @@ static int check_gemm_tile(npu_sim *s, int64_t idx, const npu_insn *in)
     if (in->f[NPU_F_GEMM_K] > s->hw.rows)
         return npu_fail(s, idx, "gemm k = %ld exceeds the array's %ld rows", (long)in->f[NPU_F_GEMM_K],
                         (long)s->hw.rows);
-    if (in->f[NPU_F_GEMM_N] > s->hw.cols)
+    if (in->f[NPU_F_GEMM_N] > npu_gemm_cols(&s->hw, in->f[NPU_F_GEMM_W4]))
         return npu_fail(s, idx, "gemm n = %ld exceeds the array's %ld cols", (long)in->f[NPU_F_GEMM_N],
-                        (long)s->hw.cols);
+                        (long)npu_gemm_cols(&s->hw, in->f[NPU_F_GEMM_W4]));
     return 0;
 }
 

@@ -140,12 +140,22 @@ static void gemm_row(const int8_t *restrict a, const int32_t *restrict w, int64_
     }
 }
 
-/* The k x n weight tile, k-major, into s->wtile (k <= R and n <= C: decode checked). */
-static void load_weights(npu_sim *s, int64_t w, int64_t ws, int64_t k, int64_t n)
+/* The k x n weight tile, k-major, into s->wtile (k <= R and n <= the gemm's columns: decode
+ * checked). int4 weights: column j is the low (j even) or high (j odd) nibble of byte j / 2. */
+static void load_weights(npu_sim *s, int64_t w, int64_t ws, int64_t k, int64_t n, int w4)
 {
-    for (int64_t r = 0; r < k; r++)
-        for (int64_t j = 0; j < n; j++)
-            s->wtile[r * n + j] = s->spad[w + r * ws + j];
+    for (int64_t r = 0; r < k; r++) {
+        for (int64_t j = 0; j < n; j++) {
+            int32_t b;
+            if (!w4) {
+                s->wtile[r * n + j] = s->spad[w + r * ws + j];
+                continue;
+            }
+            b = (uint8_t)s->spad[w + r * ws + j / 2];
+            b = j % 2 ? b >> 4 : b & 0xf;
+            s->wtile[r * n + j] = b >= 8 ? b - 16 : b; /* sign-extend the nibble */
+        }
+    }
 }
 
 /* (preload, stream, drain) cycles of one fold of M rows: weight-stationary (isa/timing.py). */
@@ -194,12 +204,13 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     int64_t m0 = f[NPU_F_GEMM_M0], m1 = f[NPU_F_GEMM_M1], k = f[NPU_F_GEMM_K], n = f[NPU_F_GEMM_N];
     int64_t as0 = f[NPU_F_GEMM_AS0], as1 = f[NPU_F_GEMM_AS1], ws = f[NPU_F_GEMM_WS];
     int64_t ds0 = f[NPU_F_GEMM_DS0], ds1 = f[NPU_F_GEMM_DS1];
-    int mode = f[NPU_F_GEMM_ACC], chained;
+    int mode = f[NPU_F_GEMM_ACC], w4 = f[NPU_F_GEMM_W4], chained;
+    int64_t wbytes = w4 ? (n + 1) / 2 : n; /* bytes of one weight row */
     uint64_t sat = 0;
     uint64_t rows = (uint64_t)m0 * (uint64_t)m1; /* M < 2^62 */
     const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {n, 1}};
     const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {k, 1}};
-    const npu_dim wbox[2] = {{k, ws}, {n, 1}};
+    const npu_dim wbox[2] = {{k, ws}, {wbytes, 1}};
     const npu_dim bbox[1] = {{n, 1}};
     if (npu_check_box(s, idx, in, NPU_F_GEMM_DST, NPU_MEM_ACC, dst, 3, obox))
         return -1;
@@ -214,10 +225,10 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(k * n))))
         return -1;
     s->stats.macs += rows * (uint64_t)(k * n);
-    s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * n);
+    s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * wbytes);
     s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)n : mode == 2 ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * rows * (uint64_t)n;
-    load_weights(s, w, ws, k, n);
+    load_weights(s, w, ws, k, n, w4);
     for (int64_t j = 0; j < n; j++) /* the bias row is read before any output is written */
         s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
     for (int64_t i1 = 0; i1 < m1; i1++) {

@@ -229,9 +229,10 @@ static int alloc_memories(npu_sim *s)
     const npu_hw *hw = &s->hw;
     s->spad = calloc((size_t)hw->spad_bytes, 1);
     s->acc = calloc((size_t)hw->acc_words, sizeof *s->acc);
-    s->wtile = malloc((size_t)hw->rows * (size_t)hw->cols * sizeof *s->wtile);
-    s->orow = malloc((size_t)hw->cols * sizeof *s->orow);
-    s->brow = malloc((size_t)hw->cols * sizeof *s->brow);
+    /* the widest tile: int4 weights pack int4_pack columns per PE */
+    s->wtile = malloc((size_t)hw->rows * (size_t)npu_gemm_cols(hw, 1) * sizeof *s->wtile);
+    s->orow = malloc((size_t)npu_gemm_cols(hw, 1) * sizeof *s->orow);
+    s->brow = malloc((size_t)npu_gemm_cols(hw, 1) * sizeof *s->brow);
     if (s->spad == NULL || s->acc == NULL || s->wtile == NULL || s->orow == NULL || s->brow == NULL)
         return npu_fail(s, -1, "out of memory allocating SPAD of %ld bytes and ACC of %ld words",
                         (long)hw->spad_bytes, (long)hw->acc_words);

@@ -110,6 +110,12 @@ static inline uint64_t npu_ceil_div(uint64_t a, uint64_t b)
     return a / b + (a % b != 0);
 }
 
+/* The output columns a gemm may have: cols, or int4_pack * cols with int4 weights (ISA.md, gemm). */
+static inline int64_t npu_gemm_cols(const npu_hw *hw, int32_t w4)
+{
+    return (int64_t)hw->cols * (w4 ? hw->int4_pack : 1);
+}
+
 /* The int32 value of an accumulator word (two's complement, no UB). */
 static inline int32_t npu_i32(uint32_t u)
 {

@@ -27,6 +27,7 @@ from .asm_syntax import Item, SyntaxFault, Value, Word, parse_canonical_insn, pa
 from .image import ProgramImage, canonical_segments, content_digest
 from .program import DTYPE_BYTES, HostOp, Insn, LayerWork, Program, TensorInfo
 from .table import BY_MNEMONIC, MAX_LAYERS, NUM_TOKENS, InsnSpec
+from .timing import gemm_cols
 
 MAX_DRAM = 1 << 31  # instruction addresses are int32
 _HW_FIELDS = tuple(HwConfig().to_flat())
@@ -122,7 +123,7 @@ class Assembler:
         self.hw_keys: tuple[str, ...] | None = None
         self.hw_line = 0
         self.hwcfg: HwConfig | None = None
-        self.rows = self.cols = 0
+        self.rows = self.cols = self.int4_pack = 0
         self.dram_size: int | None = None
         self.dram_line = 0
         self.tensors: list[TensorInfo] = []
@@ -348,6 +349,7 @@ class Assembler:
             hw[key] = val
         self.hwcfg = HwConfig.from_flat(hw)
         self.rows, self.cols = self.hwcfg.rows, self.hwcfg.cols
+        self.int4_pack = self.hwcfg.int4_pack
         self.hw = self.hwcfg.to_flat()
         self.hw_keys = tuple(sorted(hw))
         self.hw_line = item.line
@@ -576,7 +578,8 @@ class Assembler:
         """
         if head == "gemm":
             table = _FIELD_TABLES[head]
-            if fields[table.index["k"]] > self.rows or fields[table.index["n"]] > self.cols:
+            cols = self.cols * (self.int4_pack if fields[table.index["w4"]] else 1)
+            if fields[table.index["k"]] > self.rows or fields[table.index["n"]] > cols:
                 raise _NeedPositions()
         self.deferred.append(len(self.insns))
         self.insns.append(Insn(head, fields, wait, signal, self.layer, lineno))
@@ -623,7 +626,8 @@ class Assembler:
         if item.head != "gemm":
             return
         assert self.hwcfg is not None
-        for name, limit, what in (("k", self.hwcfg.rows, "rows"), ("n", self.hwcfg.cols, "cols")):
+        cols = gemm_cols(self.hwcfg, bool(fields[table.index["w4"]]))
+        for name, limit, what in (("k", self.hwcfg.rows, "rows"), ("n", cols, "cols")):
             v = fields[table.index[name]]
             if v > limit:
                 i = next(j for j, (k, _) in enumerate(item.kvs) if k == name)

@@ -27,6 +27,7 @@ from .program import Insn
 from .semantics import SEMANTICS, Fault, Machine
 from .stats import ACTION_COUNTERS, RunStats
 from .table import BY_MNEMONIC, HEADER_WORDS, NUM_TOKENS, WORDS_PER_INSN, Unit
+from .timing import gemm_cols
 
 UNIT_NAMES = tuple(u.name.lower() for u in Unit)  # ("load", "compute", "store")
 _FIELD_NAMES = {m: s.field_names() for m, s in BY_MNEMONIC.items()}
@@ -217,11 +218,12 @@ def _first_bad_tile(words: np.ndarray, hw: HwConfig) -> tuple[int, str] | None:
     names = gemm.field_names()
     k = rows[:, HEADER_WORDS + names.index("k")].view(np.int32)
     nn = rows[:, HEADER_WORDS + names.index("n")].view(np.int32)
+    cols = np.where(rows[:, HEADER_WORDS + names.index("w4")] != 0, gemm_cols(hw, True), hw.cols)
     is_gemm = ((rows[:, 0] & 0xFFFF) == gemm.opcode)  # opcode and zero reserved bits
-    bad = np.flatnonzero(is_gemm & ((k > hw.rows) | (nn > hw.cols)))
+    bad = np.flatnonzero(is_gemm & ((k > hw.rows) | (nn > cols)))
     if not bad.size:
         return None
     i = int(bad[0])
     if k[i] > hw.rows:
         return i, f"gemm k = {int(k[i])} exceeds the array's {hw.rows} rows"
-    return i, f"gemm n = {int(nn[i])} exceeds the array's {hw.cols} cols"
+    return i, f"gemm n = {int(nn[i])} exceeds the array's {int(cols[i])} cols"

@@ -179,13 +179,15 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
     if rows == 0:
         return cost
     a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (k, 1)))
-    w = m.box("gemm", "w", "SPAD", f["w"], ((k, f["ws"]), (n, 1)))
+    w4 = f.get("w4", 0)
+    w = m.box("gemm", "w", "SPAD", f["w"], ((k, f["ws"]), ((n + 1) // 2 if w4 else n, 1)))
     b = m.box("gemm", "bias", "ACC", f["bias"], ((n, 1),)) if mode == 2 else None
     t.macs += rows * k * n
-    t.spad_rd += rows * k + k * n
+    t.spad_rd += rows * k + w.size
     t.acc_rd += 4 * rows * n if mode == 1 else 4 * n if mode == 2 else 0
     t.acc_wr += 4 * rows * n
-    s = m.spad[a].reshape(rows, k).astype(np.int64) @ m.spad[w].astype(np.int64)  # |s| < 2^31
+    wt = unpack_int4(m.spad[w], n) if w4 else m.spad[w]
+    s = m.spad[a].reshape(rows, k).astype(np.int64) @ wt.astype(np.int64)  # |s| < 2^31
     bits = m.hw.acc_bits
     if b is not None:  # the bias row is read before any output is written
         s = s + m.acc[b].astype(np.int64)
@@ -204,6 +206,23 @@ def gemm(m: Machine, f: dict[str, int]) -> int:
             m.acc[rows_at[r]] = out
             t.acc_sat += sat
     return cost
+
+
+def unpack_int4(packed: np.ndarray, n: int) -> np.ndarray:
+    """Rows of int4 weights, two per byte (column 2i in the low nibble, 2i + 1 in the high one),
+    sign-extended to int8: the first `n` columns (ISA.md, gemm, w4 = 1)."""
+    b = packed.astype(np.uint8)
+    nib = np.stack([b & 0xF, b >> 4], axis=-1).reshape(*b.shape[:-1], -1)[..., :n].astype(np.int8)
+    return np.where(nib >= 8, nib - 16, nib).astype(np.int8)
+
+
+def pack_int4(w: np.ndarray) -> np.ndarray:
+    """The inverse of `unpack_int4`: int values in [-8, 7], last axis packed two per byte (int8)."""
+    w = np.asarray(w)
+    if w.shape[-1] % 2:
+        w = np.concatenate([w, np.zeros((*w.shape[:-1], 1), w.dtype)], axis=-1)
+    u = (w.astype(np.int64) & 0xF).astype(np.uint8)
+    return (u[..., 0::2] | (u[..., 1::2] << 4)).view(np.int8)
 
 
 def acc_add(v: np.ndarray, bits: int) -> tuple[np.ndarray, int]:

@@ -129,7 +129,9 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("ds1", STRIDE, "accumulator stride between iterations of the outer loop"),
         _f("acc", (0, 2), "0: overwrite the accumulator; 1: add into it; 2: overwrite it with bias + product"),
         _f("bias", ADDR, "accumulator word address of the n-word bias row (read when acc = 2)", default=0),
-    ), "int8 x int8 -> int32 matrix multiply on the systolic array"),
+        _f("w4", (0, 1), "weights: 0 int8; 1 int4, two per byte (column 2i in the low nibble),"
+           " n <= int4_pack * cols", default=0),
+    ), "int8 x int8 (or int4 weights) -> int32 matrix multiply on the systolic array"),
     InsnSpec("vaddv", 0x20, Unit.COMPUTE, (
         _f("dst", ADDR, "accumulator word address of output row 0"),
         _f("src", ADDR, "accumulator word address of input row 0"),

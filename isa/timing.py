@@ -50,3 +50,9 @@ def gemm_cycles(hw: HwConfig, array: ArrayState, m: int, start: int, ready: int)
     cost = stream + max(0, preload - array.stream) if chained else preload + stream + drain
     array.last_gemm, array.start, array.stream = True, start, stream
     return cost, chained
+
+
+def gemm_cols(hw: HwConfig, w4: bool) -> int:
+    """The output columns one gemm may have (ISA.md, gemm): the array's cols, or int4_pack * cols
+    with int4 weights (a PE holds int4_pack of them and multiplies them in one cycle)."""
+    return hw.cols * (hw.int4_pack if w4 else 1)

@@ -14,8 +14,8 @@
  *   byte  1      length of the error buffer (0 -> NULL buffer)
  *   bytes 2-37   nine int32: rows, cols, fold_overlap, spad_bytes, acc_words, dram_bw,
  *                dram_latency, vec_lanes, vec_latency (npu_hw); in the small mode the
- *                fold_overlap word's bits above bit 0 give acc_bits = 32 - (bits % 17)
- *                (raw mode: acc_bits = 32)
+ *                fold_overlap word's bits 1-5 give acc_bits = 32 - (bits % 17) and bit 6
+ *                int4_pack = 2 - bit (raw mode: acc_bits = 32, int4_pack = 2)
  *   bytes 38-41  uint32 DRAM size
  *   bytes 42-    the program: uint32 words, NPU_WORDS_PER_INSN per instruction (a partial
  *                last instruction is passed as it is); DRAM is filled with these bytes, cycled
@@ -144,6 +144,7 @@ static void hw_of(const uint8_t *h, int raw, npu_hw *hw)
         hw->vec_lanes = v[7];
         hw->vec_latency = v[8];
         hw->acc_bits = 32;
+        hw->int4_pack = 2;
         return;
     }
     hw->rows = 1 + (int32_t)((uint32_t)v[0] % 32u);
@@ -155,7 +156,9 @@ static void hw_of(const uint8_t *h, int raw, npu_hw *hw)
     hw->dram_latency = (int32_t)((uint32_t)v[6] % 256u);
     hw->vec_lanes = 1 + (int32_t)((uint32_t)v[7] % 32u);
     hw->vec_latency = (int32_t)((uint32_t)v[8] % 16u);
-    hw->acc_bits = 32 - (int32_t)(((uint32_t)v[2] >> 1) % 17u); /* fold_overlap's other bits: 0 -> 32 */
+    /* the fold_overlap word's other bits: 0 gives acc_bits = 32, int4_pack = 2 */
+    hw->acc_bits = 32 - (int32_t)((((uint32_t)v[2] >> 1) & 31u) % 17u);
+    hw->int4_pack = 2 - (int32_t)(((uint32_t)v[2] >> 6) & 1u);
 }
 
 /* DRAM = the program bytes, cycled; with small_words, every aligned 4-byte word reduced to

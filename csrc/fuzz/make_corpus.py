@@ -39,8 +39,8 @@ def header(hw: HwConfig, dram_size: int, flags: int, err_len: int = 200) -> byte
     fields = (hw.rows, hw.cols, int(hw.fold_overlap), hw.spad_bytes, hw.acc_words, hw.dram_bw, hw.dram_latency,
               hw.vec_lanes, hw.vec_latency)
     if not flags & RAW_HW:  # the small mode reduces each value modulo its range: store value - offset
-        # the fold_overlap word's upper bits carry 32 - acc_bits (0 for the default 32)
-        overlap = int(hw.fold_overlap) | (32 - hw.acc_bits) << 1
+        # the fold_overlap word's upper bits carry 32 - acc_bits and 2 - int4_pack (0 for the defaults)
+        overlap = int(hw.fold_overlap) | (32 - hw.acc_bits) << 1 | (2 - hw.int4_pack) << 6
         fields = (hw.rows - 1, hw.cols - 1, overlap, hw.spad_bytes - 1, hw.acc_words - 1,
                   hw.dram_bw - 1, hw.dram_latency, hw.vec_lanes - 1, hw.vec_latency)
     return struct.pack(HEADER, flags, err_len, *fields, dram_size)

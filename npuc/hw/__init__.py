@@ -74,6 +74,10 @@ class HwConfig:
                                   "a gemm's weight preload overlaps the previous gemm's streaming (a chain,"
                                   " isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain",
                                   c=ToC())
+    int4_pack: int = hw_field("array", 2, Int(1, 2),
+                              "int4 weights one PE holds and multiplies per cycle: a gemm with int4 weights"
+                              " (w4 = 1) takes n <= int4_pack * cols (1: int4 only halves the weight bytes)",
+                              c=ToC())
     spad_kib: int = hw_field("memory", 256, Int(1, 1 << 20), "int8 scratchpad size in KiB",
                              c=ToC("spad_bytes", 1, 1 << 30, doc="scratchpad bytes (memory.spad_kib * 1024)"))
     acc_kib: int = hw_field("memory", 64, Int(1, 1 << 20), "int32 accumulator SRAM size in KiB (256 words each)",

@@ -40,13 +40,14 @@ from npuc.hw import HwConfig
 from npuc.isa.encoding import encode
 from npuc.isa.program import Insn, make_insn
 from npuc.isa.table import BY_MNEMONIC, HEADER_WORDS, INSNS, NUM_TOKENS, Unit
+from npuc.isa.timing import gemm_cols
 
 T = TypeVar("T")
 
 HWS = [
     HwConfig(rows=4, cols=8, spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3),
     HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0,
-             acc_bits=16),
+             acc_bits=16, int4_pack=1),
     HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1,
              acc_bits=24),
 ]  # the narrow accumulators saturate often: ACC starts with words of every magnitude
@@ -154,11 +155,12 @@ def body_insn(c: Chooser, hw: HwConfig) -> Insn:
         f["dst"] = place(c, *acc, ((f["n0"], f["ds0"]), (f["n1"], 1)))
         f["src"] = place(c, 0, DRAM_SIZE, ((f["n0"], f["ss0"]), (4 * f["n1"], 1)))
     elif op == "gemm":
-        f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), k=c.integer(1, hw.rows), n=c.integer(1, hw.cols),
-                 acc=c.integer(0, 1), **{k: stride(c) for k in ("as0", "as1", "ws", "ds0", "ds1")})
+        w4 = c.integer(0, 1)  # int4 weights, two per byte: up to int4_pack * cols columns
+        f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), k=c.integer(1, hw.rows), n=c.integer(1, gemm_cols(hw, w4)),
+                 acc=c.integer(0, 1), w4=w4, **{k: stride(c) for k in ("as0", "as1", "ws", "ds0", "ds1")})
         f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["n"], 1)))
         f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["k"], 1)))
-        f["w"] = place(c, *spad, ((f["k"], f["ws"]), (f["n"], 1)))
+        f["w"] = place(c, *spad, ((f["k"], f["ws"]), ((f["n"] + 1) // 2 if w4 else f["n"], 1)))
     else:
         f.update(m=ext(c), n=c.integer(0, 8))
         _vector_fields(c, hw, op, f, spad, acc)
@@ -299,7 +301,7 @@ def mutated(c: Chooser) -> tuple[HwConfig, np.ndarray, State]:
     names = spec.field_names()
     kind = c.pick(["field", "field", "range", "word", "reserved", "tile", "shift", "lohi", "deadlock"])
     if kind == "tile" and spec.mnemonic == "gemm":
-        words[i, HEADER_WORDS + names.index(c.pick(["k", "n"]))] = max(hw.rows, hw.cols) + 1
+        words[i, HEADER_WORDS + names.index(c.pick(["k", "n"]))] = max(hw.rows, gemm_cols(hw, True)) + 1
     elif kind == "lohi" and spec.mnemonic in ("vrq", "vadd", "vmul"):
         words[i, HEADER_WORDS + names.index("lo")] = 5
         words[i, HEADER_WORDS + names.index("hi")] = 4
