@@ -48,8 +48,9 @@ def weighted_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     w, b = node["consts"]["W"], node["consts"]["B"].astype(np.float64)
     qi, qo = in_q(ir, name), out_q(ir, name, hw, rule)
     # the weight scale must also keep rint(B / (s_in·s_w)) inside the bias limit
+    bits = node["attrs"].get("weight_bits", 8)  # 4: an int4 layer of the mixed-precision plan
     wq, s_w, e_w = quantize_weights(w, rule, hw.weight_granularity == "per_channel",
-                                    min_scale=np.abs(b) / (qi.scale * BIAS_LIMIT))
+                                    min_scale=np.abs(b) / (qi.scale * BIAS_LIMIT), bits=bits)
     wsum = wq.reshape(wq.shape[0], -1).astype(np.int64).sum(axis=1)
     bias = np.rint(b / (qi.scale * s_w)).astype(np.int64) - qi.zp * wsum
     ratio = qi.scale * s_w / qo.scale
@@ -58,7 +59,7 @@ def weighted_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     node["act_q"] = qo
     node["qop"] = MatQ(**output_stage(qo, lo, hi, hw), mul=mul, shift=shift, bias=bias, zp_in=qi.zp,
                        rescale=np.asarray(ratio, dtype=np.float64), weight=wq, w_scale=s_w, e_w=e_w,
-                       acc_bits=hw.acc_bits)
+                       acc_bits=hw.acc_bits, weight_bits=bits)
 
 
 @quantizer("GlobalAveragePool")
