@@ -110,6 +110,11 @@ def micro() -> dict[str, bytes]:
               ins("gemm", dst=64, a=0, w=256, m0=4, m1=2, k=4, n=8, as0=4, as1=16, ws=8, ds0=8, ds1=32, acc=2,
                   bias=0)]
     serial = HwConfig(**{**SMALL.to_flat(), "fold_overlap": False})
+    # int4 weights (w4 = 1): 16 columns from 8-byte weight rows, an odd n, a 16-bit accumulator's add
+    int4 = chain(ld, lda,
+                 ins("gemm", dst=0, a=0, w=256, m0=4, m1=2, k=4, n=16, as0=4, as1=16, ws=8, ds0=16, ds1=64, w4=1),
+                 ins("gemm", dst=128, a=0, w=300, m0=3, m1=1, k=4, n=9, as0=4, ws=5, ds0=9, acc=1, w4=1),
+                 ins("gemm", dst=0, a=0, w=256, m0=4, m1=1, k=4, n=16, as0=4, ws=8, ds0=16, acc=2, bias=512, w4=1))
     return {
         "micro-gemm-chains": seed(chains, flags=TRACE | DUMP),
         "micro-gemm-chains-serial": seed(chains, hw=serial, flags=TRACE | DUMP),
@@ -117,6 +122,8 @@ def micro() -> dict[str, bytes]:
         "micro-every-insn-big-words": seed(full),
         "micro-every-insn-repaired": seed(full, flags=REPAIR | SMALL_WORDS | TRACE | DUMP),
         "micro-acc-16-bits": seed(full, hw=SMALL.replace(acc_bits=16), flags=TRACE | DUMP),
+        "micro-int4-weights": seed(int4, flags=TRACE | DUMP),
+        "micro-int4-weights-pack-1": seed(int4[:3], hw=SMALL.replace(int4_pack=1), flags=TRACE | DUMP),
         "micro-parallel": seed(parallel),
         "micro-empty-boxes": seed(zero, flags=TRACE),
         "micro-aliasing": seed(aliasing, flags=DUMP),
