@@ -128,12 +128,26 @@ static int exec_st(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 
 /* out[j] = sum_r a[r] * w[r*n + j]. |out| <= k * 2^14 <= 2^24: no overflow. */
 static void gemm_row(const int8_t *restrict a, const int32_t *restrict w, int64_t k, int64_t n,
-                     int32_t *restrict out)
+                     int64_t *restrict out)
 {
     for (int64_t j = 0; j < n; j++)
         out[j] = 0;
     for (int64_t r = 0; r < k; r++) {
-        const int32_t ar = a[r];
+        const int64_t ar = a[r];
+        const int32_t *restrict wr = w + r * n;
+        for (int64_t j = 0; j < n; j++)
+            out[j] += ar * wr[j];
+    }
+}
+
+/* The same over int16 little-endian inputs (gemm a16): |out| <= k * 2^22 < 2^33, exact in int64. */
+static void gemm_row16(const int8_t *restrict a, const int32_t *restrict w, int64_t k, int64_t n,
+                       int64_t *restrict out)
+{
+    for (int64_t j = 0; j < n; j++)
+        out[j] = 0;
+    for (int64_t r = 0; r < k; r++) {
+        const int64_t ar = (int64_t)(uint8_t)a[2 * r] + 256 * (int64_t)a[2 * r + 1];
         const int32_t *restrict wr = w + r * n;
         for (int64_t j = 0; j < n; j++)
             out[j] += ar * wr[j];
@@ -186,7 +200,7 @@ static uint64_t gemm_cycles(npu_sim *s, uint64_t m, int *chained)
 
 /* The accumulator adder (ISA.md, gemm): base + sum, wrapped mod 2^32 when acc_bits = 32, else
  * saturated to [-2^(acc_bits-1), 2^(acc_bits-1) - 1]; *sat counts the sums outside that range. */
-static uint32_t acc_add(const npu_sim *s, uint32_t base, int32_t sum, uint64_t *sat)
+static uint32_t acc_add(const npu_sim *s, uint32_t base, int64_t sum, uint64_t *sat)
 {
     int64_t v = (int64_t)npu_i32(base) + sum, hi = ((int64_t)1 << (s->hw.acc_bits - 1)) - 1;
     if (v > hi || v < -hi - 1) {
@@ -204,19 +218,22 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     int64_t m0 = f[NPU_F_GEMM_M0], m1 = f[NPU_F_GEMM_M1], k = f[NPU_F_GEMM_K], n = f[NPU_F_GEMM_N];
     int64_t as0 = f[NPU_F_GEMM_AS0], as1 = f[NPU_F_GEMM_AS1], ws = f[NPU_F_GEMM_WS];
     int64_t ds0 = f[NPU_F_GEMM_DS0], ds1 = f[NPU_F_GEMM_DS1];
-    int mode = f[NPU_F_GEMM_ACC], w4 = f[NPU_F_GEMM_W4], chained;
+    int mode = f[NPU_F_GEMM_ACC], w4 = f[NPU_F_GEMM_W4], a16 = f[NPU_F_GEMM_A16], chained;
     int64_t wbytes = w4 ? (n + 1) / 2 : n; /* bytes of one weight row */
     uint64_t sat = 0;
     uint64_t rows = (uint64_t)m0 * (uint64_t)m1; /* M < 2^62 */
+    /* int16 input rows stream act16_passes times (ISA.md, gemm Cycles) */
+    uint64_t stream = npu_sat_mul(rows, a16 ? (uint64_t)s->hw.act16_passes : 1u);
+    int64_t abytes = a16 ? 2 * k : k; /* bytes of one input row */
     const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {n, 1}};
-    const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {k, 1}};
+    const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {abytes, 1}};
     const npu_dim wbox[2] = {{k, ws}, {wbytes, 1}};
     const npu_dim bbox[1] = {{n, 1}};
     if (npu_check_box(s, idx, in, NPU_F_GEMM_DST, NPU_MEM_ACC, dst, 3, obox))
         return -1;
-    *cost = gemm_cycles(s, rows, &chained);
+    *cost = gemm_cycles(s, stream, &chained);
     s->stats.gemm_chained += (uint64_t)chained;
-    s->stats.gemm_fill = npu_sat_add(s->stats.gemm_fill, *cost - rows);
+    s->stats.gemm_fill = npu_sat_add(s->stats.gemm_fill, *cost - stream);
     if (rows == 0)
         return 0;
     if (npu_check_box(s, idx, in, NPU_F_GEMM_A, NPU_MEM_SPAD, a, 3, abox) ||
@@ -225,7 +242,7 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(k * n))))
         return -1;
     s->stats.macs += rows * (uint64_t)(k * n);
-    s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * wbytes);
+    s->stats.spad_rd += rows * (uint64_t)abytes + (uint64_t)(k * wbytes);
     s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)n : mode == 2 ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * rows * (uint64_t)n;
     load_weights(s, w, ws, k, n, w4);
@@ -234,7 +251,7 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     for (int64_t i1 = 0; i1 < m1; i1++) {
         for (int64_t i0 = 0; i0 < m0; i0++) {
             uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
-            gemm_row(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
+            (a16 ? gemm_row16 : gemm_row)(s->spad + a + i1 * as1 + i0 * as0, s->wtile, k, n, s->orow);
             for (int64_t j = 0; j < n; j++)
                 o[j] = acc_add(s, mode == 1 ? o[j] : s->brow[j], s->orow[j], &sat);
         }

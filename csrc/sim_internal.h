@@ -52,7 +52,7 @@ typedef struct {
     int8_t *spad;
     uint32_t *acc;          /* int32 words, kept unsigned so adds wrap mod 2^32 */
     int32_t *wtile;         /* gemm: the weight tile, rows * cols, k-major */
-    int32_t *orow;          /* gemm: one output row, cols */
+    int64_t *orow;          /* gemm: one output row, cols (int16 rows' sums pass int32) */
     uint32_t *brow;         /* gemm: the bias row (acc = 2), cols */
     npu_insn *insns;
     size_t n_insns;

@@ -28,7 +28,7 @@ from npuc.hw import HwConfig
 from .arith import add_requantize, mul_requantize, round_shift, wrap_int32
 from .stats import ACTION_COUNTERS
 from .table import Rounding
-from .timing import ArrayState, gemm_cycles
+from .timing import ArrayState, gemm_cycles, gemm_stream
 
 Dims = tuple[tuple[int, int], ...]  # (extent, stride) per dimension, outermost first
 
@@ -171,23 +171,28 @@ def st(m: Machine, f: dict[str, int]) -> int:
 def gemm(m: Machine, f: dict[str, int]) -> int:
     m0, m1, k, n, mode = f["m0"], f["m1"], f["k"], f["n"], f["acc"]
     rows = m0 * m1
+    a16 = f.get("a16", 0)
     d = m.box("gemm", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (n, 1)))
-    cost, chained = gemm_cycles(m.hw, m.array, rows, m.start, m.ready)
+    stream = gemm_stream(m.hw, rows, bool(a16))
+    cost, chained = gemm_cycles(m.hw, m.array, stream, m.start, m.ready)
     t = m.traffic
     t.gemm_chained += chained
-    t.gemm_fill += cost - rows
+    t.gemm_fill += cost - stream
     if rows == 0:
         return cost
-    a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (k, 1)))
+    a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (2 * k if a16 else k, 1)))
     w4 = f.get("w4", 0)
     w = m.box("gemm", "w", "SPAD", f["w"], ((k, f["ws"]), ((n + 1) // 2 if w4 else n, 1)))
     b = m.box("gemm", "bias", "ACC", f["bias"], ((n, 1),)) if mode == 2 else None
     t.macs += rows * k * n
-    t.spad_rd += rows * k + w.size
+    t.spad_rd += a.size + w.size
     t.acc_rd += 4 * rows * n if mode == 1 else 4 * n if mode == 2 else 0
     t.acc_wr += 4 * rows * n
     wt = unpack_int4(m.spad[w], n) if w4 else m.spad[w]
-    s = m.spad[a].reshape(rows, k).astype(np.int64) @ wt.astype(np.int64)  # |s| < 2^31
+    x = m.spad[a].reshape(rows, -1).astype(np.int64)
+    if a16:  # little-endian int16: the low byte unsigned, the high byte signed
+        x = (x[:, 0::2] & 0xFF) + x[:, 1::2] * 256
+    s = x @ wt.astype(np.int64)  # exact: |s| <= k * 2^22
     bits = m.hw.acc_bits
     if b is not None:  # the bias row is read before any output is written
         s = s + m.acc[b].astype(np.int64)

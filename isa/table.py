@@ -131,6 +131,8 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("bias", ADDR, "accumulator word address of the n-word bias row (read when acc = 2)", default=0),
         _f("w4", (0, 1), "weights: 0 int8; 1 int4, two per byte (column 2i in the low nibble),"
            " n <= int4_pack * cols", default=0),
+        _f("a16", (0, 1), "input rows: 0 int8; 1 int16 little-endian (2 bytes an element; strides in"
+           " bytes), streamed act16_passes times", default=0),
     ), "int8 x int8 (or int4 weights) -> int32 matrix multiply on the systolic array"),
     InsnSpec("vaddv", 0x20, Unit.COMPUTE, (
         _f("dst", ADDR, "accumulator word address of output row 0"),

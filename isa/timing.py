@@ -52,6 +52,11 @@ def gemm_cycles(hw: HwConfig, array: ArrayState, m: int, start: int, ready: int)
     return cost, chained
 
 
+def gemm_stream(hw: HwConfig, m: int, a16: bool) -> int:
+    """The cycles a gemm's M input rows stream (ISA.md, gemm): M, or act16_passes * M for int16 rows."""
+    return m * (hw.act16_passes if a16 else 1)
+
+
 def gemm_cols(hw: HwConfig, w4: bool) -> int:
     """The output columns one gemm may have (ISA.md, gemm): the array's cols, or int4_pack * cols
     with int4 weights (a PE holds int4_pack of them and multiplies them in one cycle)."""

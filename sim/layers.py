@@ -192,6 +192,7 @@ def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray |
     gsel = np.flatnonzero(opcodes == BY_MNEMONIC["gemm"].opcode)
     if gsel.size:
         m = _column(rows, gsel, "gemm", "m0") * _column(rows, gsel, "gemm", "m1")
+        m = m * np.where(_column(rows, gsel, "gemm", "a16") != 0, hw.act16_passes, 1)  # streamed rows
         np.add.at(fill, layer[gsel], e[gsel] - s[gsel] - m)
     out = [LayerStats(names[i], int(cycles[i]), dict(zip(UNITS, (int(b) for b in busy[i]))), macs[i], dram[i],
                       int(count[i]), int(span[i]), token_stall=dict(zip(UNITS, (int(t) for t in token[i]))),

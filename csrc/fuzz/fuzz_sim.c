@@ -14,8 +14,9 @@
  *   byte  1      length of the error buffer (0 -> NULL buffer)
  *   bytes 2-37   nine int32: rows, cols, fold_overlap, spad_bytes, acc_words, dram_bw,
  *                dram_latency, vec_lanes, vec_latency (npu_hw); in the small mode the
- *                fold_overlap word's bits 1-5 give acc_bits = 32 - (bits % 17) and bit 6
- *                int4_pack = 2 - bit (raw mode: acc_bits = 32, int4_pack = 2)
+ *                fold_overlap word's bits 1-5 give acc_bits = 32 - (bits % 17), bit 6
+ *                int4_pack = 2 - bit, bit 7 act16_passes = 2 - bit (raw mode: acc_bits = 32,
+ *                int4_pack = 2, act16_passes = 2)
  *   bytes 38-41  uint32 DRAM size
  *   bytes 42-    the program: uint32 words, NPU_WORDS_PER_INSN per instruction (a partial
  *                last instruction is passed as it is); DRAM is filled with these bytes, cycled
@@ -145,6 +146,7 @@ static void hw_of(const uint8_t *h, int raw, npu_hw *hw)
         hw->vec_latency = v[8];
         hw->acc_bits = 32;
         hw->int4_pack = 2;
+        hw->act16_passes = 2;
         return;
     }
     hw->rows = 1 + (int32_t)((uint32_t)v[0] % 32u);
@@ -159,6 +161,7 @@ static void hw_of(const uint8_t *h, int raw, npu_hw *hw)
     /* the fold_overlap word's other bits: 0 gives acc_bits = 32, int4_pack = 2 */
     hw->acc_bits = 32 - (int32_t)((((uint32_t)v[2] >> 1) & 31u) % 17u);
     hw->int4_pack = 2 - (int32_t)(((uint32_t)v[2] >> 6) & 1u);
+    hw->act16_passes = 2 - (int32_t)(((uint32_t)v[2] >> 7) & 1u);
 }
 
 /* DRAM = the program bytes, cycled; with small_words, every aligned 4-byte word reduced to

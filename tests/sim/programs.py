@@ -49,7 +49,7 @@ HWS = [
     HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0,
              acc_bits=16, int4_pack=1),
     HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1,
-             acc_bits=24),
+             acc_bits=24, act16_passes=1),
 ]  # the narrow accumulators saturate often: ACC starts with words of every magnitude
 DRAM_SIZE = 2048
 PARAM_WORDS = 32  # ACC top: 16 vrq multipliers, then 16 shifts in [0, 62]; no instruction writes there
@@ -156,10 +156,11 @@ def body_insn(c: Chooser, hw: HwConfig) -> Insn:
         f["src"] = place(c, 0, DRAM_SIZE, ((f["n0"], f["ss0"]), (4 * f["n1"], 1)))
     elif op == "gemm":
         w4 = c.integer(0, 1)  # int4 weights, two per byte: up to int4_pack * cols columns
+        a16 = c.integer(0, 1)  # int16 input rows, 2 bytes an element
         f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), k=c.integer(1, hw.rows), n=c.integer(1, gemm_cols(hw, w4)),
-                 acc=c.integer(0, 1), w4=w4, **{k: stride(c) for k in ("as0", "as1", "ws", "ds0", "ds1")})
+                 acc=c.integer(0, 1), w4=w4, a16=a16, **{k: stride(c) for k in ("as0", "as1", "ws", "ds0", "ds1")})
         f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["n"], 1)))
-        f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["k"], 1)))
+        f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), ((1 + a16) * f["k"], 1)))
         f["w"] = place(c, *spad, ((f["k"], f["ws"]), ((f["n"] + 1) // 2 if w4 else f["n"], 1)))
     else:
         f.update(m=ext(c), n=c.integer(0, 8))

@@ -195,7 +195,8 @@ def test_c_members_carry_the_c_core_ranges():
     """The npu_hw members and ranges, written out: sim.c accepted exactly these before they were
     generated, and every value the Python ranges allow must fit them."""
     assert [(m.member, m.lo, m.hi) for m in C_MEMBERS] == [
-        ("rows", 1, 1024), ("cols", 1, 1024), ("fold_overlap", 0, 1), ("int4_pack", 1, 2), ("spad_bytes", 1, 1 << 30),
+        ("rows", 1, 1024), ("cols", 1, 1024), ("fold_overlap", 0, 1), ("int4_pack", 1, 2), ("act16_passes", 1, 2),
+        ("spad_bytes", 1, 1 << 30),
         ("acc_words", 1, 1 << 28), ("dram_bw", 1, 1 << 16), ("dram_latency", 0, 1 << 20), ("vec_lanes", 1, 1 << 12),
         ("vec_latency", 0, 1 << 12), ("acc_bits", 16, 32)]
     for m in C_MEMBERS:
@@ -208,7 +209,8 @@ def test_c_members_carry_the_c_core_ranges():
 def test_c_values_follow_the_config():
     hw = HwConfig(rows=4, cols=8, spad_kib=2, acc_kib=3, dram_bw=5, dram_latency=6, vec_lanes=7,
                   vec_latency=9, acc_bits=24)
-    assert hw.c_values() == {"rows": 4, "cols": 8, "fold_overlap": 1, "int4_pack": 2, "spad_bytes": 2048,
+    assert hw.c_values() == {"rows": 4, "cols": 8, "fold_overlap": 1, "int4_pack": 2, "act16_passes": 2,
+                             "spad_bytes": 2048,
                              "acc_words": 768, "dram_bw": 5, "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9,
                              "acc_bits": 24}
     assert hw.replace(fold_overlap=False).c_values()["fold_overlap"] == 0
