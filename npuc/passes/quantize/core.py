@@ -8,7 +8,7 @@ import numpy as np
 
 from ...hw import HwConfig
 from ...ir import IR, AccQ, AddQ, MatQ
-from ...quant.scales import WMAX, ScaleRule, fixed_point_multiplier, pow2_exponent, quantize_weights
+from ...quant.scales import ScaleRule, fixed_point_multiplier, pow2_exponent, quantize_weights
 from ..errors import PassError
 from .common import (
     BIAS_LIMIT,
