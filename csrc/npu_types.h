@@ -15,8 +15,8 @@ typedef struct {
     int32_t cols;          /* [1, 1024] array.cols: systolic array columns, the output channels of one pass */
     int32_t dataflow;      /* [0, 2] array.dataflow: what stays in the PEs during a fold: ws (weights), os (outputs) or is (inputs); a gemm's tile limits and cycles follow it (isa/ISA.md, gemm) */
     int32_t fold_overlap;  /* [0, 1] array.fold_overlap: a gemm's weight preload overlaps the previous gemm's streaming (a chain, isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain */
-    int32_t int4_pack;     /* [1, 2] array.int4_pack: int4 weights one PE holds and multiplies per cycle: a gemm with int4 weights (w4 = 1) takes n <= int4_pack * cols (1: int4 only halves the weight bytes) */
-    int32_t act16_passes;  /* [1, 2] array.act16_passes: cycles an int16 input row (gemm a16 = 1) streams: 2, two passes of int8 PEs (low byte, then high byte x 256); 1, 16 x 8-bit PEs */
+    int32_t int4_pack;     /* [1, 2] array.int4_pack: int4 weights one PE holds and multiplies per cycle: a gemm with int4 weights (w4 = 1) takes n <= int4_pack * cols where the dataflow limits n (ws, os) (1: int4 only halves the weight bytes) */
+    int32_t act16_passes;  /* [1, 2] array.act16_passes: passes of a gemm with int16 input rows (a16 = 1): its streamed length (ws M, os k, is n) times this; 2, two passes of int8 PEs (low byte, then high byte x 256); 1, 16 x 8-bit PEs */
     int32_t spad_bytes;    /* [1, 2^30] memory.spad_kib: scratchpad bytes (memory.spad_kib * 1024) */
     int32_t acc_words;     /* [1, 2^28] memory.acc_kib: accumulator words (memory.acc_kib * 256) */
     int32_t dram_bw;       /* [1, 2^16] memory.dram_bw: DRAM bytes per cycle */

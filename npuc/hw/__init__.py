@@ -78,11 +78,13 @@ class HwConfig:
                                   c=ToC())
     int4_pack: int = hw_field("array", 2, Int(1, 2),
                               "int4 weights one PE holds and multiplies per cycle: a gemm with int4 weights"
-                              " (w4 = 1) takes n <= int4_pack * cols (1: int4 only halves the weight bytes)",
+                              " (w4 = 1) takes n <= int4_pack * cols where the dataflow limits n (ws, os)"
+                              " (1: int4 only halves the weight bytes)",
                               c=ToC())
     act16_passes: int = hw_field("array", 2, Int(1, 2),
-                                 "cycles an int16 input row (gemm a16 = 1) streams: 2, two passes of int8"
-                                 " PEs (low byte, then high byte x 256); 1, 16 x 8-bit PEs", c=ToC())
+                                 "passes of a gemm with int16 input rows (a16 = 1): its streamed length (ws M,"
+                                 " os k, is n) times this; 2, two passes of int8 PEs (low byte, then high byte"
+                                 " x 256); 1, 16 x 8-bit PEs", c=ToC())
     spad_kib: int = hw_field("memory", 256, Int(1, 1 << 20), "int8 scratchpad size in KiB",
                              c=ToC("spad_bytes", 1, 1 << 30, doc="scratchpad bytes (memory.spad_kib * 1024)"))
     acc_kib: int = hw_field("memory", 64, Int(1, 1 << 20), "int32 accumulator SRAM size in KiB (256 words each)",
