@@ -81,3 +81,21 @@ def test_a_mixed_plan_meets_the_target_between_the_uniform_widths():
     for ch in plan.choices:  # layer, width, error gain, cycle cost
         assert any(ch.layer in ln and ch.width in ln and "error gain" in ln and "cycle cost" in ln for ln in lines)
     assert {ch.layer for ch in plan.choices} == set(LAYERS)
+
+
+@pytest.mark.parametrize("dataflow", ["os", "is"])
+def test_int4_layers_run_bit_exact_in_every_dataflow(dataflow):
+    """The compiler tiles int4 layers by the dataflow's limits (isa/timing.py, tile_limits with w4):
+    os takes int4_pack * C output channels per gemm, is streams every channel; bit-exact either way."""
+    calib, _ = _data()
+    hw = HW.replace(dataflow=dataflow)
+    c = compile_model(SMALL_CNN, hw, calib=calib, int4_layers=LAYERS)
+    check, _ = _measure(c)
+    assert check.mismatches == 0
+    names = BY_MNEMONIC["gemm"].field_names()
+    gemms = [i for i in c.program.insns if i.op == "gemm"]
+    assert gemms and all(i.fields[names.index("w4")] == 1 for i in gemms)
+    widest = max(i.fields[names.index("n")] for i in gemms)
+    assert widest > hw.cols  # os: up to int4_pack * C; is: n unlimited
+    if dataflow == "os":
+        assert widest <= hw.int4_pack * hw.cols
