@@ -108,6 +108,17 @@ static inline void products(const int16_t *restrict arow, int64_t ap, int nrows,
     }
 }
 
+/* The sum of eight uint32 lanes. */
+static uint64_t lanes_sum(__m256i v)
+{
+    uint32_t l[8];
+    uint64_t t = 0;
+    _mm256_storeu_si256((__m256i *)l, v);
+    for (int i = 0; i < 8; i++)
+        t += l[i];
+    return t;
+}
+
 /* The gemm of a full fold of a 16 x 16 array (k = n = 16), the shape of
  * almost every gemm a compiled CNN issues, with its sizes known: weight pairs
  * in registers, one activation row one 16-byte load. Returns the outputs whose add wrapped. */
@@ -124,6 +135,7 @@ static uint64_t gemm_16x16(const npu_gemm_job *g, const uint32_t *restrict brow)
     b0 = _mm256_loadu_si256((const __m256i *)brow);
     b1 = _mm256_loadu_si256((const __m256i *)(brow + 8));
     for (int64_t i1 = 0; i1 < g->m1; i1++) {
+        __m256i cnt = _mm256_setzero_si256(); /* wraps per lane: at most 2 * m0 < 2^17 */
         for (int64_t i0 = 0; i0 < g->m0; i0++) {
             __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g->a + i1 * g->as1 + i0 * g->as0)));
             __m256i lo = _mm256_permute2x128_si256(x, x, 0x00), hi = _mm256_permute2x128_si256(x, x, 0x11);
@@ -150,15 +162,20 @@ static uint64_t gemm_16x16(const npu_gemm_job *g, const uint32_t *restrict brow)
                 __m256i e0 = g->mode == 1 ? _mm256_loadu_si256((const __m256i *)o) : b0;
                 __m256i e1 = g->mode == 1 ? _mm256_loadu_si256((const __m256i *)(o + 8)) : b1;
                 __m256i r0 = _mm256_add_epi32(d0, e0), r1 = _mm256_add_epi32(d1, e1);
-                /* the add wrapped where the result's sign differs from both operands' */
-                __m256i v0 = _mm256_and_si256(_mm256_xor_si256(r0, d0), _mm256_xor_si256(r0, e0));
-                __m256i v1 = _mm256_and_si256(_mm256_xor_si256(r1, d1), _mm256_xor_si256(r1, e1));
-                wraps += (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(v0))) +
-                         (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(v1)));
+                /* |d| <= 16 * 2^14: an add can wrap only where |e| >= 2^30 (bits 31 and 30 differ);
+                 * only then count the lanes whose result's sign differs from both operands' */
+                __m256i near = _mm256_or_si256(_mm256_xor_si256(e0, _mm256_slli_epi32(e0, 1)),
+                                               _mm256_xor_si256(e1, _mm256_slli_epi32(e1, 1)));
+                if (_mm256_movemask_ps(_mm256_castsi256_ps(near)) != 0) {
+                    __m256i v0 = _mm256_and_si256(_mm256_xor_si256(r0, d0), _mm256_xor_si256(r0, e0));
+                    __m256i v1 = _mm256_and_si256(_mm256_xor_si256(r1, d1), _mm256_xor_si256(r1, e1));
+                    cnt = _mm256_add_epi32(cnt, _mm256_add_epi32(_mm256_srli_epi32(v0, 31), _mm256_srli_epi32(v1, 31)));
+                }
                 _mm256_storeu_si256((__m256i *)o, r0);
                 _mm256_storeu_si256((__m256i *)(o + 8), r1);
             }
         }
+        wraps += lanes_sum(cnt);
     }
     return wraps;
 }
@@ -189,13 +206,19 @@ static uint64_t write_rows(const npu_gemm_job *g, uint32_t *const *o, int nrows,
 {
     uint64_t wraps = 0;
     for (int t = 0; t < nrows; t++) {
-        uint32_t *dst = o[t];
+        uint32_t *dst = o[t], w = 0; /* w: this row's wraps, n <= 2^16 */
         const int32_t *restrict src = orow + t * np;
-        for (int64_t j = 0; j < g->n; j++) {
-            uint32_t e = g->mode == 1 ? dst[j] : brow[j], x = (uint32_t)src[j], r = e + x;
-            wraps += ((r ^ e) & (r ^ x)) >> 31;
-            dst[j] = r;
-        }
+        const uint32_t *base = g->mode == 1 ? dst : brow;
+        if (g->mode == 0) /* from 0: |sum| <= 2^30 cannot wrap */
+            for (int64_t j = 0; j < g->n; j++)
+                dst[j] = (uint32_t)src[j];
+        else
+            for (int64_t j = 0; j < g->n; j++) {
+                uint32_t e = base[j], x = (uint32_t)src[j], r = e + x;
+                w += ((r ^ e) & (r ^ x)) >> 31;
+                dst[j] = r;
+            }
+        wraps += w;
     }
     return wraps;
 }
