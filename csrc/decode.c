@@ -37,17 +37,19 @@ static int check_fields(npu_sim *s, int64_t idx, const npu_insn_spec *spec, cons
 
 /* The one check that depends on the hardware: the tile must fit the array in its dataflow
  * (isa/timing.py, tile_violation: ws k <= R, n <= C; os k any, n <= C, M <= R; is k <= R,
- * n any, M <= C; checked in the order k, n, M). */
+ * n any, M <= C; checked in the order k, n, M). With int4 weights (w4) the n limit C is
+ * int4_pack * C. */
 static int check_gemm_tile(npu_sim *s, int64_t idx, const npu_insn *in)
 {
     int df = s->hw.dataflow;
     int64_t k = in->f[NPU_F_GEMM_K], n = in->f[NPU_F_GEMM_N];
     int64_t m = (int64_t)in->f[NPU_F_GEMM_M0] * in->f[NPU_F_GEMM_M1];
     int64_t mlim = df == NPU_HW_DATAFLOW_OS ? s->hw.rows : s->hw.cols;
+    int64_t nlim = npu_gemm_cols(&s->hw, in->f[NPU_F_GEMM_W4]);
     if (df != NPU_HW_DATAFLOW_OS && k > s->hw.rows)
         return npu_fail(s, idx, "gemm k = %ld exceeds the array's %ld rows", (long)k, (long)s->hw.rows);
-    if (df != NPU_HW_DATAFLOW_IS && n > s->hw.cols)
-        return npu_fail(s, idx, "gemm n = %ld exceeds the array's %ld cols", (long)n, (long)s->hw.cols);
+    if (df != NPU_HW_DATAFLOW_IS && n > nlim)
+        return npu_fail(s, idx, "gemm n = %ld exceeds the array's %ld cols", (long)n, (long)nlim);
     if (df != NPU_HW_DATAFLOW_WS && m > mlim)
         return npu_fail(s, idx, "gemm m0*m1 = %lld exceeds the array's %ld %s", (long long)m, (long)mlim,
                         df == NPU_HW_DATAFLOW_OS ? "rows" : "cols");

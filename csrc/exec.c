@@ -127,39 +127,53 @@ static int exec_st(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
     return 0;
 }
 
-/* out[j] = sum_r a[r] * w[r*ws + j] straight from the scratchpad: a gemm whose tile is larger than
- * the staged R x C one (k > R in os, n > C in is). |out| <= 2^16 * 2^14 = 2^30: no overflow. */
-static void gemm_row_direct(const int8_t *a, const int8_t *w, int64_t ws, int64_t k, int64_t n,
-                            int32_t *restrict out)
+/* out[j] = sum_r a[r] * w[r*ws + j] straight from the scratchpad, exact in int64: the gemms the
+ * packed kernel does not take (beyond the staged R x C tile: k > R in os, n > C in is; int16 input
+ * rows; int4 weights under a narrow accumulator; acc_bits < 32). int16 rows are little-endian (low
+ * byte unsigned, high byte signed); int4 weights two per byte, column j the low (j even) or high
+ * (j odd) nibble of byte j / 2, sign-extended. |out| <= 2^16 * 2^15 * 2^7 = 2^38. */
+static void gemm_row_direct(const int8_t *a, const int8_t *w, int64_t ws, int64_t k, int64_t n, int w4,
+                            int a16, int64_t *restrict out)
 {
     for (int64_t j = 0; j < n; j++)
         out[j] = 0;
     for (int64_t r = 0; r < k; r++) {
-        const int32_t ar = a[r];
+        const int64_t ar = a16 ? (int64_t)(uint8_t)a[2 * r] + 256 * (int64_t)a[2 * r + 1] : (int64_t)a[r];
         const int8_t *wr = w + r * ws;
-        for (int64_t j = 0; j < n; j++)
-            out[j] += ar * wr[j];
+        if (!w4) {
+            for (int64_t j = 0; j < n; j++)
+                out[j] += ar * wr[j];
+            continue;
+        }
+        for (int64_t j = 0; j < n; j++) {
+            int32_t b = (uint8_t)wr[j / 2];
+            b = j % 2 ? b >> 4 : b & 0xf;
+            out[j] += ar * (b >= 8 ? b - 16 : b); /* sign-extend the nibble */
+        }
     }
 }
 
 /* (preload, stream, drain) cycles of one fold of an M x k x n gemm in the array's dataflow
  * (isa/timing.py, fold_phases): ws streams the M rows, os the k reduction steps (no preload),
- * is the n weight columns; the drain is R + C - 2 in all three. */
-static void fold_phases(const npu_sim *s, uint64_t m, uint64_t k, uint64_t n, uint64_t phase[3])
+ * is the n weight columns; int16 input rows (a16) stream act16_passes times; the drain is
+ * R + C - 2 in all three. */
+static void fold_phases(const npu_sim *s, uint64_t m, uint64_t k, uint64_t n, int a16, uint64_t phase[3])
 {
     int df = s->hw.dataflow;
     phase[0] = df == NPU_HW_DATAFLOW_OS ? 0 : (uint64_t)s->hw.rows;
     phase[1] = df == NPU_HW_DATAFLOW_OS ? k : df == NPU_HW_DATAFLOW_IS ? n : m;
+    phase[1] = npu_sat_mul(phase[1], a16 ? (uint64_t)s->hw.act16_passes : 1u);
     phase[2] = (uint64_t)(s->hw.rows + s->hw.cols - 2);
 }
 
 /* The cost of an M x k x n gemm (ISA.md, gemm Cycles): a chain's first gemm pays preload, stream
  * and drain; a gemm continuing the chain its stream plus the preload its predecessor's stream did
  * not hide. *chained tells which, *stream the streamed length; s->array becomes the state after it. */
-static uint64_t gemm_cycles(npu_sim *s, uint64_t m, uint64_t k, uint64_t n, int *chained, uint64_t *stream)
+static uint64_t gemm_cycles(npu_sim *s, uint64_t m, uint64_t k, uint64_t n, int a16, int *chained,
+                            uint64_t *stream)
 {
     uint64_t phase[3], cost;
-    fold_phases(s, m, k, n, phase);
+    fold_phases(s, m, k, n, a16, phase);
     *chained = s->hw.fold_overlap && s->array.last_gemm && s->ready <= s->array.start;
     if (*chained)
         cost = npu_sat_add(phase[1], phase[0] > s->array.stream ? phase[0] - s->array.stream : 0);
@@ -172,6 +186,19 @@ static uint64_t gemm_cycles(npu_sim *s, uint64_t m, uint64_t k, uint64_t n, int 
     return cost;
 }
 
+/* The accumulator adder (ISA.md, gemm): base + sum, wrapped mod 2^32 when acc_bits = 32, else
+ * saturated to [-2^(acc_bits-1), 2^(acc_bits-1) - 1]; *sat counts the sums outside that range. */
+static uint32_t acc_add(const npu_sim *s, uint32_t base, int64_t sum, uint64_t *sat)
+{
+    int64_t v = (int64_t)npu_i32(base) + sum, hi = ((int64_t)1 << (s->hw.acc_bits - 1)) - 1;
+    if (v > hi || v < -hi - 1) {
+        *sat += 1;
+        if (s->hw.acc_bits < 32)
+            v = v > hi ? hi : -hi - 1;
+    }
+    return (uint32_t)v; /* mod 2^32: the wrap of a 32-bit adder */
+}
+
 static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost)
 {
     const int32_t *f = in->f;
@@ -179,16 +206,18 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
     int64_t m0 = f[NPU_F_GEMM_M0], m1 = f[NPU_F_GEMM_M1], k = f[NPU_F_GEMM_K], n = f[NPU_F_GEMM_N];
     int64_t as0 = f[NPU_F_GEMM_AS0], as1 = f[NPU_F_GEMM_AS1], ws = f[NPU_F_GEMM_WS];
     int64_t ds0 = f[NPU_F_GEMM_DS0], ds1 = f[NPU_F_GEMM_DS1];
-    int mode = f[NPU_F_GEMM_ACC], chained;
-    uint64_t stream;
+    int mode = f[NPU_F_GEMM_ACC], w4 = f[NPU_F_GEMM_W4], a16 = f[NPU_F_GEMM_A16], chained;
+    int64_t wbytes = w4 ? (n + 1) / 2 : n; /* bytes of one weight row */
+    uint64_t sat = 0, stream;
     uint64_t rows = (uint64_t)m0 * (uint64_t)m1; /* M < 2^62 */
+    int64_t abytes = a16 ? 2 * k : k; /* bytes of one input row */
     const npu_dim obox[3] = {{m1, ds1}, {m0, ds0}, {n, 1}};
-    const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {k, 1}};
-    const npu_dim wbox[2] = {{k, ws}, {n, 1}};
+    const npu_dim abox[3] = {{m1, as1}, {m0, as0}, {abytes, 1}};
+    const npu_dim wbox[2] = {{k, ws}, {wbytes, 1}};
     const npu_dim bbox[1] = {{n, 1}};
     if (npu_check_box(s, idx, in, NPU_F_GEMM_DST, NPU_MEM_ACC, dst, 3, obox))
         return -1;
-    *cost = gemm_cycles(s, rows, (uint64_t)k, (uint64_t)n, &chained, &stream);
+    *cost = gemm_cycles(s, rows, (uint64_t)k, (uint64_t)n, a16, &chained, &stream);
     s->stats.gemm_chained += (uint64_t)chained;
     s->stats.gemm_fill = npu_sat_add(s->stats.gemm_fill, *cost - stream);
     if (rows == 0)
@@ -199,26 +228,30 @@ static int exec_gemm(npu_sim *s, int64_t idx, const npu_insn *in, uint64_t *cost
         charge_work(s, idx, in, npu_sat_mul(rows, (uint64_t)(k * n))))
         return -1;
     s->stats.macs += rows * (uint64_t)(k * n);
-    s->stats.spad_rd += rows * (uint64_t)k + (uint64_t)(k * n);
+    s->stats.spad_rd += rows * (uint64_t)abytes + (uint64_t)(k * wbytes);
     s->stats.acc_rd += mode == 1 ? 4 * rows * (uint64_t)n : mode == 2 ? 4 * (uint64_t)n : 0;
     s->stats.acc_wr += 4 * rows * (uint64_t)n;
-    if (k > s->hw.rows || n > s->hw.cols) { /* beyond the staged tile: row by row from the scratchpad */
+    /* the packed kernel (int32 sums, kernels.c) takes the staged tile with int8 inputs and a 32-bit
+     * adder; everything else runs row by row from the scratchpad with exact int64 sums */
+    if (k > s->hw.rows || n > npu_gemm_cols(&s->hw, w4) || a16 || s->hw.acc_bits < 32) {
         for (int64_t j = 0; j < n; j++) /* the bias row is read before any output is written */
             s->brow[j] = mode == 2 ? s->acc[bias + j] : 0u;
         for (int64_t i1 = 0; i1 < m1; i1++) {
             for (int64_t i0 = 0; i0 < m0; i0++) {
                 uint32_t *o = s->acc + dst + i1 * ds1 + i0 * ds0;
-                gemm_row_direct(s->spad + a + i1 * as1 + i0 * as0, s->spad + w, ws, k, n, s->orow);
+                gemm_row_direct(s->spad + a + i1 * as1 + i0 * as0, s->spad + w, ws, k, n, w4, a16, s->orow);
                 for (int64_t j = 0; j < n; j++)
-                    o[j] = (mode == 1 ? o[j] : s->brow[j]) + (uint32_t)s->orow[j];
+                    o[j] = acc_add(s, mode == 1 ? o[j] : s->brow[j], s->orow[j], &sat);
             }
         }
     } else if (n > 0) { /* k = 0: the activation box is empty, unchecked, and never read */
         const npu_gemm_job job = {s->spad + (k > 0 ? a : 0), s->spad + (k > 0 ? w : 0), s->acc + dst,
                                   s->acc + (mode == 2 ? bias : 0), k > 0 ? as0 : 0, k > 0 ? as1 : 0, ws,
-                                  ds0, ds1, m0, m1, k, n, mode};
-        npu_kernel_gemm(&job, &s->gemm);
+                                  ds0, ds1, m0, m1, k, n, mode, w4};
+        sat = npu_kernel_gemm(&job, &s->gemm);
     }
+    s->stats.acc_sat += sat;
+    s->insn_sat = sat;
     return 0;
 }
 

@@ -45,8 +45,16 @@ static void pack_weights(const npu_gemm_job *g, int16_t *restrict wpack, int64_t
     for (int64_t r = 0; r < g->k; r++) {
         const int8_t *restrict wr = g->w + r * g->ws;
         int16_t *restrict dst = wpack + (r / 2) * np * 2 + (r % 2);
-        for (int64_t j = 0; j < g->n; j++)
-            dst[2 * j] = wr[j];
+        if (!g->w4) {
+            for (int64_t j = 0; j < g->n; j++)
+                dst[2 * j] = wr[j];
+            continue;
+        }
+        for (int64_t j = 0; j < g->n; j++) { /* int4: column j is byte j / 2's low (j even) or high nibble */
+            int32_t b = (uint8_t)wr[j / 2];
+            b = j % 2 ? b >> 4 : b & 0xf;
+            dst[2 * j] = (int16_t)(b >= 8 ? b - 16 : b);
+        }
     }
 }
 
@@ -100,12 +108,24 @@ static inline void products(const int16_t *restrict arow, int64_t ap, int nrows,
     }
 }
 
+/* The sum of eight uint32 lanes. */
+static uint64_t lanes_sum(__m256i v)
+{
+    uint32_t l[8];
+    uint64_t t = 0;
+    _mm256_storeu_si256((__m256i *)l, v);
+    for (int i = 0; i < 8; i++)
+        t += l[i];
+    return t;
+}
+
 /* The gemm of a full fold of a 16 x 16 array (k = n = 16), the shape of
  * almost every gemm a compiled CNN issues, with its sizes known: weight pairs
- * in registers, one activation row one 16-byte load. */
-static void gemm_16x16(const npu_gemm_job *g, const uint32_t *restrict brow)
+ * in registers, one activation row one 16-byte load. Returns the outputs whose add wrapped. */
+static uint64_t gemm_16x16(const npu_gemm_job *g, const uint32_t *restrict brow)
 {
     __m256i w[8][2], b0, b1;
+    uint64_t wraps = 0;
     for (int p = 0; p < 8; p++) { /* columns (0-3, 8-11) in w[p][0], (4-7, 12-15) in w[p][1] */
         __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g->w + 2 * p * g->ws)));
         __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g->w + (2 * p + 1) * g->ws)));
@@ -115,6 +135,7 @@ static void gemm_16x16(const npu_gemm_job *g, const uint32_t *restrict brow)
     b0 = _mm256_loadu_si256((const __m256i *)brow);
     b1 = _mm256_loadu_si256((const __m256i *)(brow + 8));
     for (int64_t i1 = 0; i1 < g->m1; i1++) {
+        __m256i cnt = _mm256_setzero_si256(); /* wraps per lane: at most 2 * m0 < 2^17 */
         for (int64_t i0 = 0; i0 < g->m0; i0++) {
             __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g->a + i1 * g->as1 + i0 * g->as0)));
             __m256i lo = _mm256_permute2x128_si256(x, x, 0x00), hi = _mm256_permute2x128_si256(x, x, 0x11);
@@ -137,17 +158,26 @@ static void gemm_16x16(const npu_gemm_job *g, const uint32_t *restrict brow)
 #undef NPU_PAIR
             d0 = _mm256_permute2x128_si256(c0, c1, 0x20); /* columns 0-7 */
             d1 = _mm256_permute2x128_si256(c0, c1, 0x31); /* columns 8-15 */
-            if (g->mode == 1) {
-                d0 = _mm256_add_epi32(d0, _mm256_loadu_si256((const __m256i *)o));
-                d1 = _mm256_add_epi32(d1, _mm256_loadu_si256((const __m256i *)(o + 8)));
-            } else {
-                d0 = _mm256_add_epi32(d0, b0);
-                d1 = _mm256_add_epi32(d1, b1);
+            {
+                __m256i e0 = g->mode == 1 ? _mm256_loadu_si256((const __m256i *)o) : b0;
+                __m256i e1 = g->mode == 1 ? _mm256_loadu_si256((const __m256i *)(o + 8)) : b1;
+                __m256i r0 = _mm256_add_epi32(d0, e0), r1 = _mm256_add_epi32(d1, e1);
+                /* |d| <= 16 * 2^14: an add can wrap only where |e| >= 2^30 (bits 31 and 30 differ);
+                 * only then count the lanes whose result's sign differs from both operands' */
+                __m256i near = _mm256_or_si256(_mm256_xor_si256(e0, _mm256_slli_epi32(e0, 1)),
+                                               _mm256_xor_si256(e1, _mm256_slli_epi32(e1, 1)));
+                if (_mm256_movemask_ps(_mm256_castsi256_ps(near)) != 0) {
+                    __m256i v0 = _mm256_and_si256(_mm256_xor_si256(r0, d0), _mm256_xor_si256(r0, e0));
+                    __m256i v1 = _mm256_and_si256(_mm256_xor_si256(r1, d1), _mm256_xor_si256(r1, e1));
+                    cnt = _mm256_add_epi32(cnt, _mm256_add_epi32(_mm256_srli_epi32(v0, 31), _mm256_srli_epi32(v1, 31)));
+                }
+                _mm256_storeu_si256((__m256i *)o, r0);
+                _mm256_storeu_si256((__m256i *)(o + 8), r1);
             }
-            _mm256_storeu_si256((__m256i *)o, d0);
-            _mm256_storeu_si256((__m256i *)(o + 8), d1);
         }
+        wraps += lanes_sum(cnt);
     }
+    return wraps;
 }
 #else
 /* The portable form of the same sums: |each| <= k * 2^14 <= 2^24, no overflow. */
@@ -169,34 +199,41 @@ static inline void products(const int16_t *restrict arow, int64_t ap, int nrows,
 #endif
 
 /* Write NPU_ROW_BLOCK (or fewer) rows of products back, in row order: a later row
- * may accumulate onto the same words as an earlier one (mode 1, ds = 0). */
-static void write_rows(const npu_gemm_job *g, uint32_t *const *o, int nrows, const int32_t *restrict orow,
-                       int64_t np, const uint32_t *restrict brow)
+ * may accumulate onto the same words as an earlier one (mode 1, ds = 0). Returns
+ * the outputs whose 32-bit add wrapped (the result's sign differs from both operands'). */
+static uint64_t write_rows(const npu_gemm_job *g, uint32_t *const *o, int nrows, const int32_t *restrict orow,
+                           int64_t np, const uint32_t *restrict brow)
 {
+    uint64_t wraps = 0;
     for (int t = 0; t < nrows; t++) {
-        uint32_t *dst = o[t];
+        uint32_t *dst = o[t], w = 0; /* w: this row's wraps, n <= 2^16 */
         const int32_t *restrict src = orow + t * np;
-        if (g->mode == 1)
+        const uint32_t *base = g->mode == 1 ? dst : brow;
+        if (g->mode == 0) /* from 0: |sum| <= 2^30 cannot wrap */
             for (int64_t j = 0; j < g->n; j++)
-                dst[j] += (uint32_t)src[j];
+                dst[j] = (uint32_t)src[j];
         else
-            for (int64_t j = 0; j < g->n; j++)
-                dst[j] = brow[j] + (uint32_t)src[j];
+            for (int64_t j = 0; j < g->n; j++) {
+                uint32_t e = base[j], x = (uint32_t)src[j], r = e + x;
+                w += ((r ^ e) & (r ^ x)) >> 31;
+                dst[j] = r;
+            }
+        wraps += w;
     }
+    return wraps;
 }
 
-void npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr)
+uint64_t npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr)
 {
+    uint64_t wraps = 0;
     const int64_t np = round_up(g->n, NPU_COL_BLOCK), kp = (g->k + 1) / 2, ap = 2 * kp;
     uint32_t *o[NPU_ROW_BLOCK];
     int nrows = 0;
     for (int64_t j = 0; j < g->n; j++) /* the bias row is read before any output is written */
         scr->brow[j] = g->mode == 2 ? g->bias[j] : 0u;
 #if defined(__AVX2__)
-    if (g->k == 16 && g->n == 16) {
-        gemm_16x16(g, scr->brow);
-        return;
-    }
+    if (g->k == 16 && g->n == 16 && !g->w4)
+        return gemm_16x16(g, scr->brow);
 #endif
     pack_weights(g, scr->wpack, np);
     for (int64_t i1 = 0; i1 < g->m1; i1++) {
@@ -213,15 +250,16 @@ void npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr)
                     products(scr->arow, 16, NPU_ROW_BLOCK, scr->wpack, 8, 16, scr->orow);
                 else
                     products(scr->arow, ap, nrows, scr->wpack, kp, np, scr->orow);
-                write_rows(g, o, nrows, scr->orow, np, scr->brow);
+                wraps += write_rows(g, o, nrows, scr->orow, np, scr->brow);
                 nrows = 0;
             }
         }
     }
     if (nrows > 0) {
         products(scr->arow, ap, nrows, scr->wpack, kp, np, scr->orow);
-        write_rows(g, o, nrows, scr->orow, np, scr->brow);
+        wraps += write_rows(g, o, nrows, scr->orow, np, scr->brow);
     }
+    return wraps;
 }
 
 /* One vrq row per rounding mode, so that the mode is a constant of the loop. */

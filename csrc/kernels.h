@@ -19,13 +19,14 @@
 /* One gemm's operands, all inside their memories: row (i1, i0) of the
  * activations starts at a + i1*as1 + i0*as0 (k int8), weight row r at
  * w + r*ws (n int8), output row (i1, i0) at o + i1*ds1 + i0*ds0 (n words);
- * mode is the acc field (0 overwrite, 1 accumulate, 2 add the bias row). */
+ * mode is the acc field (0 overwrite, 1 accumulate, 2 add the bias row);
+ * w4: int4 weights, two per byte (column j in byte j / 2, low nibble for even j). */
 typedef struct {
     const int8_t *a, *w;
     uint32_t *o;
     const uint32_t *bias;
     int64_t as0, as1, ws, ds0, ds1, m0, m1, k, n;
-    int mode;
+    int mode, w4;
 } npu_gemm_job;
 
 /* Scratch a gemm kernel needs, sized by npu_gemm_scratch_* for an array of
@@ -42,9 +43,10 @@ int64_t npu_gemm_wpack_elems(int64_t rows, int64_t cols);
 int64_t npu_gemm_arow_elems(int64_t rows);
 int64_t npu_gemm_orow_elems(int64_t cols);
 
-/* The gemm Action: o[row] = base[row] + sum_r a[row][r] * w[r], mod 2^32,
- * row by row in (i1, i0) order (k <= rows and n <= cols of the scratch). */
-void npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr);
+/* The gemm Action with a 32-bit adder: o[row] = base[row] + sum_r a[row][r] * w[r],
+ * mod 2^32, row by row in (i1, i0) order (k <= rows and n <= cols of the scratch).
+ * Returns how many outputs wrapped (the acc_sat counter at acc_bits = 32). */
+uint64_t npu_kernel_gemm(const npu_gemm_job *g, const npu_gemm_scratch *scr);
 
 /* vrq: spad[dst + i*ds + j] = clamp(round_shift(acc[src + i*ss + j] * mul[j],
  * sh[j], rnd) + zp, lo, hi), shifts in [0, 62] (checked by exec.c). */

@@ -24,7 +24,7 @@
     X(ld, 0x01, NPU_UNIT_LOAD, 14) \
     X(lda, 0x02, NPU_UNIT_LOAD, 6) \
     X(st, 0x03, NPU_UNIT_STORE, 9) \
-    X(gemm, 0x10, NPU_UNIT_COMPUTE, 14) \
+    X(gemm, 0x10, NPU_UNIT_COMPUTE, 16) \
     X(dwc, 0x11, NPU_UNIT_COMPUTE, 18) \
     X(vaddv, 0x20, NPU_UNIT_COMPUTE, 7) \
     X(vrq, 0x21, NPU_UNIT_COMPUTE, 12) \
@@ -77,6 +77,8 @@
 #define NPU_F_GEMM_DS1 11
 #define NPU_F_GEMM_ACC 12
 #define NPU_F_GEMM_BIAS 13
+#define NPU_F_GEMM_W4 14
+#define NPU_F_GEMM_A16 15
 #define NPU_F_DWC_DST 0
 #define NPU_F_DWC_A 1
 #define NPU_F_DWC_W 2
@@ -210,7 +212,7 @@ static const npu_field_range npu_fields_st[9] = {
     {"ss0", INT64_C(-2147483648), INT64_C(2147483647)},
     {"ss1", INT64_C(-2147483648), INT64_C(2147483647)},
 };
-static const npu_field_range npu_fields_gemm[14] = {
+static const npu_field_range npu_fields_gemm[16] = {
     {"dst", INT64_C(0), INT64_C(2147483647)},
     {"a", INT64_C(0), INT64_C(2147483647)},
     {"w", INT64_C(0), INT64_C(2147483647)},
@@ -225,6 +227,8 @@ static const npu_field_range npu_fields_gemm[14] = {
     {"ds1", INT64_C(-2147483648), INT64_C(2147483647)},
     {"acc", INT64_C(0), INT64_C(2)},
     {"bias", INT64_C(0), INT64_C(2147483647)},
+    {"w4", INT64_C(0), INT64_C(1)},
+    {"a16", INT64_C(0), INT64_C(1)},
 };
 static const npu_field_range npu_fields_dwc[18] = {
     {"dst", INT64_C(0), INT64_C(2147483647)},

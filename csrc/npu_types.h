@@ -15,6 +15,8 @@ typedef struct {
     int32_t cols;          /* [1, 1024] array.cols: systolic array columns, the output channels of one pass */
     int32_t dataflow;      /* [0, 2] array.dataflow: what stays in the PEs during a fold: ws (weights), os (outputs) or is (inputs); a gemm's tile limits and cycles follow it (isa/ISA.md, gemm) */
     int32_t fold_overlap;  /* [0, 1] array.fold_overlap: a gemm's weight preload overlaps the previous gemm's streaming (a chain, isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain */
+    int32_t int4_pack;     /* [1, 2] array.int4_pack: int4 weights one PE holds and multiplies per cycle: a gemm with int4 weights (w4 = 1) takes n <= int4_pack * cols where the dataflow limits n (ws, os) (1: int4 only halves the weight bytes) */
+    int32_t act16_passes;  /* [1, 2] array.act16_passes: passes of a gemm with int16 input rows (a16 = 1): its streamed length (ws M, os k, is n) times this; 2, two passes of int8 PEs (low byte, then high byte x 256); 1, 16 x 8-bit PEs */
     int32_t spad_bytes;    /* [1, 2^30] memory.spad_kib: scratchpad bytes (memory.spad_kib * 1024) */
     int32_t acc_words;     /* [1, 2^28] memory.acc_kib: accumulator words (memory.acc_kib * 256) */
     int32_t dram_bw;       /* [1, 2^16] memory.dram_bw: DRAM bytes per cycle */
@@ -23,6 +25,7 @@ typedef struct {
     int32_t vec_latency;   /* [0, 2^12] vector.vec_latency: vector pipeline depth in cycles */
     int32_t dw_lanes;      /* [0, 2^12] depthwise.lanes: depthwise engine channels per cycle (0: none) */
     int32_t dw_taps;       /* [1, 256] depthwise.taps: depthwise engine taps per channel per cycle */
+    int32_t acc_bits;      /* [16, 32] quant.acc_bits: accumulator adder width in bits: 32 wraps mod 2^32, narrower saturates (isa/ISA.md, gemm) */
 } npu_hw;
 
 /* X(member, lo, hi) for every npu_hw member: the ranges npu_run checks. */
@@ -31,6 +34,8 @@ typedef struct {
     X(cols, 1, 1024) \
     X(dataflow, 0, 2) \
     X(fold_overlap, 0, 1) \
+    X(int4_pack, 1, 2) \
+    X(act16_passes, 1, 2) \
     X(spad_bytes, 1, 1073741824) \
     X(acc_words, 1, 268435456) \
     X(dram_bw, 1, 65536) \
@@ -38,7 +43,8 @@ typedef struct {
     X(vec_lanes, 1, 4096) \
     X(vec_latency, 0, 4096) \
     X(dw_lanes, 0, 4096) \
-    X(dw_taps, 1, 256)
+    X(dw_taps, 1, 256) \
+    X(acc_bits, 16, 32)
 
 /* The counters of one run (isa/stats.py, RunStats);
  * per-unit arrays are indexed by unit: 0 load, 1 compute, 2 store. */
@@ -58,6 +64,7 @@ typedef struct {
     uint64_t gemm_chained;    /* gemms that continued a chain (their preload hidden) */
     uint64_t gemm_fill;       /* gemm cycles not streaming: fill and drain (cost - streamed length) */
     uint64_t vec_ops;         /* vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut) */
+    uint64_t acc_sat;         /* gemm outputs whose sum left the acc_bits range (saturated, or wrapped at 32 bits) */
 } npu_stats;
 
 #endif /* NPU_TYPES_H */

@@ -31,6 +31,9 @@ typedef struct {
     /* NULL, or n_words / NPU_WORDS_PER_INSN entries: each executed
      * instruction's start and end cycle (end = completion for a DMA). */
     uint64_t *insn_start, *insn_end;
+    /* NULL, or one entry per instruction as insn_start: the gemm outputs each
+     * instruction saturated (wrapped at acc_bits = 32); 0 for any other. */
+    uint64_t *insn_sat;
     /* NULL, or hw.spad_bytes / hw.acc_words entries: the final SPAD and ACC
      * (written also after a run-time error, once the memories exist). */
     int8_t *spad_out;

@@ -140,6 +140,7 @@ static int step(npu_sim *s, int u, size_t idx)
     take(s, in->wait);
     s->start = start;
     s->ready = ready;
+    s->insn_sat = 0;
     if (npu_exec(s, (int64_t)idx, &cost))
         return -1;
     if (npu_specs[in->kind].unit == NPU_UNIT_COMPUTE && in->kind != NPU_K_gemm)
@@ -168,6 +169,8 @@ static int step(npu_sim *s, int u, size_t idx)
     if (s->opts.order_out != NULL)
         s->opts.order_out[s->n_done] = (uint32_t)idx;
     s->n_done++;
+    if (s->opts.insn_sat != NULL)
+        s->opts.insn_sat[idx] = s->insn_sat;
     return give(s, (int64_t)idx, in->signal, end);
 }
 
@@ -247,13 +250,15 @@ static int alloc_memories(npu_sim *s)
     const npu_hw *hw = &s->hw;
     s->spad = calloc((size_t)hw->spad_bytes, 1);
     s->acc = calloc((size_t)hw->acc_words, sizeof *s->acc);
-    s->gemm.wpack = malloc((size_t)npu_gemm_wpack_elems(hw->rows, hw->cols) * sizeof *s->gemm.wpack);
+    /* the widest tile: int4 weights pack int4_pack columns per PE */
+    int64_t wcols = npu_gemm_cols(hw, 1);
+    s->gemm.wpack = malloc((size_t)npu_gemm_wpack_elems(hw->rows, wcols) * sizeof *s->gemm.wpack);
     s->gemm.arow = malloc((size_t)npu_gemm_arow_elems(hw->rows) * sizeof *s->gemm.arow);
-    s->gemm.orow = malloc((size_t)npu_gemm_orow_elems(hw->cols) * sizeof *s->gemm.orow);
-    s->gemm.brow = malloc((size_t)hw->cols * sizeof *s->gemm.brow);
-    /* a gemm larger than the staged tile (os: any k; is: any n) runs row by row from the
-     * scratchpad: its output and bias rows hold any n the field allows (2^16 in is) */
-    size_t row = hw->dataflow == NPU_HW_DATAFLOW_IS ? (size_t)1 << 16 : (size_t)hw->cols;
+    s->gemm.orow = malloc((size_t)npu_gemm_orow_elems(wcols) * sizeof *s->gemm.orow);
+    s->gemm.brow = malloc((size_t)wcols * sizeof *s->gemm.brow);
+    /* a gemm off the staged tile (os: any k; is: any n) runs row by row from the scratchpad:
+     * its output and bias rows hold any n the field allows (2^16 in is) */
+    size_t row = hw->dataflow == NPU_HW_DATAFLOW_IS ? (size_t)1 << 16 : (size_t)wcols;
     s->orow = malloc(row * sizeof *s->orow);
     s->brow = malloc(row * sizeof *s->brow);
     if (s->spad == NULL || s->acc == NULL || s->gemm.wpack == NULL || s->gemm.arow == NULL ||

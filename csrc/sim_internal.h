@@ -53,8 +53,9 @@ typedef struct {
     int8_t *spad;
     uint32_t *acc;          /* int32 words, kept unsigned so adds wrap mod 2^32 */
     npu_gemm_scratch gemm;  /* gemm's packed weight tile and row buffers (kernels.h) */
-    int32_t *orow;          /* gemm beyond the staged tile (k > R in os, n > C in is): one output row */
-    uint32_t *brow;         /* and its bias row (2^16 words in the is dataflow, else cols) */
+    int64_t *orow;          /* gemm off the packed kernel (beyond the staged tile, int16 rows, acc_bits < 32):
+                             * one output row of exact sums */
+    uint32_t *brow;         /* and its bias row (2^16 words in the is dataflow, else int4_pack * cols) */
     npu_insn *insns;
     size_t n_insns;
     npu_sem tok[NPU_NUM_TOKENS];
@@ -64,6 +65,7 @@ typedef struct {
     uint64_t start, ready;  /* the executing instruction's start cycle and token readiness */
     uint64_t work;
     size_t n_done;          /* instructions executed so far (the next order_out entry) */
+    uint64_t insn_sat;      /* the executing gemm's outputs that left the acc_bits range */
     npu_opts opts;
     npu_stats stats;
     int64_t err_insn;
@@ -109,6 +111,12 @@ static inline uint64_t npu_sat_mul(uint64_t a, uint64_t b)
 static inline uint64_t npu_ceil_div(uint64_t a, uint64_t b)
 {
     return a / b + (a % b != 0);
+}
+
+/* The output columns a gemm may have: cols, or int4_pack * cols with int4 weights (ISA.md, gemm). */
+static inline int64_t npu_gemm_cols(const npu_hw *hw, int32_t w4)
+{
+    return (int64_t)hw->cols * (w4 ? hw->int4_pack : 1);
 }
 
 /* The int32 value of an accumulator word (two's complement, no UB). */

@@ -123,7 +123,7 @@ class Assembler:
         self.hw_keys: tuple[str, ...] | None = None
         self.hw_line = 0
         self.hwcfg: HwConfig | None = None
-        self.rows = self.cols = 0
+        self.rows = self.cols = self.int4_pack = 0
         self.dram_size: int | None = None
         self.dram_line = 0
         self.tensors: list[TensorInfo] = []
@@ -349,6 +349,7 @@ class Assembler:
             hw[key] = val
         self.hwcfg = HwConfig.from_flat(hw)
         self.rows, self.cols = self.hwcfg.rows, self.hwcfg.cols
+        self.int4_pack = self.hwcfg.int4_pack
         self.hw = self.hwcfg.to_flat()
         self.hw_keys = tuple(sorted(hw))
         self.hw_line = item.line
@@ -578,7 +579,8 @@ class Assembler:
         if head == "gemm":
             ix = _FIELD_TABLES[head].index
             assert self.hwcfg is not None
-            if tile_violation(self.hwcfg, fields[ix["m0"]] * fields[ix["m1"]], fields[ix["k"]], fields[ix["n"]]):
+            if tile_violation(self.hwcfg, fields[ix["m0"]] * fields[ix["m1"]], fields[ix["k"]], fields[ix["n"]],
+                              bool(fields[ix["w4"]])):
                 raise _NeedPositions()
         self.deferred.append(len(self.insns))
         self.insns.append(Insn(head, fields, wait, signal, self.layer, lineno))
@@ -626,7 +628,8 @@ class Assembler:
             return
         assert self.hwcfg is not None
         ix = table.index
-        bad = tile_violation(self.hwcfg, fields[ix["m0"]] * fields[ix["m1"]], fields[ix["k"]], fields[ix["n"]])
+        bad = tile_violation(self.hwcfg, fields[ix["m0"]] * fields[ix["m1"]], fields[ix["k"]], fields[ix["n"]],
+                             bool(fields[ix["w4"]]))
         if bad:  # reported at the field it names (m0 for M = m0*m1)
             name, v, limit, what = bad
             i = next(j for j, (k, _) in enumerate(item.kvs) if k == name.split("*")[0])

@@ -56,6 +56,7 @@ class EmuResult:
     insn_end: np.ndarray  # uint64 end cycle (completion, after the latency, for a DMA)
     spad: np.ndarray  # int8, the final scratchpad
     acc: np.ndarray  # int32, the final accumulator
+    insn_sat: np.ndarray | None = None  # uint64 gemm outputs each instruction saturated (ISA.md, gemm)
 
 @dataclass
 class _Units:
@@ -96,6 +97,7 @@ def emulate(program: np.ndarray | Sequence[Insn], dram: np.ndarray, hw: HwConfig
                 _memory(spad, hw.spad_bytes, np.int8), _memory(acc, hw.acc_words, np.int32))
     start = np.zeros(len(insns), dtype=np.uint64)
     end = np.zeros(len(insns), dtype=np.uint64)
+    sat = np.zeros(len(insns), dtype=np.uint64)
     units = _Units()
     queues = [[i for i, insn in enumerate(insns) if BY_MNEMONIC[insn.op].unit == u] for u in Unit]
     heads = [0, 0, 0]
@@ -116,9 +118,11 @@ def emulate(program: np.ndarray | Sequence[Insn], dram: np.ndarray, hw: HwConfig
                 raise _deadlock(insns, queues, heads, units)
             break
         i = queues[best][heads[best]]
+        before = m.traffic.acc_sat
         start[i], end[i] = _step(m, units, Unit(best), i, insns[i])
+        sat[i] = m.traffic.acc_sat - before
         heads[best] += 1
-    return EmuResult(_stats(units, m), m.dram, start, end, m.spad, m.acc)
+    return EmuResult(_stats(units, m), m.dram, start, end, m.spad, m.acc, sat)
 
 def _step(m: Machine, units: _Units, u: Unit, i: int, insn: Insn) -> tuple[int, int]:
     """Execute instruction i on unit u: tokens, semantics, timing, statistics (ISA.md, Timing)."""
@@ -219,12 +223,14 @@ def _first_bad_tile(words: np.ndarray, hw: HwConfig) -> tuple[int, str] | None:
     def col(name: str) -> np.ndarray:
         return rows[:, HEADER_WORDS + names.index(name)].view(np.int32).astype(np.int64)
 
-    m, k, nn = col("m0") * col("m1"), col("k"), col("n")
-    lm, lk, ln = tile_limits(hw)
+    m, k, nn, w4 = col("m0") * col("m1"), col("k"), col("n"), col("w4") != 0
     over = np.zeros(n, dtype=bool)
-    for v, lim in ((m, lm), (k, lk), (nn, ln)):
-        if lim is not None:
-            over |= v > lim
+    for packed in (False, True):  # int4 weights widen the n limit (timing.tile_limits)
+        lm, lk, ln = tile_limits(hw, packed)
+        sel = w4 == packed
+        for v, lim in ((m, lm), (k, lk), (nn, ln)):
+            if lim is not None:
+                over |= sel & (v > lim)
     is_dwc = (rows[:, 0] & 0xFFFF) == BY_MNEMONIC["dwc"].opcode
     bad = np.flatnonzero((((rows[:, 0] & 0xFFFF) == gemm.opcode) & over) | (is_dwc & (hw.lanes == 0)))
     if not bad.size:
@@ -232,6 +238,6 @@ def _first_bad_tile(words: np.ndarray, hw: HwConfig) -> tuple[int, str] | None:
     i = int(bad[0])
     if is_dwc[i]:
         return i, NO_DW_ENGINE
-    problem = tile_problem(hw, int(m[i]), int(k[i]), int(nn[i]))
+    problem = tile_problem(hw, int(m[i]), int(k[i]), int(nn[i]), bool(w4[i]))
     assert problem is not None
     return i, problem

@@ -171,30 +171,44 @@ def st(m: Machine, f: dict[str, int]) -> int:
 def gemm(m: Machine, f: dict[str, int]) -> int:
     m0, m1, k, n, mode = f["m0"], f["m1"], f["k"], f["n"], f["acc"]
     rows = m0 * m1
+    a16 = f.get("a16", 0)
     d = m.box("gemm", "dst", "ACC", f["dst"], ((m1, f["ds1"]), (m0, f["ds0"]), (n, 1)))
-    cost, chained = gemm_cycles(m.hw, m.array, rows, k, n, m.start, m.ready)
+    cost, chained = gemm_cycles(m.hw, m.array, rows, k, n, m.start, m.ready, bool(a16))
     t = m.traffic
     t.gemm_chained += chained
-    t.gemm_fill += cost - fold_phases(m.hw, rows, k, n)[1]
+    t.gemm_fill += cost - fold_phases(m.hw, rows, k, n, bool(a16))[1]
     if rows == 0:
         return cost
-    a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (k, 1)))
-    w = m.box("gemm", "w", "SPAD", f["w"], ((k, f["ws"]), (n, 1)))
+    a = m.box("gemm", "a", "SPAD", f["a"], ((m1, f["as1"]), (m0, f["as0"]), (2 * k if a16 else k, 1)))
+    w4 = f.get("w4", 0)
+    w = m.box("gemm", "w", "SPAD", f["w"], ((k, f["ws"]), ((n + 1) // 2 if w4 else n, 1)))
     b = m.box("gemm", "bias", "ACC", f["bias"], ((n, 1),)) if mode == 2 else None
     t.macs += rows * k * n
-    t.spad_rd += rows * k + k * n
+    t.spad_rd += a.size + w.size
     t.acc_rd += 4 * rows * n if mode == 1 else 4 * n if mode == 2 else 0
     t.acc_wr += 4 * rows * n
-    s = m.spad[a].reshape(rows, k).astype(np.int64) @ m.spad[w].astype(np.int64)  # |s| < 2^31
+    wt = unpack_int4(m.spad[w], n) if w4 else m.spad[w]
+    x = m.spad[a].reshape(rows, -1).astype(np.int64)
+    if a16:  # little-endian int16: the low byte unsigned, the high byte signed
+        x = (x[:, 0::2] & 0xFF) + x[:, 1::2] * 256
+    s = x @ wt.astype(np.int64)  # exact: |s| <= k * 2^22
+    bits = m.hw.acc_bits
     if b is not None:  # the bias row is read before any output is written
         s = s + m.acc[b].astype(np.int64)
-    if mode == 1:  # every row adds into its output, also where output rows share addresses
-        addr, where = np.unique(d.ravel(), return_inverse=True)
-        total = m.acc[addr].astype(np.int64)
-        np.add.at(total, where, s.ravel())
-        m.acc[addr] = wrap_int32(total)
-    else:
-        scatter(m.acc, d, wrap_int32(s))
+    if mode != 1:
+        out, sat = acc_add(s, bits)
+        t.acc_sat += sat
+        scatter(m.acc, d, out)
+    elif injective(((m1, f["ds1"]), (m0, f["ds0"]), (n, 1))):
+        out, sat = acc_add(m.acc[d].reshape(rows, n).astype(np.int64) + s, bits)
+        t.acc_sat += sat
+        m.acc[d.reshape(rows, n)] = out
+    else:  # output rows share addresses: each row adds to what the rows before it left, in loop order
+        rows_at = d.reshape(rows, n)
+        for r in range(rows):
+            out, sat = acc_add(m.acc[rows_at[r]].astype(np.int64) + s[r], bits)
+            m.acc[rows_at[r]] = out
+            t.acc_sat += sat
     return cost
 
 
@@ -253,6 +267,31 @@ def dwc(m: Machine, f: dict[str, int]) -> int:
             s = np.array([(m.spad[a_flat[p, :, j]].astype(np.int64) * m.spad[w_flat[:, j]]).sum()])
             m.spad[d_flat[p, j]] = requant(s, slice(j, j + 1))[0]
     return cost
+
+
+def unpack_int4(packed: np.ndarray, n: int) -> np.ndarray:
+    """Rows of int4 weights, two per byte (column 2i in the low nibble, 2i + 1 in the high one),
+    sign-extended to int8: the first `n` columns (ISA.md, gemm, w4 = 1)."""
+    b = packed.astype(np.uint8)
+    nib = np.stack([b & 0xF, b >> 4], axis=-1).reshape(*b.shape[:-1], -1)[..., :n].astype(np.int8)
+    return np.where(nib >= 8, nib - 16, nib).astype(np.int8)
+
+
+def pack_int4(w: np.ndarray) -> np.ndarray:
+    """The inverse of `unpack_int4`: int values in [-8, 7], last axis packed two per byte (int8)."""
+    w = np.asarray(w)
+    if w.shape[-1] % 2:
+        w = np.concatenate([w, np.zeros((*w.shape[:-1], 1), w.dtype)], axis=-1)
+    u = (w.astype(np.int64) & 0xF).astype(np.uint8)
+    return (u[..., 0::2] | (u[..., 1::2] << 4)).view(np.int8)
+
+
+def acc_add(v: np.ndarray, bits: int) -> tuple[np.ndarray, int]:
+    """The accumulator adder on exact int64 sums (ISA.md, gemm): int32 words, wrapped mod 2^32 when
+    `bits` is 32, else saturated to `bits`; and how many sums left the `bits` range."""
+    hi = (1 << (bits - 1)) - 1
+    out = (v > hi) | (v < -hi - 1)
+    return (wrap_int32(v) if bits == 32 else np.clip(v, -hi - 1, hi).astype(np.int32)), int(out.sum())
 
 
 def _in_place_safe(write: tuple[int, Dims], reads: list[tuple[int, Dims]]) -> bool:

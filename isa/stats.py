@@ -70,6 +70,8 @@ class RunStats:
     gemm_fill: int = counter("gemm cycles not streaming: fill and drain (cost - streamed length)", action=True)
     vec_ops: int = counter("vector-unit element operations (m * n of vaddv, vrq, vmax, vsum, vadd, vmul, vlut)",
                            action=True)
+    acc_sat: int = counter("gemm outputs whose sum left the acc_bits range (saturated, or wrapped at 32 bits)",
+                           action=True)
 
     def utilization(self, hw: HwConfig) -> float:
         """Issued MACs (zero blocks included) over MACs the array could have done in `cycles`; the

@@ -129,7 +129,11 @@ INSNS: tuple[InsnSpec, ...] = (
         _f("ds1", STRIDE, "accumulator stride between iterations of the outer loop"),
         _f("acc", (0, 2), "0: overwrite the accumulator; 1: add into it; 2: overwrite it with bias + product"),
         _f("bias", ADDR, "accumulator word address of the n-word bias row (read when acc = 2)", default=0),
-    ), "int8 x int8 -> int32 matrix multiply on the systolic array"),
+        _f("w4", (0, 1), "weights: 0 int8; 1 int4, two per byte (column 2i in the low nibble),"
+           " n <= int4_pack * cols", default=0),
+        _f("a16", (0, 1), "input rows: 0 int8; 1 int16 little-endian (2 bytes an element; strides in"
+           " bytes), streamed act16_passes times", default=0),
+    ), "int8 x int8 (or int4 weights) -> int32 matrix multiply on the systolic array"),
     InsnSpec("dwc", 0x11, Unit.COMPUTE, (
         _f("dst", ADDR, "scratchpad byte address of output pixel 0, channel 0"),
         _f("a", ADDR, "scratchpad byte address of output pixel 0's first tap, channel 0"),

@@ -34,6 +34,7 @@ from .passes.fold_act_scales import FOLD_MODES, fold_act_scales
 from .passes.host_fallback import to_host
 from .passes.host_float import host_float
 from .passes.learn_rounding import learn_rounding
+from .passes.weight_bits import mark_weight_bits
 from .quant import CALIBRATORS
 from .quant.calib_data import CalibrationError, Sample, load_calibration, random_calibration, stack
 
@@ -52,6 +53,7 @@ class CompileOptions:
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # fixes dynamic dims
     allow_fallback: bool = True  # an op the NPU cannot run runs on the host (else: an error)
     float_layers: tuple[str, ...] = ()  # Conv/Gemm layers computed in host float
+    int4_layers: tuple[str, ...] = ()  # Conv/Gemm layers with int4 weights on the array (gemm w4)
     equalize: bool = False  # cross-layer equalization before calibration
     learn_rounding: bool = False  # weights rounded up or down to minimise each layer's output error
     fold_act_scales: str = "off"  # activation scales finer than 2^-e, absorbed by the weights (FOLD_MODES)
@@ -72,6 +74,7 @@ class CompileOptions:
         if self.fold_act_scales not in FOLD_MODES:
             raise CalibrationError(f"fold_act_scales {self.fold_act_scales!r}: must be one of {', '.join(FOLD_MODES)}")
         object.__setattr__(self, "float_layers", tuple(self.float_layers))
+        object.__setattr__(self, "int4_layers", tuple(self.int4_layers))
 
     def replace(self, **changes: Any) -> CompileOptions:
         return dataclasses.replace(self, **changes)
@@ -121,6 +124,8 @@ def prepare_model(model: str | Path, options: CompileOptions, watch: Watch | Non
         float_ir = watch("equalize", equalize_layers(float_ir), "prepared")
     if options.float_layers:  # chosen layers in host float: no weight or requantization error
         float_ir = watch("host_float", host_float(float_ir, options.float_layers), "prepared")
+    if options.int4_layers:  # chosen layers with int4 weights: the quantizer reads the mark
+        float_ir = mark_weight_bits(float_ir, options.int4_layers, 4)
     return float_ir
 
 

@@ -109,11 +109,17 @@ class AccQ(QParams):
 @dataclass(frozen=True)
 class MatQ(AccQ):
     """Conv, Gemm, ConvTranspose on the systolic array: int8 weights (the layout of ``consts["W"]``),
-    their scale per output channel ``w_scale`` (pow2: 2^-e_w, ``e_w`` set)."""
+    their scale per output channel ``w_scale`` (pow2: 2^-e_w, ``e_w`` set). ``acc_bits`` is the
+    accumulator adder's width (quant.acc_bits): below 32 the sum + bias saturates to it instead of
+    wrapping mod 2^32 (isa/ISA.md, gemm). ``weight_bits`` is the layer's weight width on the array:
+    8, or 4 (``weight`` then holds values in [-7, 7]; the program packs them two per byte, gemm
+    ``w4``), chosen per layer (`CompileOptions.int4_layers`, the NPU mixed-precision plan)."""
 
     weight: np.ndarray
     w_scale: np.ndarray
     e_w: np.ndarray | None = None
+    acc_bits: int = 32
+    weight_bits: int = 8
 
 
 @dataclass(frozen=True)

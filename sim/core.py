@@ -49,6 +49,7 @@ class SimResult:
     acc: np.ndarray | None = None  # int32, the final accumulator, with memories=True
     layers: list[SimStats] | None = None  # each layer's share of the counters, with n_layers > 0
     order: np.ndarray | None = None  # uint32 instruction indices in the order they ran, with order=True
+    insn_sat: np.ndarray | None = None  # uint64 gemm outputs saturated per instruction, when traced
 
 
 def hw_struct(hw: HwConfig) -> Any:
@@ -85,6 +86,7 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     n_insns = w.size // WORDS_PER_INSN
     start = np.zeros(n_insns, dtype=np.uint64) if trace else None
     end = np.zeros(n_insns, dtype=np.uint64) if trace else None
+    sat = np.zeros(n_insns, dtype=np.uint64) if trace else None
     spad_in = _initial(spad, hw.spad_bytes, np.int8, "spad")
     acc_in = _initial(acc, hw.acc_words, np.int32, "acc")
     spad_out = np.zeros(hw.spad_bytes, dtype=np.int8) if memories else None
@@ -92,6 +94,7 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     order_out = np.zeros(n_insns, dtype=np.uint32) if order else None
     # the cffi buffers stay alive for the call
     bufs = {"insn_start": _ptr("uint64_t[]", start), "insn_end": _ptr("uint64_t[]", end),
+            "insn_sat": _ptr("uint64_t[]", sat),
             "spad_out": _ptr("int8_t[]", spad_out), "acc_out": _ptr("int32_t[]", acc_out),
             "spad_in": _ptr("int8_t[]", spad_in), "acc_in": _ptr("int32_t[]", acc_in),
             "order_out": _ptr("uint32_t[]", order_out)}
@@ -107,7 +110,8 @@ def run_words(words: np.ndarray, dram: np.ndarray, hw: HwConfig, trace: bool = T
     if rc != 0:
         raise SimError(int(err_insn[0]), ffi.string(err).decode("utf-8", "replace"))
     layers = [_stats(per_layer[i]) for i in range(n_layers)] if n_layers > 0 else None
-    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out, layers=layers, order=order_out)
+    return SimResult(_stats(stats), mem, start, end, spad_out, acc_out, layers=layers, order=order_out,
+                     insn_sat=sat)
 
 
 def replay_words(words: np.ndarray, order: np.ndarray, dram: np.ndarray, hw: HwConfig, *,

@@ -203,6 +203,7 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
     end = np.zeros(n, dtype=np.uint64) if trace else None
     n_layers = layer_count(image) if trace else 0
     per_layer = [ZERO_STATS] * n_layers
+    sat = np.zeros(n, dtype=np.uint64) if trace else None
     for seg, (a, b) in enumerate(pairwise(cuts)):
         if seg > 0:  # the host op at cut `a`
             h, st = image.hosts[seg - 1], hosts[seg - 1]
@@ -225,11 +226,13 @@ def _run_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndar
         if start is not None and end is not None and res.insn_start is not None and res.insn_end is not None:
             start[a:b] = res.insn_start + np.uint64(cycles)
             end[a:b] = res.insn_end + np.uint64(cycles)
+        if sat is not None and res.insn_sat is not None:
+            sat[a:b] = res.insn_sat
         cycles += res.stats.cycles
         total = total + res.stats  # a host point is a full barrier: cycles add
         if res.layers is not None:
             per_layer = [x + y for x, y in zip(per_layer, res.layers)]
-    return SimResult(total, dram, start, end, layers=per_layer if trace else None)
+    return SimResult(total, dram, start, end, layers=per_layer if trace else None, insn_sat=sat)
 
 
 def _replay_segments(image: ProgramImage, kernels: list[host.Kernel], dram: np.ndarray, hw: HwConfig,

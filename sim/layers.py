@@ -42,6 +42,12 @@ class LayerStats:
     gemm_fill: int = 0
     events: RunStats | None = None  # the layer's share of the run's counters (the C core's count)
 
+    @property
+    def acc_sat(self) -> int:
+        """gemm outputs of the layer that left the acc_bits range (ISA.md, gemm): saturated, or wrapped
+        at 32 bits; the C core's per-layer count (0 without `events`)."""
+        return self.events.acc_sat if self.events is not None else 0
+
     def utilization(self, hw: HwConfig) -> float:
         """Useful MACs over what the array could do in the layer's cycles."""
         return self.useful_macs / (self.cycles * hw.rows * hw.cols) if self.cycles else 0.0
@@ -154,7 +160,7 @@ def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray |
     The stalls are recovered from the instructions' times as ISA.md defines them: a unit is free
     again at its previous instruction's end (a DMA's minus the latency), at its segment's start after
     a host point; starting later is a token stall; a DMA's start to its transfer's start is a DRAM
-    stall; a gemm's cycles beyond its M rows are fill."""
+    stall; a gemm's cycles beyond its streamed length are fill."""
     n = image.n_insns
     if start is None or end is None or n == 0:
         return []
@@ -198,9 +204,11 @@ def layer_stats(image: ProgramImage, start: np.ndarray | None, end: np.ndarray |
     fill = np.zeros(nl, dtype=np.int64)
     gsel = np.flatnonzero(opcodes == BY_MNEMONIC["gemm"].opcode)
     if gsel.size:
-        # the streamed length of the dataflow (isa/timing.py, fold_phases): M, k or n
+        # the streamed length of the dataflow (isa/timing.py, fold_phases): M, k or n, times
+        # act16_passes for int16 input rows
         stream = {"os": _column(rows, gsel, "gemm", "k"), "is": _column(rows, gsel, "gemm", "n")}.get(
             hw.dataflow, _column(rows, gsel, "gemm", "m0") * _column(rows, gsel, "gemm", "m1"))
+        stream = stream * np.where(_column(rows, gsel, "gemm", "a16") != 0, hw.act16_passes, 1)
         np.add.at(fill, layer[gsel], e[gsel] - s[gsel] - stream)
     out = [LayerStats(names[i], int(cycles[i]), dict(zip(UNITS, (int(b) for b in busy[i]))), macs[i], dram[i],
                       int(count[i]), int(span[i]), token_stall=dict(zip(UNITS, (int(t) for t in token[i]))),

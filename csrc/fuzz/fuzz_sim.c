@@ -14,7 +14,12 @@
  *                       SPAD and ACC (npu_opts spad_in, acc_in) filled as DRAM is
  *   byte  1      length of the error buffer (0 -> NULL buffer)
  *   bytes 2-37   nine int32: rows, cols, fold_overlap, spad_bytes, acc_words, dram_bw,
- *                dram_latency, vec_lanes, vec_latency (npu_hw)
+ *                dram_latency, vec_lanes, vec_latency (npu_hw); in the small mode the
+ *                fold_overlap word's bits 1-5 give acc_bits = 32 - (bits % 17), bit 6
+ *                int4_pack = 2 - bit, bit 7 act16_passes = 2 - bit, bits 8-9 dataflow (0 ws,
+ *                1 os, 2 is, 3 ws), bits 10-12 depthwise lanes, bits 13-16 depthwise taps - 1
+ *                (raw mode: acc_bits = 32, int4_pack = 2, act16_passes = 2, ws, no depthwise
+ *                engine)
  *   bytes 38-41  uint32 DRAM size
  *   bytes 42-    the program: uint32 words, NPU_WORDS_PER_INSN per instruction (a partial
  *                last instruction is passed as it is); DRAM is filled with these bytes, cycled
@@ -142,6 +147,12 @@ static void hw_of(const uint8_t *h, int raw, npu_hw *hw)
         hw->dram_latency = v[6];
         hw->vec_lanes = v[7];
         hw->vec_latency = v[8];
+        hw->acc_bits = 32;
+        hw->int4_pack = 2;
+        hw->act16_passes = 2;
+        hw->dataflow = 0;
+        hw->dw_lanes = 0;
+        hw->dw_taps = 9;
         return;
     }
     hw->rows = 1 + (int32_t)((uint32_t)v[0] % 32u);
@@ -153,6 +164,15 @@ static void hw_of(const uint8_t *h, int raw, npu_hw *hw)
     hw->dram_latency = (int32_t)((uint32_t)v[6] % 256u);
     hw->vec_lanes = 1 + (int32_t)((uint32_t)v[7] % 32u);
     hw->vec_latency = (int32_t)((uint32_t)v[8] % 16u);
+    /* the fold_overlap word's other bits: 0 gives acc_bits = 32, int4_pack = 2 */
+    hw->acc_bits = 32 - (int32_t)((((uint32_t)v[2] >> 1) & 31u) % 17u);
+    hw->int4_pack = 2 - (int32_t)(((uint32_t)v[2] >> 6) & 1u);
+    hw->act16_passes = 2 - (int32_t)(((uint32_t)v[2] >> 7) & 1u);
+    /* bits 8-9 the dataflow (ws, os, is; 3 is ws), bits 10-12 the depthwise lanes (0: no engine),
+     * bits 13-16 its taps - 1 */
+    hw->dataflow = (int32_t)((((uint32_t)v[2] >> 8) & 3u) % 3u);
+    hw->dw_lanes = (int32_t)(((uint32_t)v[2] >> 10) & 7u);
+    hw->dw_taps = 1 + (int32_t)(((uint32_t)v[2] >> 13) & 15u);
 }
 
 /* DRAM = the program bytes, cycled; with small_words, every aligned 4-byte word reduced to

@@ -39,7 +39,12 @@ def header(hw: HwConfig, dram_size: int, flags: int, err_len: int = 200) -> byte
     fields = (hw.rows, hw.cols, int(hw.fold_overlap), hw.spad_bytes, hw.acc_words, hw.dram_bw, hw.dram_latency,
               hw.vec_lanes, hw.vec_latency)
     if not flags & RAW_HW:  # the small mode reduces each value modulo its range: store value - offset
-        fields = (hw.rows - 1, hw.cols - 1, int(hw.fold_overlap), hw.spad_bytes - 1, hw.acc_words - 1,
+        # the fold_overlap word's upper bits carry 32 - acc_bits, 2 - int4_pack, 2 - act16_passes (0: defaults)
+        # then the dataflow, the depthwise lanes and taps - 1 (fuzz_sim.c, hw_of)
+        overlap = (int(hw.fold_overlap) | (32 - hw.acc_bits) << 1 | (2 - hw.int4_pack) << 6
+                   | (2 - hw.act16_passes) << 7 | ("ws", "os", "is").index(hw.dataflow) << 8
+                   | min(hw.lanes, 7) << 10 | (min(hw.taps, 16) - 1) << 13)
+        fields = (hw.rows - 1, hw.cols - 1, overlap, hw.spad_bytes - 1, hw.acc_words - 1,
                   hw.dram_bw - 1, hw.dram_latency, hw.vec_lanes - 1, hw.vec_latency)
     return struct.pack(HEADER, flags, err_len, *fields, dram_size)
 
@@ -108,12 +113,39 @@ def micro() -> dict[str, bytes]:
               ins("gemm", dst=64, a=0, w=256, m0=4, m1=2, k=4, n=8, as0=4, as1=16, ws=8, ds0=8, ds1=32, acc=2,
                   bias=0)]
     serial = HwConfig(**{**SMALL.to_flat(), "fold_overlap": False})
+    # int4 weights (w4 = 1): 16 columns from 8-byte weight rows, an odd n, a 16-bit accumulator's add
+    # int16 input rows (a16 = 1), with int4 weights too, chained and not
+    int16 = chain(ld, lda,
+                  ins("gemm", dst=0, a=0, w=256, m0=4, m1=2, k=4, n=8, as0=8, as1=32, ws=8, ds0=8, ds1=32, a16=1),
+                  ins("gemm", dst=64, a=2, w=256, m0=3, m1=1, k=3, n=12, as0=8, ws=8, ds0=12, acc=1, a16=1, w4=1))
+    int4 = chain(ld, lda,
+                 ins("gemm", dst=0, a=0, w=256, m0=4, m1=2, k=4, n=16, as0=4, as1=16, ws=8, ds0=16, ds1=64, w4=1),
+                 ins("gemm", dst=128, a=0, w=300, m0=3, m1=1, k=4, n=9, as0=4, ws=5, ds0=9, acc=1, w4=1),
+                 ins("gemm", dst=0, a=0, w=256, m0=4, m1=1, k=4, n=16, as0=4, ws=8, ds0=16, acc=2, bias=512, w4=1))
+    # the widths in the other dataflows: os (M <= R, n <= int4_pack * C, k beyond R row by row),
+    # is (M <= C, k <= R, n beyond C row by row), int4 and int16
+    os_widths = chain(ld, lda,
+                      ins("gemm", dst=0, a=0, w=256, m0=4, m1=1, k=12, n=16, as0=12, ws=8, ds0=16, w4=1),
+                      ins("gemm", dst=64, a=0, w=256, m0=2, m1=2, k=6, n=8, as0=12, as1=24, ws=8, ds0=8, ds1=16,
+                          acc=1, a16=1))
+    is_widths = chain(ld, lda,
+                      ins("gemm", dst=0, a=0, w=256, m0=8, m1=1, k=4, n=24, as0=8, ws=24, ds0=24, a16=1),
+                      ins("gemm", dst=200, a=0, w=256, m0=4, m1=2, k=3, n=20, as0=6, as1=24, ws=10, ds0=20, ds1=80,
+                          acc=1, w4=1))
     return {
         "micro-gemm-chains": seed(chains, flags=TRACE | DUMP),
         "micro-gemm-chains-serial": seed(chains, hw=serial, flags=TRACE | DUMP),
         "micro-every-insn": seed(full, flags=SMALL_WORDS | TRACE | DUMP),
         "micro-every-insn-big-words": seed(full),
         "micro-every-insn-repaired": seed(full, flags=REPAIR | SMALL_WORDS | TRACE | DUMP),
+        "micro-acc-16-bits": seed(full, hw=SMALL.replace(acc_bits=16), flags=TRACE | DUMP),
+        "micro-int4-weights": seed(int4, flags=TRACE | DUMP),
+        "micro-int4-weights-pack-1": seed(int4[:3], hw=SMALL.replace(int4_pack=1), flags=TRACE | DUMP),
+        "micro-int16-rows": seed(int16, flags=TRACE | DUMP),
+        "micro-int16-rows-one-pass": seed(int16, hw=SMALL.replace(act16_passes=1), flags=TRACE | DUMP),
+        # the widths in the other dataflows: os (n <= int4_pack * C, k beyond R row by row), is (n any)
+        "micro-int4-int16-os": seed(os_widths, hw=SMALL.replace(dataflow="os"), flags=TRACE | DUMP),
+        "micro-int4-int16-is": seed(is_widths, hw=SMALL.replace(dataflow="is", acc_bits=20), flags=TRACE | DUMP),
         "micro-parallel": seed(parallel),
         "micro-empty-boxes": seed(zero, flags=TRACE),
         "micro-aliasing": seed(aliasing, flags=DUMP),

@@ -158,6 +158,8 @@ def _keep_on_chip(ctx: Context, name: str, g: ConvGeom) -> Resident | None:
     tensor goes at the top of the consumer's half of the scratchpad (the producer works in the other
     half), padded with the consumer's padding value."""
     em, hw, q = ctx.em, ctx.hw, ctx.onchip[name]
+    if any(getattr(ctx.ir.node(n)["qop"], "weight_bits", 8) != 8 for n in (name, q)):
+        return None  # an int4 layer tiles for a wider array than these plans assume (conv.int4_array)
     gq = _conv_geom(ctx, q, (g.cout, g.oh, g.ow), chw(ctx.ir.node(q)["shape"], ctx.what(q)))
     ihq, iwq = gq.box(gq.oh, gq.ow)
     hp, wp = max(ihq, gq.pt + gq.h), max(iwq, gq.pl + gq.w)

@@ -52,8 +52,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..hw import HwConfig
 from ..ir import AccQ, QParams
 from ..isa.arith import ROUNDING_BY_NAME
+from ..isa.semantics import pack_int4
+from ..isa.timing import gemm_cols
 from .conv_plan import (
     ConvGeom,
     ConvPlan,
@@ -86,6 +89,14 @@ def pack_weights(wq: np.ndarray, kc: int, cols: int, packed: bool = False) -> li
             row.append(np.ascontiguousarray(blk, dtype=np.int8))
         blocks.append(row)
     return blocks
+
+
+def int4_array(hw: HwConfig) -> HwConfig:
+    """The array an int4 layer tiles for: `int4_pack` times the columns (isa/ISA.md, gemm w4) where
+    the dataflow limits n by the columns (ws, os), or the array itself where that would pass the
+    declared column limit or in the is dataflow (n streams, unlimited; the cols limit the pixels)."""
+    cols = gemm_cols(hw, True)
+    return hw.replace(cols=cols) if cols <= 1024 and hw.dataflow != "is" else hw
 
 
 def expand_groups(wq: np.ndarray, group: int) -> np.ndarray:
@@ -180,12 +191,13 @@ class Resident:
 
 
 def choose_plan(em: Emitter, g: ConvGeom, what: str, nvec: int = 3, out_bufs: int = 2, *, in_sram: bool = False,
-                out_sram: bool = False) -> ConvPlan:
+                out_sram: bool = False, hw: HwConfig | None = None) -> ConvPlan:
     """The plan for this layer's SRAM window (half of each memory), or for the whole memories when
     that is cheaper by more than the overlap with the previous layer the half buys, or when nothing
     fits half; the window is widened accordingly. A layer with a tensor resident in the scratchpad
-    (`in_sram`, `out_sram`) keeps its window."""
-    hw = em.hw
+    (`in_sram`, `out_sram`) keeps its window. `hw` (default the emitter's) is the array the plan
+    tiles for: an int4 layer's is `int4_pack` times wider (`int4_array`)."""
+    hw = hw or em.hw
     half = plan_conv(g, hw, what, nvec, spad=em.spad.capacity, acc=em.acc.capacity, out_bufs=out_bufs,
                      in_sram=in_sram, out_sram=out_sram, schedule=em.schedule)
     whole = None
@@ -239,13 +251,14 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
     `fused`: an Add applied to each output tile before it is stored (to the Add's output).
     `rb_in`: the input is in the scratchpad (the previous conv's `rb_out`), read in place;
     `rb_out`: the output tiles are written into that tensor instead of being stored."""
-    hw = em.hw
+    w4 = getattr(qop, "weight_bits", 8) == 4  # int4 weights: two per byte, tiles up to int4_pack * cols wide
+    hw = int4_array(em.hw) if w4 else em.hw
     if params is None:
         assert isinstance(qop, AccQ), f"{what}: a convolution without params needs an AccQ"
         params = np.stack([qop.bias, qop.mul, qop.shift])
     nvec = params.shape[0]
     plan = choose_plan(em, g, what, nvec, out_bufs=4 if fused else 2, in_sram=rb_in is not None,
-                       out_sram=rb_out is not None)
+                       out_sram=rb_out is not None, hw=hw)
     k_step, n_step, m_step = array_steps(hw, g.group)  # the dataflow's cuts: gemms fit the array
     nt_max = min(n_step, g.cout)
     cout_tiles = _spans(g.cout, n_step)
@@ -256,12 +269,14 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
     blocks = pack_weights(wq, plan.kc, n_step, plan.packed)
     gemms = [[_block_gemms(b, k_step, nt, plan.packed) for b in row] for row, (_, nt) in zip(blocks, cout_tiles)]
     stored: dict[bytes, int] = {}  # equal blocks (AveragePool's identities) are stored and loaded once
+    if w4:  # each block's cout rows packed two per byte (gemm w4: column 2i in the low nibble)
+        blocks = [[pack_int4(b) for b in row] for row in blocks]
     w_addr = [[_store_once(em, stored, b) if gl else -1 for b, gl in zip(row, grow)]
               for row, grow in zip(blocks, gemms)]
     par_addr = [em.add_data(params[:, j0:j0 + nt].astype("<i4")) for j0, nt in cout_tiles]
 
     # on-chip buffers
-    wblock = g.kh * g.kw * plan.kc * nt_max
+    wblock = g.kh * g.kw * plan.kc * (cdiv(nt_max, 2) if w4 else nt_max)
     n_wslots = max(len(stored), 1) if plan.weights_resident else 2
     w_cache = SlotCache([em.spad.take(wblock, what) for _ in range(n_wslots)])
     in_cache = SlotCache([em.spad.take(g.in_bytes(plan.th, plan.tw, plan.kc, plan.packed), what)
@@ -302,12 +317,13 @@ def lower_conv(em: Emitter, g: ConvGeom, x: Buf, y: Buf, wq: np.ndarray, qop: QP
                         as0, as1 = g.sw * g.kh * kcq, iw * g.kh * kcq
                     else:
                         as0, as1 = g.sw * ps, g.sh * rs
+                    wrow = cdiv(nt, 2) if w4 else nt  # bytes of one weight row
                     for gm in gemms[j][q]:
                         for y0, bh, x0, bw in pblocks:  # one block, the tile, in ws
                             em.emit("gemm", dst=acc_tile + (y0 * tw + x0) * nt,
                                     a=box + gm.ki * g.dh * rs + gm.kj * g.dw * ps + gm.r + y0 * as1 + x0 * as0,
-                                    w=wslot + gm.w, m0=bw, m1=bh, k=gm.k, n=nt, as0=as0, as1=as1, ws=nt,
-                                    ds0=nt, ds1=tw * nt, acc=2 if first else 1, bias=par)
+                                    w=wslot + gm.w // nt * wrow, m0=bw, m1=bh, k=gm.k, n=nt, as0=as0, as1=as1,
+                                    ws=wrow, ds0=nt, ds1=tw * nt, acc=2 if first else 1, bias=par, w4=int(w4))
                         first = False
                 if first:  # no gemm: the last row := 0 (a sum of no rows), broadcast with the bias
                     zero = acc_tile + (m - 1) * nt

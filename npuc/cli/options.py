@@ -35,6 +35,7 @@ class CompileRequest:
     options: Any  # npuc.compiler.CompileOptions (imported lazily: `npuc sim` never loads the compiler)
     budget: Any  # npuc.tools.mixed_precision.Budget, or None when no budget was asked for
     data: EvalData
+    widths: tuple[str, ...] = ("int8",)  # the weight widths a budget's plan may choose on the NPU
 
     @property
     def mixed(self) -> bool:
@@ -102,6 +103,12 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("mixed precision (sensitive layers in host float) and error correction")
     g.add_argument("--float-layers", default=None, metavar="NAME,..",
                    help="run these Conv/Gemm layers in float on the host")
+    g.add_argument("--int4-layers", default=None, metavar="NAME,..",
+                   help="give these Conv/Gemm layers int4 weights on the array (gemm w4)")
+    g.add_argument("--npu-widths", default="int8", metavar="W,..",
+                   help="weight widths a --sqnr-target / --keep-accuracy plan may give layers on the NPU: int8 "
+                        "(default; then host float), or int4,int8 (int4 where the budget allows, host float "
+                        "only if all-int8 falls short)")
     g.add_argument("--sqnr-target", type=float, default=None, metavar="DB",
                    help="move the most sensitive layers to host float until the output SQNR vs fp32 reaches DB")
     g.add_argument("--keep-accuracy", type=float, default=None, metavar="PP",
@@ -168,6 +175,10 @@ def compile_request(args: argparse.Namespace) -> CompileRequest:
     from ..tools.mixed_precision import Budget
 
     layers = tuple(n.strip() for n in (args.float_layers or "").split(",") if n.strip())
+    int4 = tuple(n.strip() for n in (args.int4_layers or "").split(",") if n.strip())
+    widths = tuple(w.strip() for w in args.npu_widths.split(",") if w.strip())
+    if not widths or any(w not in ("int4", "int8") for w in widths) or "int8" not in widths:
+        raise argparse.ArgumentTypeError(f"--npu-widths {args.npu_widths!r}: int8, or int4,int8")
     budget = None
     if args.sqnr_target is not None or args.keep_accuracy is not None:
         budget = Budget(args.sqnr_target, args.keep_accuracy)
@@ -176,11 +187,11 @@ def compile_request(args: argparse.Namespace) -> CompileRequest:
     options = CompileOptions(
         calib=args.calib, calib_method=args.calib_method, calib_samples=args.calib_samples,
         calib_batch=args.calib_batch, input_shapes=parse_input_shapes(args.input_shape),
-        allow_fallback=not args.no_fallback, float_layers=layers, equalize=args.equalize,
+        allow_fallback=not args.no_fallback, float_layers=layers, int4_layers=int4, equalize=args.equalize,
         learn_rounding=args.learn_rounding, fold_act_scales=args.fold_act_scales,
         bias_correction=args.bias_correction, verify=args.verify,
         dump_ir=Path(args.dump_ir) if args.dump_ir else None, progress=True)
-    return CompileRequest(args.model, hw_from_args(args), options, budget, eval_data_from_args(args))
+    return CompileRequest(args.model, hw_from_args(args), options, budget, eval_data_from_args(args), widths)
 
 
 def compile_from_request(req: CompileRequest) -> Any:
@@ -189,6 +200,13 @@ def compile_from_request(req: CompileRequest) -> Any:
 
     if not req.mixed:
         return compile_model(req.model, req.hw, req.options)
+    if "int4" in req.widths:  # per-layer widths on the NPU first, host float as the last resort
+        from ..tools.npu_precision import compile_npu_mixed
+
+        compiled, wplan = compile_npu_mixed(req.model, req.hw, req.budget, req.options, data=req.data.x,
+                                            labels=req.data.labels, widths=req.widths)
+        print("\n".join(wplan.summary()))
+        return compiled
     from ..tools.mixed_precision import compile_mixed
 
     compiled, plan = compile_mixed(req.model, req.hw, req.budget, req.options, data=req.data.x,

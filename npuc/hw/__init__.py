@@ -76,6 +76,15 @@ class HwConfig:
                                   "a gemm's weight preload overlaps the previous gemm's streaming (a chain,"
                                   " isa/ISA.md); false: every gemm pays SCALE-Sim's serial fill and drain",
                                   c=ToC())
+    int4_pack: int = hw_field("array", 2, Int(1, 2),
+                              "int4 weights one PE holds and multiplies per cycle: a gemm with int4 weights"
+                              " (w4 = 1) takes n <= int4_pack * cols where the dataflow limits n (ws, os)"
+                              " (1: int4 only halves the weight bytes)",
+                              c=ToC())
+    act16_passes: int = hw_field("array", 2, Int(1, 2),
+                                 "passes of a gemm with int16 input rows (a16 = 1): its streamed length (ws M,"
+                                 " os k, is n) times this; 2, two passes of int8 PEs (low byte, then high byte"
+                                 " x 256); 1, 16 x 8-bit PEs", c=ToC())
     spad_kib: int = hw_field("memory", 256, Int(1, 1 << 20), "int8 scratchpad size in KiB",
                              c=ToC("spad_bytes", 1, 1 << 30, doc="scratchpad bytes (memory.spad_kib * 1024)"))
     acc_kib: int = hw_field("memory", 64, Int(1, 1 << 20), "int32 accumulator SRAM size in KiB (256 words each)",
@@ -104,7 +113,9 @@ class HwConfig:
                              " truncate: floor; half_away: ties away from 0, as TFLite)")
     zero_point: str = hw_field("quant", "even", Choice("even", "any"),
                                "asymmetric activation zero points: even (npuc's rule) or any integer (TFLite, SNPE)")
-    acc_bits: int = hw_field("quant", 32, Int(32, 32), "accumulator width in bits")
+    acc_bits: int = hw_field("quant", 32, Int(16, 32),
+                             "accumulator adder width in bits: 32 wraps mod 2^32, narrower saturates (isa/ISA.md,"
+                             " gemm)", c=ToC())
     # A first-order cost model: the simulator counts the events exactly, the constants are the user's.
     # Defaults: energy from Horowitz, ISSCC 2014 (45 nm, 0.9 V); area from the TPU v1 floor plan,
     # Jouppi et al., ISCA 2017 (28 nm). See the README, "Energy and area".

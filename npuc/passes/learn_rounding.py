@@ -147,7 +147,8 @@ def _reround(q: MatQ, node: dict, a_q: np.ndarray, a_f: np.ndarray, iters: int, 
         m = 0.9 * m + 0.1 * grad
         m2 = 0.999 * m2 + 0.001 * grad * grad
         v -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(m2 / (1 - 0.999 ** t)) + 1e-8)
-    wq = np.clip(base + (_h(v) >= 0.5), -127, 127).astype(np.int8).reshape(q.weight.shape)
+    wmax = (1 << (getattr(q, "weight_bits", 8) - 1)) - 1  # 127, or 7 for an int4 layer
+    wq = np.clip(base + (_h(v) >= 0.5), -wmax, wmax).astype(np.int8).reshape(q.weight.shape)
     # the bias holds -zp_in·ΣWq (not for ConvTranspose, which is not re-rounded): refold it
     old = q.weight.reshape(cout, -1).astype(np.int64).sum(axis=1)
     new = wq.reshape(cout, -1).astype(np.int64).sum(axis=1)

@@ -142,15 +142,17 @@ SCALE_RULES: dict[str, ScaleRule] = {
 
 
 def quantize_weights(w: np.ndarray, rule: ScaleRule, per_channel: bool,
-                     min_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                     min_scale: np.ndarray | None = None,
+                     bits: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """int8 weights (same layout as `w`, axis 0 = output channel), per-channel scales and exponents.
 
     `min_scale` (per channel) lets the caller demand a coarser scale, e.g.
-    so that the bias fits in int32.
+    so that the bias fits in int32. `bits` 4 gives int4 weights, in [-7, 7] (held as int8).
     """
+    wmax = WMAX if bits == 8 else (1 << (bits - 1)) - 1
     cout = w.shape[0]
     amax = np.abs(w.reshape(cout, -1)).max(axis=1).astype(np.float64) if w.size else np.zeros(cout)
-    required = amax / WMAX
+    required = amax / wmax
     if min_scale is not None:
         required = np.maximum(required, min_scale)
     if not per_channel:
@@ -159,5 +161,5 @@ def quantize_weights(w: np.ndarray, rule: ScaleRule, per_channel: bool,
     scales = np.array([p[0] for p in pairs], dtype=np.float64)
     exps = np.array([p[1] for p in pairs], dtype=np.int32) if pairs and pairs[0][1] is not None else None
     shape = (cout,) + (1,) * (w.ndim - 1)
-    wq = np.clip(np.rint(w.astype(np.float64) / scales.reshape(shape)), -WMAX, WMAX).astype(np.int8)
+    wq = np.clip(np.rint(w.astype(np.float64) / scales.reshape(shape)), -wmax, wmax).astype(np.int8)
     return wq, scales, exps

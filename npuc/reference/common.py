@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import ActQ
-from ..isa.arith import requantize, wrap_int32
+from ..isa.arith import requantize, saturate, wrap_int32
 
 Node = dict[str, Any]
 FloatFn = Callable[[Node, list[np.ndarray]], np.ndarray]
@@ -111,9 +111,16 @@ def keep_batch(x: np.ndarray, node: Node) -> np.ndarray:
 
 
 def requant_acc(acc: np.ndarray, node: Node) -> np.ndarray:
-    """int32 accumulators, channel last -> int8 through the node's `AccQ` (bias added mod 2^32)."""
+    """int32 accumulators, channel last -> int8 through the node's `AccQ` (bias added mod 2^32, or
+    saturated to a `MatQ`'s narrower ``acc_bits``).
+
+    The sum saturates once, at the end; the array saturates at every fold's add (ISA.md, gemm), so
+    the two agree unless a running sum leaves the range and a later fold brings it back — the
+    simulator's per-layer `acc_sat` counter says when saturation happened at all."""
     q = node["qop"]
-    acc = wrap_int32(np.asarray(acc, dtype=np.int64) + q.bias.astype(np.int64))
+    total = np.asarray(acc, dtype=np.int64) + q.bias.astype(np.int64)
+    bits = getattr(q, "acc_bits", 32)
+    acc = wrap_int32(total) if bits == 32 else saturate(total, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
     return requantize(acc, q.mul, q.shift, q.zp_out, q.lo, q.hi, q.rounding)
 
 

@@ -92,6 +92,9 @@ def _text(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None, roof: 
     lines.append(f"DRAM: read {stats.dram_rd} B, written {stats.dram_wr} B")
     lines.append(f"SPAD: read {stats.spad_rd} B, written {stats.spad_wr} B")
     lines.append(f"ACC:  read {stats.acc_rd} B, written {stats.acc_wr} B")
+    if hw.acc_bits < 32 or stats.acc_sat:
+        what = "saturated" if hw.acc_bits < 32 else "wrapped"
+        lines.append(f"accumulator: {hw.acc_bits} bits, {stats.acc_sat} gemm outputs {what}")
     e = energy(stats, hw)
     parts = ", ".join(f"{k.removesuffix('_pj')} {v / 1e6:.3f}" for k, v in e.terms.items())
     lines.append(f"energy: {e.total_uj:.3f} uJ per sample ({parts} uJ); area {area_mm2(hw):.2f} mm^2")
@@ -112,6 +115,8 @@ def _text(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None, roof: 
         lines.append(f"{'layer':<{width}} {'cycles':>9} {'useful MACs':>11} {'util%':>6} {'bound':>9} "
                      f"{'c/bound':>7} {'DRAM B':>9} {'token stall l/c/s':>20} {'DRAM stall l/s':>14} "
                      f"{'fill':>7} {'energy uJ':>10}")
+        if hw.acc_bits < 32 or stats.acc_sat:
+            lines[-1] += f" {'sat':>7}"
         for ls in layers:
             bound = ls.bound(hw)
             tok = "/".join(str(ls.token_stall[u]) for u in UNITS)
@@ -119,7 +124,8 @@ def _text(stats: SimStats, hw: HwConfig, layers: list[LayerStats] | None, roof: 
             lines.append(f"{ls.name:<{width}} {ls.cycles:>9} {ls.useful_macs:>11} "
                          f"{100 * ls.utilization(hw):>6.1f} {'-' if bound is None else str(round(bound)):>9} "
                          f"{_ratio(ls.cycles / bound if bound else None):>7} {ls.dram_bytes:>9} {tok:>20} "
-                         f"{dram:>14} {ls.gemm_fill:>7} {_layer_energy(ls, hw):>10}")
+                         f"{dram:>14} {ls.gemm_fill:>7} {_layer_energy(ls, hw):>10}"
+                         + (f" {ls.acc_sat:>7}" if hw.acc_bits < 32 or stats.acc_sat else ""))
     return "\n".join(lines)
 
 
@@ -142,6 +148,7 @@ def layer_row(ls: LayerStats, hw: HwConfig) -> dict[str, Any]:
     row.update({f"dram_stall_{u}": ls.dram_stall[u] for u in ("load", "store")})
     row["gemm_fill"] = ls.gemm_fill
     row["energy_uj"] = round(energy(ls.events, hw).total_uj, 9) if ls.events is not None else None
+    row["acc_sat"] = ls.acc_sat
     return row
 
 
@@ -158,6 +165,7 @@ def _total_row(stats: SimStats, hw: HwConfig, roof: Roofline) -> dict[str, Any]:
     row.update({f"dram_stall_{u}": stats.dram_stall[i] for i, u in enumerate(UNITS) if u != "compute"})
     row["gemm_fill"] = stats.gemm_fill
     row["energy_uj"] = round(energy(stats, hw).total_uj, 9)
+    row["acc_sat"] = stats.acc_sat
     return row
 
 

@@ -60,6 +60,8 @@ FLAGS = [
     (["--verify"], lambda r: r.options.verify is True),
     (["--dump-ir", "d"], lambda r: str(r.options.dump_ir) == "d"),
     (["--float-layers", "a, b"], lambda r: r.options.float_layers == ("a", "b")),
+    (["--int4-layers", "a, b"], lambda r: r.options.int4_layers == ("a", "b")),
+    (["--npu-widths", "int4,int8"], lambda r: r.widths == ("int4", "int8")),
     (["--sqnr-target", "30"], lambda r: r.budget is not None and r.budget.sqnr_db == 30.0),
     (["--equalize"], lambda r: r.options.equalize is True),
     (["--bias-correction"], lambda r: r.options.bias_correction is True),

@@ -183,3 +183,16 @@ def test_cli_export_qdq_and_analyze(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| conv1 | Conv |" in text and "most sensitive layer:" in text
     assert main(["analyze", str(MODEL)]) == 1  # no data: a one-line user error
+
+
+@pytest.mark.parametrize("optimize", [False, True], ids=["opt-off", "opt-on"])
+def test_int4_layers_export_and_equal_the_simulator(optimize):
+    """Layers with int4 weights (gemm w4) export as int8 DequantizeLinear of the same values in
+    [-7, 7]: ONNX's INT4 needs opset 21 and the export is opset 13 (README, Accumulator and weight
+    widths), so the numbers, not the type, carry the width."""
+    c = compile_model(MODEL, HwConfig(), calib=CALIB, int4_layers=("conv2", "fc1"))
+    sim = run_program(c.program, {"x": HELD_OUT}).raw["logits"]
+    model = export_qdq(c.ir, "qdq", int8_outputs=True)
+    wq = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer if i.name.endswith(".Wq")}
+    assert np.abs(wq["conv2.Wq"]).max() <= 7 and np.abs(wq["conv1.Wq"]).max() > 7
+    np.testing.assert_array_equal(_ort_int8(model, HELD_OUT, optimize), sim)

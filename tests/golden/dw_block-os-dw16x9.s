@@ -1,6 +1,6 @@
 .npuc 1
-.contents insns=39 data=1116 sha256=dcc91a9c3af1e6e2c06160fa7a709bf5af67c60b4bee2b9b683c33e9d2e297a5
-.hw rows=16 cols=16 dataflow="os" fold_overlap=true spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 lanes=16 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
+.contents insns=39 data=1116 sha256=b4ee861e1f04bca43e017df915e9a1f6a8192463daeee5a419c8afc9aa7cf0e2
+.hw rows=16 cols=16 dataflow="os" fold_overlap=true int4_pack=2 act16_passes=2 spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 lanes=16 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 2752
 .tensor name="x" role=input addr=0x0 shape=1,3,8,8 layout=nhwc scale=0.03125 zp=-22
 .tensor name="y" role=output addr=0x840 shape=1,5 layout=flat scale=0.015625 zp=-42
@@ -35,10 +35,10 @@
 lda   dst=0 src=1024 n0=1 n1=36 ss0=0 ds0=0
 ld    dst=64 src=0 n0=8 n1=8 n2=3 ss0=24 ss1=3 ds0=24 ds1=3 pt=0 pb=0 pl=0 pr=0 fill=-22
 ld    dst=0 src=960 n0=1 n1=1 n2=36 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=80 a=64 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0 wait=0
-gemm  dst=272 a=112 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0
-gemm  dst=464 a=160 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0
-gemm  dst=656 a=208 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0
+gemm  dst=80 a=64 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0 w4=0 a16=0 wait=0
+gemm  dst=272 a=112 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0 w4=0 a16=0
+gemm  dst=464 a=160 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0 w4=0 a16=0
+gemm  dst=656 a=208 w=0 m0=8 m1=2 k=3 n=12 as0=3 as1=24 ws=12 ds0=12 ds1=96 acc=2 bias=0 w4=0 a16=0
 ld    dst=261152 src=0 n0=0 n1=0 n2=12 ss0=0 ss1=0 ds0=108 ds1=12 pt=1 pb=0 pl=9 pr=0 fill=-128
 ld    dst=261260 src=0 n0=0 n1=0 n2=12 ss0=0 ss1=0 ds0=108 ds1=12 pt=8 pb=0 pl=1 pr=0 fill=-128 signal=0
 vrq   dst=261272 src=80 mul=12 sh=24 m=8 n=12 ds=12 ss=12 zp=-128 lo=-128 hi=64 rnd=0 wait=0
@@ -66,7 +66,7 @@ st    dst=1360 src=131264 n0=1 n1=4 n2=12 ds0=48 ds1=12 ss0=48 ss1=12 wait=2 sig
 lda   dst=0 src=1984 n0=1 n1=18 ss0=0 ds0=0 wait=1
 ld    dst=96 src=1216 n0=4 n1=4 n2=12 ss0=48 ss1=12 ds0=48 ds1=12 pt=0 pb=0 pl=0 pr=0 fill=-128 wait=4
 ld    dst=0 src=1856 n0=1 n1=1 n2=72 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=48 a=96 w=0 m0=4 m1=4 k=12 n=6 as0=12 as1=48 ws=6 ds0=6 ds1=24 acc=2 bias=0 wait=0
+gemm  dst=48 a=96 w=0 m0=4 m1=4 k=12 n=6 as0=12 as1=48 ws=6 ds0=6 ds1=24 acc=2 bias=0 w4=0 a16=0 wait=0
 vrq   dst=480 src=48 mul=6 sh=12 m=16 n=6 ds=6 ss=6 zp=-48 lo=-128 hi=127 rnd=0 signal=2
 st    dst=1728 src=480 n0=4 n1=4 n2=6 ds0=24 ds1=6 ss0=24 ss1=6 wait=2 signal=4
 
@@ -74,6 +74,6 @@ st    dst=1728 src=480 n0=4 n1=4 n2=6 ds0=24 ds1=6 ss0=24 ss1=6 wait=2 signal=4
 lda   dst=8192 src=2688 n0=1 n1=15 ss0=0 ds0=0 wait=1
 ld    dst=131552 src=1728 n0=1 n1=1 n2=96 ss0=96 ss1=96 ds0=96 ds1=96 pt=0 pb=0 pl=0 pr=0 fill=-48 wait=4
 ld    dst=131072 src=2176 n0=1 n1=1 n2=480 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=8224 a=131552 w=131072 m0=1 m1=1 k=96 n=5 as0=96 as1=96 ws=5 ds0=5 ds1=5 acc=2 bias=8192 wait=0
+gemm  dst=8224 a=131552 w=131072 m0=1 m1=1 k=96 n=5 as0=96 as1=96 ws=5 ds0=5 ds1=5 acc=2 bias=8192 w4=0 a16=0 wait=0
 vrq   dst=131744 src=8224 mul=8197 sh=8202 m=1 n=5 ds=5 ss=5 zp=-42 lo=-128 hi=127 rnd=0 signal=2
 st    dst=2112 src=131744 n0=1 n1=1 n2=5 ds0=5 ds1=5 ss0=5 ss1=5 wait=2

@@ -1,6 +1,6 @@
 .npuc 1
-.contents insns=69 data=1996 sha256=06785dbf86a10814f566332ffc5dbce8b2e50a79ee04c5f27777f2029529ce77
-.hw rows=16 cols=16 dataflow="ws" fold_overlap=true spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 lanes=0 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
+.contents insns=69 data=1996 sha256=1e03f68a9885c1740fce3b7344cac4833ddd3bedd382edafb226f29e13761868
+.hw rows=16 cols=16 dataflow="ws" fold_overlap=true int4_pack=2 act16_passes=2 spad_kib=256 acc_kib=64 dram_bw=16 dram_latency=100 vec_lanes=16 vec_latency=4 lanes=0 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 4416
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-22
 .tensor name="y" role=output addr=0x1080 shape=1,5 layout=flat scale=0.001953125 zp=28
@@ -61,8 +61,8 @@ ld    dst=440 src=36 n0=3 n1=6 n2=3 ss0=18 ss1=3 ds0=3 ds1=9 pt=0 pb=0 pl=1 pr=1
 ld    dst=512 src=54 n0=3 n1=6 n2=3 ss0=18 ss1=3 ds0=3 ds1=9 pt=0 pb=0 pl=1 pr=1 fill=-22
 ld    dst=584 src=72 n0=2 n1=6 n2=3 ss0=18 ss1=3 ds0=3 ds1=9 pt=0 pb=1 pl=1 pr=1 fill=-22
 ld    dst=0 src=448 n0=1 n1=1 n2=216 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=48 a=224 w=0 m0=6 m1=6 k=16 n=8 as0=9 as1=72 ws=8 ds0=8 ds1=48 acc=2 bias=0 wait=0
-gemm  dst=48 a=240 w=128 m0=6 m1=6 k=11 n=8 as0=9 as1=72 ws=8 ds0=8 ds1=48 acc=1 bias=0 signal=1
+gemm  dst=48 a=224 w=0 m0=6 m1=6 k=16 n=8 as0=9 as1=72 ws=8 ds0=8 ds1=48 acc=2 bias=0 w4=0 a16=0 wait=0
+gemm  dst=48 a=240 w=128 m0=6 m1=6 k=11 n=8 as0=9 as1=72 ws=8 ds0=8 ds1=48 acc=1 bias=0 w4=0 a16=0 signal=1
 vrq   dst=1120 src=48 mul=8 sh=16 m=36 n=8 ds=8 ss=8 zp=-128 lo=-128 hi=127 rnd=0 signal=2
 st    dst=128 src=1120 n0=6 n1=6 n2=8 ds0=48 ds1=8 ss0=48 ss1=8 wait=2 signal=4
 
@@ -75,11 +75,11 @@ ld    dst=132224 src=224 n0=3 n1=6 n2=8 ss0=48 ss1=8 ds0=8 ds1=24 pt=0 pb=0 pl=1
 ld    dst=132416 src=272 n0=3 n1=6 n2=8 ss0=48 ss1=8 ds0=8 ds1=24 pt=0 pb=0 pl=1 pr=1 fill=-128
 ld    dst=132608 src=320 n0=2 n1=6 n2=8 ss0=48 ss1=8 ds0=8 ds1=24 pt=0 pb=1 pl=1 pr=1 fill=-128
 ld    dst=131072 src=1472 n0=1 n1=1 n2=576 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=8240 a=131648 w=131072 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=2 bias=8192 wait=0
-gemm  dst=8240 a=131664 w=131200 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192
-gemm  dst=8240 a=131680 w=131328 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192
-gemm  dst=8240 a=131696 w=131456 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192
-gemm  dst=8240 a=131712 w=131584 m0=6 m1=6 k=8 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192
+gemm  dst=8240 a=131648 w=131072 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=2 bias=8192 w4=0 a16=0 wait=0
+gemm  dst=8240 a=131664 w=131200 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192 w4=0 a16=0
+gemm  dst=8240 a=131680 w=131328 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192 w4=0 a16=0
+gemm  dst=8240 a=131696 w=131456 m0=6 m1=6 k=16 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192 w4=0 a16=0
+gemm  dst=8240 a=131712 w=131584 m0=6 m1=6 k=8 n=8 as0=24 as1=192 ws=8 ds0=8 ds1=48 acc=1 bias=8192 w4=0 a16=0
 vrq   dst=133952 src=8240 mul=8200 sh=8208 m=36 n=8 ds=8 ss=8 zp=-12 lo=-128 hi=127 rnd=0 signal=1
 
 @layer 2  ; residual
@@ -105,13 +105,13 @@ st    dst=2752 src=131648 n0=1 n1=1 n2=8 ds0=0 ds1=0 ss0=0 ss1=0 wait=2 signal=4
 lda   dst=0 src=3072 n0=1 n1=12 ss0=0 ds0=0
 ld    dst=32 src=2752 n0=1 n1=1 n2=8 ss0=8 ss1=8 ds0=8 ds1=8 pt=0 pb=0 pl=0 pr=0 fill=-88 wait=1,4
 ld    dst=0 src=3008 n0=1 n1=1 n2=32 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=32 a=32 w=0 m0=1 m1=1 k=8 n=4 as0=8 as1=8 ws=4 ds0=4 ds1=4 acc=2 bias=0 wait=0 signal=1
+gemm  dst=32 a=32 w=0 m0=1 m1=1 k=8 n=4 as0=8 as1=8 ws=4 ds0=4 ds1=4 acc=2 bias=0 w4=0 a16=0 wait=0 signal=1
 vrq   dst=262112 src=32 mul=4 sh=8 m=1 n=4 ds=4 ss=4 zp=-128 lo=-128 hi=127 rnd=0
 
 @layer 6  ; expand
 lda   dst=8192 src=3264 n0=1 n1=24 ss0=0 ds0=0 wait=1
 ld    dst=131072 src=3200 n0=1 n1=1 n2=32 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=8240 a=262112 w=131072 m0=1 m1=1 k=4 n=8 as0=4 as1=4 ws=8 ds0=8 ds1=8 acc=2 bias=8192 wait=0
+gemm  dst=8240 a=262112 w=131072 m0=1 m1=1 k=4 n=8 as0=4 as1=4 ws=8 ds0=8 ds1=8 acc=2 bias=8192 w4=0 a16=0 wait=0
 vrq   dst=131104 src=8240 mul=8200 sh=8208 m=1 n=8 ds=8 ss=8 zp=30 lo=-128 hi=127 rnd=0 signal=1,2
 st    dst=3136 src=131104 n0=1 n1=1 n2=8 ds0=8 ds1=8 ss0=8 ss1=8 wait=2,5 signal=3,4
 
@@ -139,6 +139,6 @@ st    dst=4032 src=576 n0=1 n1=1 n2=8 ds0=0 ds1=0 ss0=0 ss1=0 wait=2 signal=4
 lda   dst=8192 src=4352 n0=1 n1=15 ss0=0 ds0=0
 ld    dst=131136 src=4032 n0=1 n1=1 n2=8 ss0=8 ss1=8 ds0=8 ds1=8 pt=0 pb=0 pl=0 pr=0 fill=-86 wait=1,4
 ld    dst=131072 src=4288 n0=1 n1=1 n2=40 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=8224 a=131136 w=131072 m0=1 m1=1 k=8 n=5 as0=8 as1=8 ws=5 ds0=5 ds1=5 acc=2 bias=8192 wait=0
+gemm  dst=8224 a=131136 w=131072 m0=1 m1=1 k=8 n=5 as0=8 as1=8 ws=5 ds0=5 ds1=5 acc=2 bias=8192 w4=0 a16=0 wait=0
 vrq   dst=131200 src=8224 mul=8197 sh=8202 m=1 n=5 ds=5 ss=5 zp=28 lo=-128 hi=127 rnd=0 wait=3 signal=2
 st    dst=4224 src=131200 n0=1 n1=1 n2=5 ds0=5 ds1=5 ss0=5 ss1=5 wait=2

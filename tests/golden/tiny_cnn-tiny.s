@@ -1,6 +1,6 @@
 .npuc 1
-.contents insns=40 data=564 sha256=ad03db3f1859627727e621d7d3dfacff8c31000a74cc9a6d8aa771028ac174ce
-.hw rows=8 cols=8 dataflow="ws" fold_overlap=true spad_kib=8 acc_kib=4 dram_bw=8 dram_latency=50 vec_lanes=8 vec_latency=4 lanes=0 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
+.contents insns=40 data=564 sha256=8746e0e5284a4b54ebc2ef506abed8b0623ae625a862e5cc31ad3428e40e7ac0
+.hw rows=8 cols=8 dataflow="ws" fold_overlap=true int4_pack=2 act16_passes=2 spad_kib=8 acc_kib=4 dram_bw=8 dram_latency=50 vec_lanes=8 vec_latency=4 lanes=0 taps=9 clock_mhz=1000.0 weight_granularity="per_channel" act_mode="asymmetric" scale_rule="pow2" rounding="half_even" zero_point="even" acc_bits=32 mac_pj=0.3 spad_read_pj=2.5 spad_write_pj=2.5 acc_read_pj=2.5 acc_write_pj=2.5 dram_pj=160.0 vector_pj=3.1 pe_mm2=0.0012 spad_mm2_per_kib=0.0039 acc_mm2_per_kib=0.0049
 .dram 1216
 .tensor name="x" role=input addr=0x0 shape=1,3,6,6 layout=nhwc scale=0.03125 zp=-38
 .tensor name="y" role=output addr=0x300 shape=1,5 layout=flat scale=0.015625 zp=6
@@ -28,10 +28,10 @@ ld    dst=408 src=36 n0=3 n1=6 n2=3 ss0=18 ss1=3 ds0=3 ds1=9 pt=0 pb=0 pl=1 pr=1
 ld    dst=480 src=54 n0=3 n1=6 n2=3 ss0=18 ss1=3 ds0=3 ds1=9 pt=0 pb=0 pl=1 pr=1 fill=-38
 ld    dst=552 src=72 n0=2 n1=6 n2=3 ss0=18 ss1=3 ds0=3 ds1=9 pt=0 pb=1 pl=1 pr=1 fill=-38
 ld    dst=0 src=384 n0=1 n1=1 n2=162 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=48 a=192 w=0 m0=6 m1=6 k=8 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=2 bias=0 wait=0
-gemm  dst=48 a=200 w=48 m0=6 m1=6 k=8 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=1 bias=0
-gemm  dst=48 a=208 w=96 m0=6 m1=6 k=8 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=1 bias=0
-gemm  dst=48 a=216 w=144 m0=6 m1=6 k=3 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=1 bias=0
+gemm  dst=48 a=192 w=0 m0=6 m1=6 k=8 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=2 bias=0 w4=0 a16=0 wait=0
+gemm  dst=48 a=200 w=48 m0=6 m1=6 k=8 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=1 bias=0 w4=0 a16=0
+gemm  dst=48 a=208 w=96 m0=6 m1=6 k=8 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=1 bias=0 w4=0 a16=0
+gemm  dst=48 a=216 w=144 m0=6 m1=6 k=3 n=6 as0=9 as1=72 ws=6 ds0=6 ds1=36 acc=1 bias=0 w4=0 a16=0
 vrq   dst=1088 src=48 mul=6 sh=12 m=36 n=6 ds=6 ss=6 zp=-128 lo=-128 hi=127 rnd=0 signal=1,2
 st    dst=128 src=1088 n0=6 n1=6 n2=6 ds0=36 ds1=6 ss0=36 ss1=6 wait=2 signal=4
 
@@ -55,12 +55,12 @@ st    dst=704 src=4544 n0=3 n1=3 n2=6 ds0=18 ds1=6 ss0=18 ss1=6 wait=2 signal=4
 lda   dst=0 src=1152 n0=1 n1=15 ss0=0 ds0=0 wait=1
 ld    dst=288 src=704 n0=1 n1=1 n2=54 ss0=54 ss1=54 ds0=54 ds1=54 pt=0 pb=0 pl=0 pr=0 fill=-128 wait=4
 ld    dst=0 src=832 n0=1 n1=1 n2=270 ss0=0 ss1=0 ds0=0 ds1=0 pt=0 pb=0 pl=0 pr=0 fill=0 signal=0
-gemm  dst=32 a=288 w=0 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=2 bias=0 wait=0
-gemm  dst=32 a=296 w=40 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0
-gemm  dst=32 a=304 w=80 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0
-gemm  dst=32 a=312 w=120 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0
-gemm  dst=32 a=320 w=160 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0
-gemm  dst=32 a=328 w=200 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0
-gemm  dst=32 a=336 w=240 m0=1 m1=1 k=6 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0
+gemm  dst=32 a=288 w=0 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=2 bias=0 w4=0 a16=0 wait=0
+gemm  dst=32 a=296 w=40 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0 w4=0 a16=0
+gemm  dst=32 a=304 w=80 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0 w4=0 a16=0
+gemm  dst=32 a=312 w=120 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0 w4=0 a16=0
+gemm  dst=32 a=320 w=160 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0 w4=0 a16=0
+gemm  dst=32 a=328 w=200 m0=1 m1=1 k=8 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0 w4=0 a16=0
+gemm  dst=32 a=336 w=240 m0=1 m1=1 k=6 n=5 as0=54 as1=54 ws=5 ds0=5 ds1=5 acc=1 bias=0 w4=0 a16=0
 vrq   dst=416 src=32 mul=5 sh=10 m=1 n=5 ds=5 ss=5 zp=6 lo=-128 hi=127 rnd=0 signal=2
 st    dst=768 src=416 n0=1 n1=1 n2=5 ds0=5 ds1=5 ss0=5 ss1=5 wait=2,5

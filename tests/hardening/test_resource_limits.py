@@ -151,7 +151,8 @@ def test_compile_refuses_huge_sram(tmp_path, capsys):
 
 def _core_error(**hw_fields) -> str:
     hw = {"rows": 4, "cols": 4, "spad_bytes": 1024, "acc_words": 256, "dram_bw": 4, "dram_latency": 1,
-          "vec_lanes": 4, "vec_latency": 1, **hw_fields}
+          "vec_lanes": 4, "vec_latency": 1, "acc_bits": 32, "int4_pack": 2, "act16_passes": 2,
+          **hw_fields}
     err = ffi.new("char[]", 256)
     err_insn = ffi.new("int64_t *")
     words = ffi.new("uint32_t[]", 1)

@@ -31,7 +31,7 @@ def test_the_declaration_is_the_dataclass():
     assert [name for name, _ in COUNTERS] == NAMES
     assert NAMES[:5] == ["cycles", "busy", "token_stall", "dram_stall", "insns"]  # the C struct's order
     assert ACTION_COUNTERS == ("macs", "dram_rd", "dram_wr", "spad_rd", "spad_wr", "acc_rd", "acc_wr", "gemm_chained",
-                               "gemm_fill", "vec_ops")
+                               "gemm_fill", "vec_ops", "acc_sat")
     assert [n for n, c in COUNTERS if c.per_unit] == ["busy", "token_stall", "dram_stall", "insns"]
 
 

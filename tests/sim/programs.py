@@ -40,22 +40,24 @@ from npuc.hw import HwConfig
 from npuc.isa.encoding import encode
 from npuc.isa.program import Insn, make_insn
 from npuc.isa.table import BY_MNEMONIC, HEADER_WORDS, INSNS, NUM_TOKENS, Unit
-from npuc.isa.timing import tile_limits
+from npuc.isa.timing import gemm_cols, tile_limits
 
 T = TypeVar("T")
 
 HWS = [
     HwConfig(rows=4, cols=8, spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3),
-    HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0),
-    HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1),
+    HwConfig(rows=2, cols=3, spad_kib=1, acc_kib=1, dram_bw=1, dram_latency=0, vec_lanes=1, vec_latency=0,
+             acc_bits=16, int4_pack=1),
+    HwConfig(rows=8, cols=8, spad_kib=2, acc_kib=2, dram_bw=16, dram_latency=5, vec_lanes=8, vec_latency=1,
+             acc_bits=24, act16_passes=1),
     # the other dataflows, on arrays with R != C (their tile limits and fold phases differ)
     HwConfig(rows=4, cols=3, dataflow="os", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=10, vec_lanes=4,
              lanes=4, taps=2),  # a depthwise engine (dwc)
     HwConfig(rows=3, cols=5, dataflow="is", spad_kib=1, acc_kib=1, dram_bw=2, dram_latency=3, vec_lanes=2,
-             fold_overlap=False),
+             fold_overlap=False, acc_bits=20, act16_passes=1),
     HwConfig(rows=2, cols=4, dataflow="is", spad_kib=1, acc_kib=1, dram_bw=4, dram_latency=0, vec_lanes=4,
              lanes=3, taps=9),
-]
+]  # the narrow accumulators saturate often: ACC starts with words of every magnitude
 DRAM_SIZE = 2048
 PARAM_WORDS = 32  # ACC top: 16 vrq multipliers, then 16 shifts in [0, 62]; no instruction writes there
 OWNER = [Unit(t % 3) for t in range(NUM_TOKENS)]  # each semaphore's one consumer unit
@@ -160,14 +162,16 @@ def body_insn(c: Chooser, hw: HwConfig) -> Insn:
         f["dst"] = place(c, *acc, ((f["n0"], f["ds0"]), (f["n1"], 1)))
         f["src"] = place(c, 0, DRAM_SIZE, ((f["n0"], f["ss0"]), (4 * f["n1"], 1)))
     elif op == "gemm":  # the tile within the dataflow's limits; the unlimited dimension up to 2R + 3
-        lm, lk, ln = tile_limits(hw)
+        w4 = c.integer(0, 1)  # int4 weights, two per byte: n up to int4_pack * cols where n is limited
+        a16 = c.integer(0, 1)  # int16 input rows, 2 bytes an element
+        lm, lk, ln = tile_limits(hw, bool(w4))
         m1 = c.integer(1, 3)
         f.update(m0=c.integer(0, 4 if lm is None else lm // m1), m1=m1, k=c.integer(1, lk or 2 * hw.rows + 3),
-                 n=c.integer(1, ln or 2 * hw.rows + 3), acc=c.integer(0, 1))
+                 n=c.integer(1, ln or 2 * hw.rows + 3), acc=c.integer(0, 1), w4=w4, a16=a16)
         f.update(**{k: stride(c) for k in ("as0", "as1", "ws", "ds0", "ds1")})
         f["dst"] = place(c, *acc, ((f["m1"], f["ds1"]), (f["m0"], f["ds0"]), (f["n"], 1)))
-        f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), (f["k"], 1)))
-        f["w"] = place(c, *spad, ((f["k"], f["ws"]), (f["n"], 1)))
+        f["a"] = place(c, *spad, ((f["m1"], f["as1"]), (f["m0"], f["as0"]), ((1 + a16) * f["k"], 1)))
+        f["w"] = place(c, *spad, ((f["k"], f["ws"]), ((f["n"] + 1) // 2 if w4 else f["n"], 1)))
     elif op == "dwc":  # parameters at the ACC top: biases (any), multipliers, shifts in [0, 62]
         f.update(m0=c.integer(0, 4), m1=c.integer(1, 3), c=c.integer(1, 8), kh=c.integer(1, 3), kw=c.integer(1, 3))
         f.update(**{k: stride(c) for k in ("as0", "as1", "ts0", "ts1", "ds")})
@@ -317,9 +321,9 @@ def mutated(c: Chooser) -> tuple[HwConfig, np.ndarray, State]:
     names = spec.field_names()
     kind = c.pick(["field", "field", "range", "word", "reserved", "tile", "shift", "lohi", "deadlock"])
     if kind == "tile" and spec.mnemonic == "gemm":
-        lm, lk, ln = tile_limits(hw)
+        lm, lk, ln = tile_limits(hw, True)
         limited = [name for name, lim in (("k", lk), ("n", ln), ("m0", lm)) if lim is not None]
-        words[i, HEADER_WORDS + names.index(c.pick(limited))] = max(hw.rows, hw.cols) + 1
+        words[i, HEADER_WORDS + names.index(c.pick(limited))] = max(hw.rows, gemm_cols(hw, True)) + 1
     elif kind == "lohi" and spec.mnemonic in ("vrq", "vadd", "vmul"):
         words[i, HEADER_WORDS + names.index("lo")] = 5
         words[i, HEADER_WORDS + names.index("hi")] = 4

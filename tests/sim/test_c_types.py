@@ -19,6 +19,7 @@ core = pytest.importorskip("npuc.sim.core")
 ffi, lib = core.ffi, core.lib
 
 HW = HwConfig(rows=4, cols=8, spad_kib=4, acc_kib=4, dram_bw=4, dram_latency=10, vec_lanes=4, vec_latency=3)
+HW16 = HW.replace(acc_bits=16)  # the counter program: a 16-bit accumulator, so that acc_sat counts
 
 
 # ---- the built core against the declarations --------------------------------------------------
@@ -60,21 +61,23 @@ def test_c_core_checks_the_declared_range(m):
 
 # The program below gives every counter a non-zero value. Its counts, from ISA.md's formulas
 # (R = 4, C = 8, BW = 4, LAT = 10), independently of both models:
-#   ld   (load)    0..16 on the channel, done at 26; 4*16 bytes DRAM -> SPAD
+#   ld   (load)    0..16 on the channel, done at 26; 4*16 bytes DRAM -> SPAD (SPAD[i] = 64 + i)
 #   st   (store)   ready at 0, channel free at 16: dram_stall 16; xfer 2*ceil(8/4) = 4, done at 30
 #   gemm (compute) waits for ld: token_stall 26; 2R + C + M - 2 = 18 cycles, done at 44;
 #                  M*k*n = 4*4*8 MACs, SPAD M*k + k*n, ACC 4*M*n read (acc=1) and written
 #                  gemm_fill 18 - M = 14
 #   gemm (compute) no wait: continues the chain, M + max(0, R - 4) = 2 cycles, done at 46 (gemm_chained 1);
-#                  2*4*8 MACs, SPAD 2*4 + 4*8, ACC 4*2*8 read and written
+#                  2*4*8 MACs, SPAD 2*4 + 4*8, ACC 4*2*8 read and written; its first row,
+#                  SPAD[48..51] = 112..115, times the weights SPAD[0..31] = 64..95 sums 34544..37722
+#                  per column: all 8 above 2^15 - 1, saturated by the 16-bit accumulator (acc_sat 8)
 #   st   (store)   waits for the first gemm, free since 20: token_stall 24; xfer 4*ceil(8/4) = 8, done at 62
 #   vmax (compute) after the gemms, 46..53: VL + m*ceil(n/L) = 3 + 2*2 = 7; 2*m*n SPAD read, m*n written,
 #                  m*n = 12 vector element operations
 PROGRAM = [
-    make_insn("ld", dst=0, src=0, n0=4, n1=1, n2=16, ss0=16, ds0=16, signal=1),
+    make_insn("ld", dst=0, src=64, n0=4, n1=1, n2=16, ss0=16, ds0=16, signal=1),
     make_insn("st", dst=2048, src=512, n0=2, n1=1, n2=8, ss0=8, ds0=8),
     make_insn("gemm", dst=0, a=0, w=64, m0=4, m1=1, k=4, n=8, as0=16, ds0=8, ws=8, acc=1, wait=1, signal=2),
-    make_insn("gemm", dst=256, a=0, w=64, m0=2, m1=1, k=4, n=8, as0=16, ds0=8, ws=8, acc=1),
+    make_insn("gemm", dst=256, a=48, w=0, m0=2, m1=1, k=4, n=8, as0=16, ds0=8, ws=8, acc=1),
     make_insn("st", dst=1024, src=0, n0=4, n1=1, n2=8, ss0=16, ds0=8, wait=2),
     make_insn("vmax", dst=700, a=600, b=640, m=2, n=6, ds=6, bs=6, **{"as": 6}),
 ]
@@ -83,6 +86,7 @@ EXPECTED = {
     "insns": (1, 3, 2), "macs": 128 + 64, "dram_rd": 64, "dram_wr": 16 + 32,
     "spad_rd": 16 + 4 * 8 + 16 + 32 + 24 + 2 * 4 + 4 * 8, "spad_wr": 64 + 12, "acc_rd": 4 * 6 * 8,
     "acc_wr": 4 * 6 * 8, "gemm_chained": 1, "gemm_fill": 14, "vec_ops": 12,
+    "acc_sat": 8,
 }
 
 
@@ -99,13 +103,13 @@ def test_every_counter_round_trips_from_the_c_core():
     raw = ffi.new("npu_stats *")
     err = ffi.new("char[]", 256)
     mem = dram.copy()
-    rc = lib.npu_run(core.hw_struct(HW), ffi.from_buffer("uint32_t[]", words), words.size,
+    rc = lib.npu_run(core.hw_struct(HW16), ffi.from_buffer("uint32_t[]", words), words.size,
                      ffi.from_buffer("uint8_t[]", mem), mem.size, ffi.NULL, raw, ffi.new("int64_t *"), err, 256)
     assert rc == 0, ffi.string(err)
     in_c = {name: tuple(getattr(raw, name)) if f.type.kind == "array" else getattr(raw, name)
             for name, f in ffi.typeof("npu_stats").fields}
     assert in_c == EXPECTED
 
-    sim = core.run_words(words, dram, HW).stats
+    sim = core.run_words(words, dram, HW16).stats
     assert asdict(sim) == EXPECTED
-    assert asdict(emulate(words, dram, HW).stats) == EXPECTED
+    assert asdict(emulate(words, dram, HW16).stats) == EXPECTED

@@ -57,6 +57,7 @@ def _assert_same(emu, sim) -> None:
     assert asdict(emu.stats) == asdict(sim.stats)
     np.testing.assert_array_equal(emu.insn_start, sim.insn_start)
     np.testing.assert_array_equal(emu.insn_end, sim.insn_end)
+    np.testing.assert_array_equal(emu.insn_sat, sim.insn_sat)
     np.testing.assert_array_equal(emu.dram, sim.dram, err_msg="DRAM")
     np.testing.assert_array_equal(emu.spad, sim.spad, err_msg="SPAD")
     np.testing.assert_array_equal(emu.acc, sim.acc, err_msg="ACC")

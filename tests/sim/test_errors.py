@@ -235,7 +235,8 @@ def _raw_run(hw_fields, words=(), dram_size=0):
 
 
 GOOD_HW = dict(rows=4, cols=4, spad_bytes=64, acc_words=16, dram_bw=1, dram_latency=0, vec_lanes=1,
-               vec_latency=0, dw_taps=1)  # dataflow 0 (ws), dw_lanes 0 (no depthwise engine)
+               vec_latency=0, dw_taps=1, acc_bits=32, int4_pack=2,
+               act16_passes=2)  # dataflow 0 (ws), dw_lanes 0 (no depthwise engine)
 
 
 @pytest.mark.parametrize("field,value,msg", [

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ({"spad_kib": 0}, "memory.spad_kib = 0: must be an integer in [1, 1048576]"),
     ({"dram_latency": -1}, "memory.dram_latency = -1: must be an integer in [0, 1048576]"),
     ({"vec_latency": 4097}, "vector.vec_latency = 4097: must be an integer in [0, 4096]"),
-    ({"acc_bits": 16}, "quant.acc_bits = 16: must be an integer in [32, 32]"),
+    ({"acc_bits": 15}, "quant.acc_bits = 15: must be an integer in [16, 32]"),
     ({"clock_mhz": 0}, "clock.clock_mhz = 0: must be a positive number"),
     ({"clock_mhz": math.nan}, "clock.clock_mhz = nan: must be a positive number"),
     ({"clock_mhz": "fast"}, "clock.clock_mhz = 'fast': must be a positive number"),
@@ -195,9 +195,10 @@ def test_c_members_carry_the_c_core_ranges():
     """The npu_hw members and ranges, written out: sim.c accepted exactly these before they were
     generated, and every value the Python ranges allow must fit them."""
     assert [(m.member, m.lo, m.hi) for m in C_MEMBERS] == [
-        ("rows", 1, 1024), ("cols", 1, 1024), ("dataflow", 0, 2), ("fold_overlap", 0, 1), ("spad_bytes", 1, 1 << 30),
+        ("rows", 1, 1024), ("cols", 1, 1024), ("dataflow", 0, 2), ("fold_overlap", 0, 1), ("int4_pack", 1, 2),
+        ("act16_passes", 1, 2), ("spad_bytes", 1, 1 << 30),
         ("acc_words", 1, 1 << 28), ("dram_bw", 1, 1 << 16), ("dram_latency", 0, 1 << 20), ("vec_lanes", 1, 1 << 12),
-        ("vec_latency", 0, 1 << 12), ("dw_lanes", 0, 4096), ("dw_taps", 1, 256)]
+        ("vec_latency", 0, 1 << 12), ("dw_lanes", 0, 4096), ("dw_taps", 1, 256), ("acc_bits", 16, 32)]
     for m in C_MEMBERS:
         kind = m.field.kind
         assert isinstance(kind, (Int, Bool, Choice))
@@ -209,10 +210,11 @@ def test_c_members_carry_the_c_core_ranges():
 
 def test_c_values_follow_the_config():
     hw = HwConfig(rows=4, cols=8, spad_kib=2, acc_kib=3, dram_bw=5, dram_latency=6, vec_lanes=7,
-                  vec_latency=9)
-    assert hw.c_values() == {"rows": 4, "cols": 8, "dataflow": 0, "fold_overlap": 1, "spad_bytes": 2048,
+                  vec_latency=9, acc_bits=24)
+    assert hw.c_values() == {"rows": 4, "cols": 8, "dataflow": 0, "fold_overlap": 1, "int4_pack": 2,
+                             "act16_passes": 2, "spad_bytes": 2048,
                              "acc_words": 768, "dram_bw": 5, "dram_latency": 6, "vec_lanes": 7, "vec_latency": 9,
-                             "dw_lanes": 0, "dw_taps": 9}
+                             "dw_lanes": 0, "dw_taps": 9, "acc_bits": 24}
     assert hw.replace(fold_overlap=False).c_values()["fold_overlap"] == 0
     assert [hw.replace(dataflow=d).c_values()["dataflow"] for d in ("ws", "os", "is")] == [0, 1, 2]
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...hw import HwConfig
 from ...ir import IR, AccQ, AddQ, MatQ
-from ...quant.scales import WMAX, ScaleRule, fixed_point_multiplier, pow2_exponent, quantize_weights
+from ...quant.scales import ScaleRule, fixed_point_multiplier, pow2_exponent, quantize_weights
 from ..errors import PassError
 from .common import (
     BIAS_LIMIT,
@@ -50,11 +50,12 @@ def weighted_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     per_channel = hw.weight_granularity == "per_channel"
     # the weight scale must also keep rint(B / (s_in·s_w)) inside the bias limit
     min_scale = np.abs(b) / (qi.scale * BIAS_LIMIT)
+    bits = node["attrs"].get("weight_bits", 8)  # 4: an int4 layer of the mixed-precision plan
     if rule.name == "pow2" and (qi.exp is None or qo.exp is None):  # a free interface scale (fold_act_scales)
-        wq, s_w, shift = absorbed_weights(w, qo.scale / qi.scale, per_channel, min_scale)
+        wq, s_w, shift = absorbed_weights(w, qo.scale / qi.scale, per_channel, min_scale, bits=bits)
         e_w, mul, ratio = None, np.ones_like(shift), np.ldexp(1.0, -shift)
     else:
-        wq, s_w, e_w = quantize_weights(w, rule, per_channel, min_scale=min_scale)
+        wq, s_w, e_w = quantize_weights(w, rule, per_channel, min_scale=min_scale, bits=bits)
         ratio = qi.scale * s_w / qo.scale
         mul, shift = multipliers(rule, ratio)
     wsum = wq.reshape(wq.shape[0], -1).astype(np.int64).sum(axis=1)
@@ -62,24 +63,26 @@ def weighted_q(ir: IR, name: str, hw: HwConfig, rule: ScaleRule) -> None:
     lo, hi = clamp_bounds(node["attrs"].get("act"), qo)
     node["act_q"] = qo
     node["qop"] = MatQ(**output_stage(qo, lo, hi, hw), mul=mul, shift=shift, bias=bias, zp_in=qi.zp,
-                       rescale=np.asarray(ratio, dtype=np.float64), weight=wq, w_scale=s_w, e_w=e_w)
+                       rescale=np.asarray(ratio, dtype=np.float64), weight=wq, w_scale=s_w, e_w=e_w,
+                       acc_bits=hw.acc_bits, weight_bits=bits)
 
 
 def absorbed_weights(w: np.ndarray, base: float, per_channel: bool,
-                     min_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """int8 weights whose scale s_w = base·2^-k (base = s_out / s_in, both real) makes the requantization
-    ratio s_in·s_w / s_out = 2^-k a shift: the weights absorb the tensors' non-power-of-two scales.
-    k per channel (one k per tensor when not `per_channel`) is the finest with |W| / s_w <= 127 and the
-    bias limit kept. Returns (wq, s_w, k)."""
+                     min_scale: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int8 (or int4, `bits` = 4) weights whose scale s_w = base·2^-k (base = s_out / s_in, both real) makes
+    the requantization ratio s_in·s_w / s_out = 2^-k a shift: the weights absorb the tensors'
+    non-power-of-two scales. k per channel (one k per tensor when not `per_channel`) is the finest with
+    |W| / s_w <= 2^(bits-1) - 1 and the bias limit kept. Returns (wq, s_w, k)."""
     cout = w.shape[0]
+    wmax = (1 << (bits - 1)) - 1
     amax = np.abs(w.reshape(cout, -1)).max(axis=1).astype(np.float64) if w.size else np.zeros(cout)
-    required = np.maximum(amax / WMAX, min_scale)
+    required = np.maximum(amax / wmax, min_scale)
     if not per_channel:
         required = np.full(cout, required.max(initial=0.0))
     k = np.array([pow2_exponent(r / base) for r in required], dtype=np.int64)
     s_w = base * np.ldexp(1.0, -k)
     shape = (cout,) + (1,) * (w.ndim - 1)
-    wq = np.clip(np.rint(w.astype(np.float64) / s_w.reshape(shape)), -WMAX, WMAX).astype(np.int8)
+    wq = np.clip(np.rint(w.astype(np.float64) / s_w.reshape(shape)), -wmax, wmax).astype(np.int8)
     return wq, s_w, k
 
 
