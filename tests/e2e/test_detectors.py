@@ -43,10 +43,25 @@ def ort_fp32(path: Path, name: str, x: np.ndarray) -> np.ndarray:
     return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
-def detector(request, tmp_path_factory):
+@pytest.fixture(scope="module")
+def detectors(tmp_path_factory):
+    """file -> its run, each built once for the module (`_build`)."""
+    runs: dict[str, tuple] = {}
+
+    def get(file: str) -> tuple:
+        if file not in runs:
+            runs[file] = _build(file, tmp_path_factory)
+        return runs[file]
+    return get
+
+
+@pytest.fixture(params=sorted(MODELS))
+def detector(request, detectors):
+    return detectors(request.param)
+
+
+def _build(file: str, tmp_path_factory) -> tuple:
     """CLI compile + sim of the test scenes; the same compile through the API for the IR."""
-    file = request.param
     name, shape = MODELS[file]
     tmp = tmp_path_factory.mktemp(file.split(".")[0])
     extra = ["--input-shape", shape] if shape else []
@@ -85,10 +100,8 @@ def test_float_ir_equals_onnxruntime(detector):
     assert np.abs(got - fp32).max() <= 1e-4 * np.abs(fp32).max()
 
 
-def test_yolo_boxes_and_scores_survive_int8(detector):
-    file, _, c, _, out, fp32 = detector
-    if not file.startswith("yolo"):
-        pytest.skip("YOLO only")
+def test_yolo_boxes_and_scores_survive_int8(detectors):
+    file, _, c, _, out, fp32 = detectors("yolov8_style.onnx")
     got = out["output0"].reshape(fp32.shape)
     boxes, scores = sqnr_db(fp32[:, :4], got[:, :4]), sqnr_db(fp32[:, 4:], got[:, 4:])
     print(f"\n{file}: box SQNR {boxes:.1f} dB, class-score SQNR {scores:.1f} dB; host ops "
@@ -99,10 +112,8 @@ def test_yolo_boxes_and_scores_survive_int8(detector):
     assert len(final) == 1
 
 
-def test_db_map_survives_int8(detector):
-    file, _, c, _, out, fp32 = detector
-    if not file.startswith("db"):
-        pytest.skip("DB only")
+def test_db_map_survives_int8(detectors):
+    file, _, c, _, out, fp32 = detectors("db_style.onnx")
     got = out["maps"].reshape(fp32.shape)
     a, b = fp32 > 0.3, got > 0.3
     iou = float(np.sum(a & b) / max(np.sum(a | b), 1))
